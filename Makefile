@@ -1,0 +1,30 @@
+# Two entry points (see README): `make test` and, later, `make demo`.
+# Each does its own set-up: a virtual environment with every package of the workspace.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test lint sandbox clean
+
+$(STAMP): pyproject.toml sandbox/pyproject.toml tap-cliniko/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ./sandbox -e ./tap-cliniko -e .
+	$(BIN)/meltano install
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check sandbox tap-cliniko tests
+	$(BIN)/mypy sandbox/clinic_sandbox tap-cliniko/tap_cliniko
+
+sandbox: $(STAMP)
+	$(BIN)/sandbox serve
+
+clean:
+	rm -rf $(VENV) .meltano output
