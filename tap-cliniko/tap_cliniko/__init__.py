@@ -1,0 +1,1 @@
+"""tap-cliniko: a Singer tap for Cliniko's REST API."""

@@ -1,0 +1,218 @@
+"""The one REST stream class every Cliniko collection uses: auth, paging, retries, errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Generator, Iterable
+from decimal import Decimal
+from functools import cached_property
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.authenticators import BasicAuthenticator
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.pagination import BaseHATEOASPaginator
+
+from tap_cliniko.bookmarks import STATE_KEY, SameSecondTracker, cliniko_ts, parse_ts
+from tap_cliniko.records import add_foreign_keys, conform
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.streams.rest import HTTPRequest, PageContext
+
+    from tap_cliniko.registry import StreamDefinition
+    from tap_cliniko.tap import TapCliniko
+
+
+class ClinikoAuthError(FatalAPIError):
+    """Cliniko refused the API key: nothing else can work, so the run stops."""
+
+
+def body_of(response: requests.Response) -> dict[str, Any]:
+    """The decoded page, parsed once (records and paginator both read it); money as Decimal."""
+    body = getattr(response, "_cliniko_body", None)
+    if body is None:
+        body = json.loads(response.content, parse_float=Decimal)
+        response._cliniko_body = body  # type: ignore[attr-defined]
+    return body  # type: ignore[no-any-return]
+
+
+class ClinikoPaginator(BaseHATEOASPaginator):
+    """Follows `links.next`, which Cliniko leaves out on the last page."""
+
+    def get_next_url(self, response: requests.Response) -> str | None:
+        links = body_of(response).get("links") or {}
+        return links.get("next")  # type: ignore[no-any-return]
+
+
+class ClinikoStream(RESTStream[Any]):
+    """A Cliniko collection, configured by a `StreamDefinition` from the registry."""
+
+    def __init__(self, tap: TapCliniko, definition: StreamDefinition) -> None:
+        self.definition = definition
+        super().__init__(tap=tap, name=definition.name, schema=definition.schema,
+                         path=definition.paths[0])
+        self.primary_keys = list(definition.primary_keys)
+        self.replication_key = definition.replication_key  # type: ignore[assignment]
+        self._trackers: dict[str, SameSecondTracker] = {}
+
+    # --- requests -------------------------------------------------------------------------
+    @property
+    def url_base(self) -> str:
+        return self._tap.base_url  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        # Several endpoints (active and inactive practitioners) are one stream, one bookmark each.
+        paths = self.definition.paths
+        return [{"path": p} for p in paths] if len(paths) > 1 else None
+
+    def get_url(self, context: Context | None) -> str:
+        return self.url_base + (context["path"] if context else self.path)
+
+    @property
+    def http_headers(self) -> dict:
+        return {"Accept": "application/json", "User-Agent": self.config["user_agent"]}
+
+    @cached_property
+    def authenticator(self) -> BasicAuthenticator:
+        return BasicAuthenticator(username=self.config["api_key"], password="")
+
+    @property
+    def requests_session(self) -> requests.Session:
+        return self._tap.session  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def timeout(self) -> int:
+        return int(self.config.get("request_timeout_seconds", 60))
+
+    def get_new_paginator(self) -> ClinikoPaginator:
+        return ClinikoPaginator()
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        filters = [f"{field}:*" for field in self.definition.include]
+        start = self._start(context)
+        if self.replication_key and start is not None:
+            filters.insert(0, f"{self.replication_key}:>={cliniko_ts(start)}")
+        # No sort: Cliniko's default (created_at) keeps pages stable while records change;
+        # sorting on updated_at would shift an edited record across pages mid-run.
+        return {"per_page": self.config.get("per_page", 100), "q[]": filters or None}
+
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        request = super().get_http_request(page=page)
+        if page.next_page_token:
+            # links.next already carries every query parameter.
+            request.url, request.params = page.next_page_token.geturl(), {}
+        return request
+
+    # --- errors and retries ------------------------------------------------------------------
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == HTTPStatus.UNAUTHORIZED:
+            raise ClinikoAuthError(
+                "Cliniko refused the API key (HTTP 401): set tap-cliniko's api_key "
+                "(TAP_CLINIKO_API_KEY) to an active key; its suffix (e.g. -au2) names the shard."
+            )
+        if status == HTTPStatus.FORBIDDEN:
+            raise FatalAPIError(
+                f"Cliniko denied access (HTTP 403) to {self._path_of(response)}: give the API "
+                f"key's user a role that can read it, or deselect stream '{self.name}'."
+            )
+        super().validate_response(response)
+
+    def response_error_message(self, response: requests.Response) -> str:
+        """Status, path and Cliniko's own `message`: never the body, which can hold patient data."""
+        message = f"HTTP {response.status_code} {response.reason} from Cliniko for "
+        message += self._path_of(response)
+        if response.status_code < HTTPStatus.INTERNAL_SERVER_ERROR:
+            try:
+                detail = response.json().get("message")
+            except (ValueError, AttributeError):
+                detail = None
+            if isinstance(detail, str):
+                message += f": {detail[:200]}"
+        return message
+
+    @staticmethod
+    def _path_of(response: requests.Response) -> str:
+        return urlparse(response.url).path
+
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("retry_max_tries", 8))
+
+    def backoff_wait_generator(self) -> Generator[float, Any, None]:  # type: ignore[override]
+        """Exponential backoff for 5xx and dropped connections; a 429 waits for the reset."""
+        base = float(self.config.get("retry_backoff_base_seconds", 2.0))
+        attempt = 0
+        error = yield  # type: ignore[misc]
+        while True:
+            wait = _rate_limit_wait(error)
+            if wait is None:
+                wait = min(base * 2**attempt, 60.0)
+                attempt += 1
+            error = yield wait
+
+    def backoff_jitter(self, value: float) -> float:
+        return value * random.uniform(1.0, 1.25)
+
+    def backoff_handler(self, details: Any) -> None:
+        error = details.get("exception")
+        self.logger.warning(
+            "Retrying %s in %.1f s after try %d: %s", self.name, details.get("wait", 0),
+            details.get("tries", 0), _describe(error),
+        )
+
+    # --- records ----------------------------------------------------------------------------
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        return body_of(response).get(self.definition.records_key) or []  # type: ignore[no-any-return]
+
+    def _start(self, context: Context | None) -> Any:
+        if not self.replication_key:
+            return None
+        return parse_ts(self.get_starting_replication_key_value(context))
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        if not self.replication_key:
+            yield from super().get_records(context)
+            return
+        state = self.get_context_state(context)
+        tracker = SameSecondTracker(self._start(context), state.get(STATE_KEY))
+        for record in super().get_records(context):
+            updated = parse_ts(record.get(self.replication_key))
+            if tracker.is_repeat(str(record.get("id")), updated):
+                continue
+            tracker.add(str(record.get("id")), updated)
+            yield record
+        state[STATE_KEY] = tracker.as_state()
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        return add_foreign_keys(conform(row, self.schema), self.schema)  # type: ignore[no-any-return]
+
+
+def _rate_limit_wait(error: Any) -> float | None:
+    """Seconds until Cliniko's X-RateLimit-Reset for a 429, else None."""
+    response = getattr(error, "response", None)
+    if not isinstance(error, RetriableAPIError) or response is None:
+        return None
+    if response.status_code != HTTPStatus.TOO_MANY_REQUESTS:
+        return None
+    try:
+        reset = float(response.headers["X-RateLimit-Reset"])
+    except (KeyError, ValueError):
+        return 5.0
+    return max(0.0, reset - time.time()) + 0.05
+
+
+def _describe(error: Any) -> str:
+    if isinstance(error, RetriableAPIError):
+        return str(error)
+    return type(error).__name__
+
+
+logging.getLogger("backoff").setLevel(logging.CRITICAL)
