@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint sandbox clean
+.PHONY: install demo test lint sandbox clean
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml tap-cliniko/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml sandbox/pyproject.toml tap-cliniko/pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+demo: $(STAMP)
+	bash scripts/demo.sh
 
 test: $(STAMP)
 	$(BIN)/pytest

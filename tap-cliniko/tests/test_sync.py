@@ -1,0 +1,145 @@
+"""tap-cliniko against the Cliniko sandbox: completeness, incremental runs, limits and faults."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+CORE = ["patients", "invoices", "invoice_items"]
+
+
+def sandbox_ids(sandbox, collection: str) -> list[str]:
+    return sorted(r["id"] for r in sandbox.cliniko.records(collection))
+
+
+def test_first_run_reads_every_record_including_archived_and_deleted(cliniko_sandbox, run_tap, tap_config) -> None:
+    result = run_tap(tap_config(), CORE)
+    for stream in CORE:
+        assert sorted(result.ids(stream)) == sandbox_ids(cliniko_sandbox, stream), stream
+    invoices = result.records["invoices"]
+    assert any(r["deleted_at"] for r in invoices), "deleted invoices must reach downstream"
+    assert any(r["archived_at"] for r in invoices), "archived invoices must reach downstream"
+
+
+def test_records_carry_plain_foreign_keys_and_string_ids(cliniko_sandbox, run_tap, tap_config) -> None:
+    result = run_tap(tap_config(), ["invoices", "invoice_items"])
+    for invoice in result.records["invoices"]:
+        assert isinstance(invoice["id"], str)
+        assert invoice["patient"]["links"]["self"].endswith("/" + invoice["patient_id"])
+        assert invoice["business_id"]
+    for item in result.records["invoice_items"]:
+        assert item["invoice"]["links"]["self"].endswith("/" + item["invoice_id"])
+        assert isinstance(item["quantity"], str)
+
+
+def test_rerun_without_changes_writes_nothing_and_asks_once_per_stream(cliniko_sandbox, run_tap, tap_config) -> None:
+    config = tap_config()
+    first = run_tap(config, CORE)
+    cliniko_sandbox.reset_stats()
+    second = run_tap(config, CORE, state=first.state)
+    assert not any(second.records.values())
+    by_path = cliniko_sandbox.stats()["by_path"]
+    assert {p: n for p, n in by_path.items()} == {f"/v1/{s}": 1 for s in CORE}
+
+
+def test_edits_archives_and_deletes_arrive_exactly_once(cliniko_sandbox, run_tap, tap_config) -> None:
+    config = tap_config()
+    first = run_tap(config, CORE)
+    store = cliniko_sandbox.cliniko
+    live = [r for r in store.records("invoices") if not r["archived_at"] and not r["deleted_at"]]
+    edited_patient = store.records("patients")[0]["id"]
+    store.update("patients", edited_patient, {"email": "changed@example.com"})
+    store.archive("invoices", live[0]["id"])
+    store.delete("invoices", live[1]["id"])
+    created = store.create("patients", {"first_name": "New", "last_name": "Patient"})
+
+    second = run_tap(config, CORE, state=first.state)
+    assert sorted(second.ids("patients")) == sorted([edited_patient, created["id"]])
+    assert sorted(second.ids("invoices")) == sorted([live[0]["id"], live[1]["id"]])
+    by_id = {r["id"]: r for r in second.records["invoices"]}
+    assert by_id[live[0]["id"]]["archived_at"] and by_id[live[1]["id"]]["deleted_at"]
+
+    third = run_tap(config, CORE, state=second.state)
+    assert not any(third.records.values())
+
+
+def test_record_written_later_in_the_bookmarks_second_is_not_lost(cliniko_sandbox, run_tap, tap_config) -> None:
+    config = tap_config()
+    store = cliniko_sandbox.cliniko
+    first = run_tap(config, ["patients"])
+    bookmark = max(r["updated_at"] for r in store.records("patients"))
+    late = store.create("patients", {"first_name": "Late", "last_name": "Arrival"})
+    store.update("patients", late["id"], {"updated_at": bookmark})  # same second as the bookmark
+    assert store.get("patients", late["id"])["updated_at"] == bookmark
+    second = run_tap(config, ["patients"], state=first.state)
+    assert second.ids("patients") == [late["id"]]
+    third = run_tap(config, ["patients"], state=second.state)
+    assert third.ids("patients") == []
+
+
+def test_start_date_limits_the_first_run(cliniko_sandbox, run_tap, tap_config) -> None:
+    records = cliniko_sandbox.cliniko.records("patients")
+    cut = sorted(r["updated_at"] for r in records)[len(records) // 2]
+    result = run_tap(tap_config(start_date=cut), ["patients"])
+    expected = sorted(r["id"] for r in records if r["updated_at"] >= cut)
+    assert sorted(result.ids("patients")) == expected
+
+
+def test_stays_under_the_rate_limit_without_a_429(cliniko_sandbox, run_tap, tap_config) -> None:
+    cliniko_sandbox.set_rate_limit(limit=10, window_seconds=1)
+    config = tap_config(max_requests_per_minute=10, rate_limit_window_seconds=1,
+                        per_page=10)
+    result = run_tap(config, CORE)
+    stats = cliniko_sandbox.stats()
+    assert stats["requests"] > 20, "the run must span several windows"
+    assert stats["by_status"].get("429", 0) == 0
+    assert sorted(result.ids("invoices")) == sandbox_ids(cliniko_sandbox, "invoices")
+
+
+def test_429_waits_for_the_reset_and_loses_nothing(cliniko_sandbox, run_tap, tap_config) -> None:
+    cliniko_sandbox.set_rate_limit(limit=5, window_seconds=1)  # tap unaware: it will hit 429s
+    result = run_tap(tap_config(per_page=20), CORE)
+    assert cliniko_sandbox.stats()["by_status"].get("429", 0) > 0
+    for stream in CORE:
+        assert sorted(result.ids(stream)) == sandbox_ids(cliniko_sandbox, stream)
+
+
+@pytest.mark.parametrize("fault", ["error_5xx", "drop", "error_429"])
+def test_transient_faults_are_retried_to_the_same_records(cliniko_sandbox, run_tap, tap_config, fault) -> None:
+    cliniko_sandbox.set_faults(**{fault: 0.2}, seed=3)
+    result = run_tap(tap_config(per_page=25), CORE)
+    assert sum(n for s, n in cliniko_sandbox.stats()["by_status"].items() if s != "200") > 0 or (
+        fault == "drop"
+    )
+    for stream in CORE:
+        assert sorted(result.ids(stream)) == sandbox_ids(cliniko_sandbox, stream), stream
+
+
+def test_declared_stream_is_discovered_and_synced(cliniko_sandbox, run_tap, tap_config) -> None:
+    declared = {"name": "inactive_practitioners", "path": "/practitioners/inactive",
+                "records_key": "practitioners"}
+    result = run_tap(tap_config(streams=[declared]), ["inactive_practitioners"])
+    expected = sorted(r["id"] for r in cliniko_sandbox.cliniko.records("practitioners")
+                      if not r["active"])
+    assert expected and sorted(result.ids("inactive_practitioners")) == expected
+    assert "first_name" in result.records["inactive_practitioners"][0], "fields pass through"
+
+
+def test_refused_key_ends_the_run_with_one_line_and_no_key(cliniko_sandbox, run_tap, tap_config, tmp_path) -> None:
+    secret = "wrong-secret-key-au1"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(tap_config(api_key=secret)))
+    catalog = tmp_path / "catalog.json"
+    done = subprocess.run([sys.executable, "-m", "tap_cliniko.tap", "--config", str(config),
+                           "--discover"], capture_output=True, text=True, check=True)
+    catalog.write_text(done.stdout)
+    run = subprocess.run([sys.executable, "-m", "tap_cliniko.tap", "--config", str(config),
+                          "--catalog", str(catalog)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "refused the API key" in errors[0], run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+    assert secret not in run.stderr + run.stdout
