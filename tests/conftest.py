@@ -30,8 +30,14 @@ class MeltanoProject:
         self.runs = 0
 
     def meltano(self, *args: str, env: dict | None = None, timeout: int = 900):
-        return subprocess.run([str(MELTANO), *args], cwd=REPO, env={**self.env, **(env or {})},
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [str(MELTANO), *args],
+            cwd=REPO,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def run_to_jsonl(self, select: list[str], env: dict | None = None) -> dict[str, list[dict]]:
         """`meltano run tap-cliniko target-jsonl`; returns the records written, by stream."""

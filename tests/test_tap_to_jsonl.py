@@ -30,7 +30,9 @@ def test_full_then_incremental_runs_through_meltano(make_sandbox, meltano_projec
 
     store = sandbox.cliniko
     patient = store.records("patients")[10]["id"]
-    invoices = [r for r in store.records("invoices") if not r["archived_at"] and not r["deleted_at"]]
+    invoices = [
+        r for r in store.records("invoices") if not r["archived_at"] and not r["deleted_at"]
+    ]
     item = store.records("invoice_items")[5]["id"]
     store.update("patients", patient, {"last_name": "Changed"})
     store.archive("invoices", invoices[0]["id"])
@@ -48,8 +50,12 @@ def test_faults_do_not_change_what_is_written(make_sandbox, meltano_project) -> 
     sandbox.set_faults(error_5xx=0.2, seed=4)
     project = meltano_project(sandbox)
     written = project.run_to_jsonl(CORE, env={"TAP_CLINIKO_RETRY_BACKOFF_BASE_SECONDS": "0.05"})
-    assert sandbox.stats()["by_status"].get("500", 0) + sandbox.stats()["by_status"].get(
-        "502", 0) + sandbox.stats()["by_status"].get("503", 0) > 0
+    assert (
+        sandbox.stats()["by_status"].get("500", 0)
+        + sandbox.stats()["by_status"].get("502", 0)
+        + sandbox.stats()["by_status"].get("503", 0)
+        > 0
+    )
     for stream in CORE:
         assert ids(written[stream]) == ids(sandbox.cliniko.records(stream)), stream
 
@@ -57,9 +63,12 @@ def test_faults_do_not_change_what_is_written(make_sandbox, meltano_project) -> 
 def test_stream_declared_in_config_is_synced(make_sandbox, meltano_project) -> None:
     sandbox = make_sandbox(patients=30, invoices=30, seed=2)
     project = meltano_project(sandbox)
-    declared = ('[{"name": "inactive_practitioners", "path": "/practitioners/inactive", '
-                '"records_key": "practitioners"}]')
-    written = project.run_to_jsonl(["inactive_practitioners"],
-                                   env={"TAP_CLINIKO_STREAMS": declared})
+    declared = (
+        '[{"name": "inactive_practitioners", "path": "/practitioners/inactive", '
+        '"records_key": "practitioners"}]'
+    )
+    written = project.run_to_jsonl(
+        ["inactive_practitioners"], env={"TAP_CLINIKO_STREAMS": declared}
+    )
     expected = [r for r in sandbox.cliniko.records("practitioners") if not r["active"]]
     assert expected and ids(written["inactive_practitioners"]) == ids(expected)

@@ -56,8 +56,9 @@ class ClinikoStream(RESTStream[Any]):
 
     def __init__(self, tap: TapCliniko, definition: StreamDefinition) -> None:
         self.definition = definition
-        super().__init__(tap=tap, name=definition.name, schema=definition.schema,
-                         path=definition.paths[0])
+        super().__init__(
+            tap=tap, name=definition.name, schema=definition.schema, path=definition.paths[0]
+        )
         self.primary_keys = list(definition.primary_keys)
         self.replication_key = definition.replication_key  # type: ignore[assignment]
         self._trackers: dict[str, SameSecondTracker] = {}
@@ -164,8 +165,11 @@ class ClinikoStream(RESTStream[Any]):
     def backoff_handler(self, details: Any) -> None:
         error = details.get("exception")
         self.logger.warning(
-            "Retrying %s in %.1f s after try %d: %s", self.name, details.get("wait", 0),
-            details.get("tries", 0), _describe(error),
+            "Retrying %s in %.1f s after try %d: %s",
+            self.name,
+            details.get("wait", 0),
+            details.get("tries", 0),
+            _describe(error),
         )
 
     # --- records ----------------------------------------------------------------------------

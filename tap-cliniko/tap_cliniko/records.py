@@ -24,10 +24,15 @@ def _conform_scalar(value: Any, schema: dict[str, Any]) -> Any:
         return None
     if isinstance(value, bool) or not types:
         return value
-    if isinstance(value, int | float | Decimal) and "string" in types and not types & {
-        "number",
-        "integer",
-    }:
+    if (
+        isinstance(value, int | float | Decimal)
+        and "string" in types
+        and not types
+        & {
+            "number",
+            "integer",
+        }
+    ):
         return str(value)
     if isinstance(value, str) and "string" not in types and types & {"number", "integer"}:
         try:

@@ -6,6 +6,7 @@ import re
 import sys
 from functools import cached_property
 from importlib.metadata import version
+from typing import Any
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
@@ -20,15 +21,26 @@ DEFAULT_USER_AGENT = f"tap-cliniko/{version('tap-cliniko')} (tap-cliniko@users.n
 
 DECLARED_STREAM = th.ObjectType(
     th.Property("name", th.StringType, required=True, description="Stream name."),
-    th.Property("path", th.StringType, description="Endpoint path, e.g. /recalls (default /<name>)."),
+    th.Property(
+        "path", th.StringType, description="Endpoint path, e.g. /recalls (default /<name>)."
+    ),
     th.Property("records_key", th.StringType, description="Key of the list in the response."),
-    th.Property("replication_key", th.StringType,
-                description="Incremental key (default updated_at; empty for full table)."),
-    th.Property("include", th.ArrayType(th.StringType),
-                description="Fields sent as q[]=<field>:* to include archived/deleted records."),
+    th.Property(
+        "replication_key",
+        th.StringType,
+        description="Incremental key (default updated_at; empty for full table).",
+    ),
+    th.Property(
+        "include",
+        th.ArrayType(th.StringType),
+        description="Fields sent as q[]=<field>:* to include archived/deleted records.",
+    ),
     th.Property("primary_keys", th.ArrayType(th.StringType), description="Default [id]."),
-    th.Property("schema", th.ObjectType(), description="JSON Schema; default: keys typed, "
-                "all other fields passed through."),
+    th.Property(
+        "schema",
+        th.ObjectType(),
+        description="JSON Schema; default: keys typed, all other fields passed through.",
+    ),
 )
 
 
@@ -44,31 +56,68 @@ class TapCliniko(Tap):
     name = "tap-cliniko"
 
     config_jsonschema = th.PropertiesList(
-        th.Property("api_key", th.StringType, required=True, secret=True,
-                    description="Cliniko API key; its suffix (e.g. -au2) picks the shard."),
-        th.Property("base_url", th.StringType,
-                    description="API base URL; default https://api.<shard>.cliniko.com/v1."),
-        th.Property("user_agent", th.StringType, default=DEFAULT_USER_AGENT,
-                    description="Cliniko requires 'App name (contact email)'."),
-        th.Property("start_date", th.DateTimeType,
-                    description="Read records updated since then; default: everything."),
-        th.Property("max_requests_per_minute", th.IntegerType, default=200,
-                    description="Client-side cap on requests per window (Cliniko allows 200/min)."),
-        th.Property("rate_limit_window_seconds", th.NumberType, default=60,
-                    description="Length of the rate-limit window (60 for Cliniko)."),
+        th.Property(
+            "api_key",
+            th.StringType,
+            required=True,
+            secret=True,
+            description="Cliniko API key; its suffix (e.g. -au2) picks the shard.",
+        ),
+        th.Property(
+            "base_url",
+            th.StringType,
+            description="API base URL; default https://api.<shard>.cliniko.com/v1.",
+        ),
+        th.Property(
+            "user_agent",
+            th.StringType,
+            default=DEFAULT_USER_AGENT,
+            description="Cliniko requires 'App name (contact email)'.",
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType,
+            description="Read records updated since then; default: everything.",
+        ),
+        th.Property(
+            "max_requests_per_minute",
+            th.IntegerType,
+            default=200,
+            description="Client-side cap on requests per window (Cliniko allows 200/min).",
+        ),
+        th.Property(
+            "rate_limit_window_seconds",
+            th.NumberType,
+            default=60,
+            description="Length of the rate-limit window (60 for Cliniko).",
+        ),
         th.Property("per_page", th.IntegerType, default=100, description="Page size (max 100)."),
         th.Property("request_timeout_seconds", th.IntegerType, default=60),
-        th.Property("retry_max_tries", th.IntegerType, default=8,
-                    description="Tries per request on 429, 5xx and dropped connections."),
-        th.Property("retry_backoff_base_seconds", th.NumberType, default=2.0,
-                    description="First wait of the exponential backoff, doubled per retry."),
-        th.Property("streams", th.ArrayType(DECLARED_STREAM),
-                    description="Extra (or replacement) streams declared without Python."),
+        th.Property(
+            "retry_max_tries",
+            th.IntegerType,
+            default=8,
+            description="Tries per request on 429, 5xx and dropped connections.",
+        ),
+        th.Property(
+            "retry_backoff_base_seconds",
+            th.NumberType,
+            default=2.0,
+            description="First wait of the exponential backoff, doubled per retry.",
+        ),
+        th.Property(
+            "streams",
+            th.ArrayType(DECLARED_STREAM),
+            description="Extra (or replacement) streams declared without Python.",
+        ),
     ).to_dict()
 
     @property
     def base_url(self) -> str:
-        url = self.config.get("base_url") or f"https://api.{shard_of(self.config['api_key'])}.cliniko.com/v1"
+        url = (
+            self.config.get("base_url")
+            or f"https://api.{shard_of(self.config['api_key'])}.cliniko.com/v1"
+        )
         return str(url).rstrip("/")
 
     @cached_property
@@ -80,14 +129,14 @@ class TapCliniko(Tap):
     def discover_streams(self) -> list[ClinikoStream]:
         return [ClinikoStream(self, d) for d in all_definitions(self.config.get("streams"))]
 
-    def sync_all(self) -> None:
+    @classmethod
+    def invoke(cls, **kwargs: Any) -> None:  # type: ignore[override]
         try:
-            super().sync_all()
+            super().invoke(**kwargs)
         except FatalAPIError as error:
             # One clear line for the operator, not a traceback (and never the key).
-            self.logger.error("tap-cliniko stopped: %s", error)
+            cls.logger.error("tap-cliniko stopped: %s", error)
             sys.exit(1)
-
 
 if __name__ == "__main__":
     TapCliniko.cli()

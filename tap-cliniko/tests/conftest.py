@@ -20,8 +20,10 @@ def reference_dir() -> Path:
 def cliniko_spec() -> dict:
     path = reference_dir() / "cliniko" / "openapi.yaml"
     if not path.exists():
-        pytest.skip(f"Cliniko's OpenAPI spec not found at {path}: download it from {SPEC_SOURCE} "
-                    "and set CLINIKO_PAYPAL_REFERENCE to the folder holding cliniko/openapi.yaml")
+        pytest.skip(
+            f"Cliniko's OpenAPI spec not found at {path}: download it from {SPEC_SOURCE} "
+            "and set CLINIKO_PAYPAL_REFERENCE to the folder holding cliniko/openapi.yaml"
+        )
     import yaml
 
     return yaml.safe_load(path.read_text())  # type: ignore[no-any-return]
@@ -61,7 +63,9 @@ def make_tap_config(sandbox: Any, **overrides: Any) -> dict:
     return config
 
 
-def run_tap_sync(config: dict, streams: list[str] | None = None, state: dict | None = None) -> SyncResult:
+def run_tap_sync(
+    config: dict, streams: list[str] | None = None, state: dict | None = None
+) -> SyncResult:
     """Run a sync in-process with only `streams` selected (all when None); parse its output."""
     from tap_cliniko.tap import TapCliniko
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import atexit
 
-from clinic_sandbox import SandboxServer
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
+from clinic_sandbox import SandboxServer
 from tap_cliniko.tap import TapCliniko
 
 # The SDK builds its test class from a config at import time, so the sandbox starts here.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tap_cliniko.registry import packaged_definitions
 from tap_cliniko.records import add_foreign_keys, conform, id_from_link
+from tap_cliniko.registry import packaged_definitions
 from tap_cliniko.tap import shard_of
 
 ITEMS = packaged_definitions()["invoice_items"].schema
@@ -33,9 +33,13 @@ def test_numeric_id_stays_a_string() -> None:
 
 def test_foreign_keys_from_links() -> None:
     record = {
-        "patient": {"links": {"self": "https://api.au1.cliniko.com/v1/patients/1234567890123456789"}},
+        "patient": {
+            "links": {"self": "https://api.au1.cliniko.com/v1/patients/1234567890123456789"}
+        },
         "practitioner": None,
-        "invoice_items": {"links": {"self": "https://api.au1.cliniko.com/v1/invoices/1/invoice_items"}},
+        "invoice_items": {
+            "links": {"self": "https://api.au1.cliniko.com/v1/invoices/1/invoice_items"}
+        },
     }
     out = add_foreign_keys(record, INVOICES)
     assert out["patient_id"] == "1234567890123456789"
@@ -44,7 +48,9 @@ def test_foreign_keys_from_links() -> None:
 
 
 def test_collection_and_filter_links_are_not_foreign_keys() -> None:
-    assert id_from_link({"links": {"self": "https://x/v1/invoices?q%5B%5D=invoice_id%3A%3D1"}}) is None
+    assert (
+        id_from_link({"links": {"self": "https://x/v1/invoices?q%5B%5D=invoice_id%3A%3D1"}}) is None
+    )
     assert id_from_link({}) is None
 
 

@@ -15,7 +15,9 @@ def sandbox_ids(sandbox, collection: str) -> list[str]:
     return sorted(r["id"] for r in sandbox.cliniko.records(collection))
 
 
-def test_first_run_reads_every_record_including_archived_and_deleted(cliniko_sandbox, run_tap, tap_config) -> None:
+def test_first_run_reads_every_record_including_archived_and_deleted(
+    cliniko_sandbox, run_tap, tap_config
+) -> None:
     result = run_tap(tap_config(), CORE)
     for stream in CORE:
         assert sorted(result.ids(stream)) == sandbox_ids(cliniko_sandbox, stream), stream
@@ -24,7 +26,9 @@ def test_first_run_reads_every_record_including_archived_and_deleted(cliniko_san
     assert any(r["archived_at"] for r in invoices), "archived invoices must reach downstream"
 
 
-def test_records_carry_plain_foreign_keys_and_string_ids(cliniko_sandbox, run_tap, tap_config) -> None:
+def test_records_carry_plain_foreign_keys_and_string_ids(
+    cliniko_sandbox, run_tap, tap_config
+) -> None:
     result = run_tap(tap_config(), ["invoices", "invoice_items"])
     for invoice in result.records["invoices"]:
         assert isinstance(invoice["id"], str)
@@ -35,7 +39,9 @@ def test_records_carry_plain_foreign_keys_and_string_ids(cliniko_sandbox, run_ta
         assert isinstance(item["quantity"], str)
 
 
-def test_rerun_without_changes_writes_nothing_and_asks_once_per_stream(cliniko_sandbox, run_tap, tap_config) -> None:
+def test_rerun_without_changes_writes_nothing_and_asks_once_per_stream(
+    cliniko_sandbox, run_tap, tap_config
+) -> None:
     config = tap_config()
     first = run_tap(config, CORE)
     cliniko_sandbox.reset_stats()
@@ -45,7 +51,9 @@ def test_rerun_without_changes_writes_nothing_and_asks_once_per_stream(cliniko_s
     assert {p: n for p, n in by_path.items()} == {f"/v1/{s}": 1 for s in CORE}
 
 
-def test_edits_archives_and_deletes_arrive_exactly_once(cliniko_sandbox, run_tap, tap_config) -> None:
+def test_edits_archives_and_deletes_arrive_exactly_once(
+    cliniko_sandbox, run_tap, tap_config
+) -> None:
     config = tap_config()
     first = run_tap(config, CORE)
     store = cliniko_sandbox.cliniko
@@ -66,7 +74,9 @@ def test_edits_archives_and_deletes_arrive_exactly_once(cliniko_sandbox, run_tap
     assert not any(third.records.values())
 
 
-def test_record_written_later_in_the_bookmarks_second_is_not_lost(cliniko_sandbox, run_tap, tap_config) -> None:
+def test_record_written_later_in_the_bookmarks_second_is_not_lost(
+    cliniko_sandbox, run_tap, tap_config
+) -> None:
     config = tap_config()
     store = cliniko_sandbox.cliniko
     first = run_tap(config, ["patients"])
@@ -90,8 +100,7 @@ def test_start_date_limits_the_first_run(cliniko_sandbox, run_tap, tap_config) -
 
 def test_stays_under_the_rate_limit_without_a_429(cliniko_sandbox, run_tap, tap_config) -> None:
     cliniko_sandbox.set_rate_limit(limit=10, window_seconds=1)
-    config = tap_config(max_requests_per_minute=10, rate_limit_window_seconds=1,
-                        per_page=10)
+    config = tap_config(max_requests_per_minute=10, rate_limit_window_seconds=1, per_page=10)
     result = run_tap(config, CORE)
     stats = cliniko_sandbox.stats()
     assert stats["requests"] > 20, "the run must span several windows"
@@ -108,7 +117,9 @@ def test_429_waits_for_the_reset_and_loses_nothing(cliniko_sandbox, run_tap, tap
 
 
 @pytest.mark.parametrize("fault", ["error_5xx", "drop", "error_429"])
-def test_transient_faults_are_retried_to_the_same_records(cliniko_sandbox, run_tap, tap_config, fault) -> None:
+def test_transient_faults_are_retried_to_the_same_records(
+    cliniko_sandbox, run_tap, tap_config, fault
+) -> None:
     cliniko_sandbox.set_faults(**{fault: 0.2}, seed=3)
     result = run_tap(tap_config(per_page=25), CORE)
     assert sum(n for s, n in cliniko_sandbox.stats()["by_status"].items() if s != "200") > 0 or (
@@ -119,25 +130,47 @@ def test_transient_faults_are_retried_to_the_same_records(cliniko_sandbox, run_t
 
 
 def test_declared_stream_is_discovered_and_synced(cliniko_sandbox, run_tap, tap_config) -> None:
-    declared = {"name": "inactive_practitioners", "path": "/practitioners/inactive",
-                "records_key": "practitioners"}
+    declared = {
+        "name": "inactive_practitioners",
+        "path": "/practitioners/inactive",
+        "records_key": "practitioners",
+    }
     result = run_tap(tap_config(streams=[declared]), ["inactive_practitioners"])
-    expected = sorted(r["id"] for r in cliniko_sandbox.cliniko.records("practitioners")
-                      if not r["active"])
+    expected = sorted(
+        r["id"] for r in cliniko_sandbox.cliniko.records("practitioners") if not r["active"]
+    )
     assert expected and sorted(result.ids("inactive_practitioners")) == expected
     assert "first_name" in result.records["inactive_practitioners"][0], "fields pass through"
 
 
-def test_refused_key_ends_the_run_with_one_line_and_no_key(cliniko_sandbox, run_tap, tap_config, tmp_path) -> None:
+def test_refused_key_ends_the_run_with_one_line_and_no_key(
+    cliniko_sandbox, run_tap, tap_config, tmp_path
+) -> None:
     secret = "wrong-secret-key-au1"
     config = tmp_path / "config.json"
     config.write_text(json.dumps(tap_config(api_key=secret)))
     catalog = tmp_path / "catalog.json"
-    done = subprocess.run([sys.executable, "-m", "tap_cliniko.tap", "--config", str(config),
-                           "--discover"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_cliniko.tap", "--config", str(config), "--discover"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     catalog.write_text(done.stdout)
-    run = subprocess.run([sys.executable, "-m", "tap_cliniko.tap", "--config", str(config),
-                          "--catalog", str(catalog)], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tap_cliniko.tap",
+            "--config",
+            str(config),
+            "--catalog",
+            str(catalog),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
     assert len(errors) == 1 and "refused the API key" in errors[0], run.stderr[-2000:]

@@ -118,7 +118,9 @@ def derive(spec: dict) -> tuple[dict, dict[str, dict]]:
         schemas[key] = stream_schema(spec, resolve(spec, body[key]["items"]))
         if "id" not in schemas[key]["properties"]:
             # services have no id: a business offers an appointment type once.
-            entry["primary_keys"] = sorted(k for k in schemas[key]["properties"] if k.endswith("_id"))
+            entry["primary_keys"] = sorted(
+                k for k in schemas[key]["properties"] if k.endswith("_id")
+            )
         registry[key] = entry
     return registry, schemas
 
@@ -127,8 +129,8 @@ def main(spec_path: str) -> None:
     spec = yaml.safe_load(Path(spec_path).read_text())
     registry, schemas = derive(spec)
     header = (
-        "# tap-cliniko's streams: one entry per Cliniko collection with a top-level list endpoint.\n"
-        "# paths: endpoints read (all of them, in order); records_key: the list's key in the body;\n"
+        "# tap-cliniko's streams: one per Cliniko collection with a top-level list endpoint.\n"
+        "# paths: endpoints read (all, in order); records_key: the list's key in the body;\n"
         "# replication_key: incremental on it (q[]=updated_at:>=bookmark), full table if absent;\n"
         "# include: q[]=<field>:* filters sent so archived/cancelled/deleted records come too.\n"
         "# Derived by tools/derive_from_spec.py, checked by tests/test_contract.py.\n"
