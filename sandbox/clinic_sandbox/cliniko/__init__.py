@@ -1,0 +1,5 @@
+"""The Cliniko half of the sandbox."""
+
+from .store import ClinikoStore
+
+__all__ = ["ClinikoStore"]

@@ -255,8 +255,8 @@ class ClinikoStore:
                 out[name] = {"links": {"self": base + kind[4:].replace("{id}", own)}}
             elif kind.startswith("filter:"):
                 _, target, field = kind.split(":")
-                query = quote(f"q[]={field}:={own}", safe="=")
-                out[name] = {"links": {"self": f"{base}/{target}?{query}"}}
+                query = quote(f"{field}:={own}", safe="")
+                out[name] = {"links": {"self": f"{base}/{target}?q%5B%5D={query}"}}
             elif kind.startswith("const:"):
                 out[name] = {"links": {"self": base + kind[6:]}}
             else:

@@ -1,0 +1,223 @@
+"""Rate limiting, fault injection and request statistics for any simulated API.
+
+`ApiGuard` is a plain ASGI middleware: requests whose path starts with one of its API prefixes
+are counted, authenticated (by a callback the API supplies), rate-limited per key and then
+possibly faulted; everything else (the `/_sandbox` control routes) passes straight through.
+The Cliniko half uses it now; the PayPal half will reuse it with its own prefix and callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass
+class Denial:
+    """An early answer (401, 403, ...) produced by an API's authentication callback."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+# Returns (rate-limit key, None) for a good request or (None, Denial) to refuse it.
+Authenticate = Callable[[Scope], tuple[str | None, Denial | None]]
+
+
+class RateLimiter:
+    """Fixed window per key: `limit` requests per `window_seconds`, window starting at the
+    key's first request (Cliniko documents 200/min per user, not the window kind)."""
+
+    def __init__(self, limit: int | None = 200, window_seconds: float = 60.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._windows: dict[str, tuple[float, int]] = {}
+        self.configure(limit, window_seconds)
+
+    def configure(self, limit: int | None, window_seconds: float = 60.0) -> None:
+        with self._lock:
+            self.limit, self.window = limit, float(window_seconds)
+            self._windows.clear()
+
+    def hit(self, key: str) -> int | None:
+        """Count a request; None if allowed, else the UNIX second when the window resets."""
+        with self._lock:
+            if self.limit is None:
+                return None
+            now = self._clock()
+            start, used = self._windows.get(key, (now, 0))
+            if now >= start + self.window:
+                start, used = now, 0
+            used += 1
+            self._windows[key] = (start, used)
+            if used > self.limit:
+                return math.ceil(start + self.window)
+            return None
+
+
+@dataclass
+class FaultSettings:
+    error_5xx: float = 0.0
+    error_429: float = 0.0
+    drop: float = 0.0
+    slow: float = 0.0
+    slow_seconds: float = 2.0
+    latency_ms: float = 0.0
+    seed: int | None = None
+
+
+class FaultInjector:
+    """Draws, per API request and from a seeded RNG, whether to fail it and how."""
+
+    KINDS = ("error_5xx", "error_429", "drop", "slow")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.configure()
+
+    def configure(self, **settings: Any) -> FaultSettings:
+        with self._lock:
+            self.settings = FaultSettings(**settings)
+            for name in self.KINDS:
+                share = getattr(self.settings, name)
+                if not 0.0 <= share <= 1.0:
+                    raise ValueError(f"{name} must be between 0 and 1")
+            self._rng = random.Random(self.settings.seed)
+            return self.settings
+
+    def draw(self) -> tuple[str | None, int]:
+        """(fault kind or None, status for 5xx). One RNG step per request keeps it replayable."""
+        with self._lock:
+            roll, pick = self._rng.random(), self._rng.choice((500, 502, 503))
+            edge = 0.0
+            for name in self.KINDS:
+                edge += getattr(self.settings, name)
+                if roll < edge:
+                    return name, pick
+            return None, 0
+
+
+class Stats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests = 0
+            self.by_status: dict[str, int] = {}
+            self.by_path: dict[str, int] = {}
+
+    def record(self, path: str, status: str) -> None:
+        with self._lock:
+            self.requests += 1
+            self.by_status[status] = self.by_status.get(status, 0) + 1
+            self.by_path[path] = self.by_path.get(path, 0) + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"requests": self.requests, "by_status": dict(self.by_status),
+                    "by_path": dict(self.by_path)}
+
+
+class ApiGuard:
+    """ASGI middleware: stats -> authentication -> rate limit -> faults -> the API."""
+
+    def __init__(self, app: ASGIApp, prefixes: dict[str, Authenticate],
+                 limiter: RateLimiter, faults: FaultInjector, stats: Stats) -> None:
+        self.app, self.prefixes = app, prefixes
+        self.limiter, self.faults, self.stats = limiter, faults, stats
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        auth = next((a for p, a in self.prefixes.items() if path.startswith(p)), None)
+        if scope["type"] != "http" or auth is None:
+            await self.app(scope, receive, send)
+            return
+        status_seen: list[str] = []
+
+        async def counting_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status_seen.append(str(message["status"]))
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, counting_send, auth)
+        except DroppedConnection:
+            # Return without finishing the body: uvicorn then closes the connection.
+            status_seen[:] = ["dropped"]
+        finally:
+            self.stats.record(path, status_seen[0] if status_seen else "dropped")
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send,
+                       auth: Authenticate) -> None:
+        key, denial = auth(scope)
+        if denial is not None:
+            await _respond(send, denial.status, denial.body, denial.content_type)
+            return
+        reset = self.limiter.hit(key or "")
+        if reset is not None:
+            await _too_many(send, reset)
+            return
+        settings = self.faults.settings
+        kind, status = self.faults.draw()
+        if settings.latency_ms:
+            await asyncio.sleep(settings.latency_ms / 1000)
+        if kind == "slow":
+            await asyncio.sleep(settings.slow_seconds)
+        elif kind == "error_5xx":
+            message = {500: "Internal Server Error", 502: "Bad Gateway",
+                       503: "Service Unavailable"}[status]
+            await _respond(send, status, json.dumps({"message": message}).encode())
+            return
+        elif kind == "error_429":
+            window = self.limiter.window or 60.0
+            await _too_many(send, math.ceil(time.time() + window))
+            return
+        elif kind == "drop":
+            await _drop(send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _respond(send: Send, status: int, body: bytes,
+                   content_type: str = "application/json", headers: list | None = None) -> None:
+    head = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": head + (headers or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _too_many(send: Send, reset: int) -> None:
+    body = json.dumps({"message": "Too many requests. Please wait and try again."}).encode()
+    await _respond(send, 429, body, headers=[(b"x-ratelimit-reset", str(reset).encode())])
+
+
+class DroppedConnection(Exception):
+    """Raised after a partial response so the server aborts the connection."""
+
+
+async def _drop(send: Send) -> None:
+    """Promise a long body, send a little, then abort: the client sees a broken response."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", b"65536")]})
+    await send({"type": "http.response.body", "body": b'{"patients": [', "more_body": True})
+    raise DroppedConnection("fault injection: connection dropped")
+
+
+def settings_dict(faults: FaultInjector) -> dict[str, Any]:
+    return asdict(faults.settings)

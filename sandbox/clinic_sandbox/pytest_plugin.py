@@ -1,0 +1,35 @@
+"""pytest fixtures for any test in the repository (registered through the `pytest11` entry point).
+
+* `cliniko_sandbox`: a started `SandboxServer` (seed 42, 60 patients, 80 invoices), one per test.
+* `make_sandbox(**kwargs)`: start servers with your own settings; all are stopped at teardown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from .server import SandboxServer
+
+SMALL = {"seed": 42, "patients": 60, "invoices": 80}
+
+
+@pytest.fixture
+def make_sandbox() -> Iterator[Callable[..., SandboxServer]]:
+    started: list[SandboxServer] = []
+
+    def make(**kwargs: Any) -> SandboxServer:
+        server = SandboxServer(**{**SMALL, **kwargs}).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def cliniko_sandbox(make_sandbox: Callable[..., SandboxServer]) -> SandboxServer:
+    return make_sandbox()
