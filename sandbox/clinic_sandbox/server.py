@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any
 
+import requests
 import uvicorn
 
 from .cliniko.app import create_cliniko_app
@@ -88,6 +89,14 @@ class SandboxServer:
     @property
     def control_url(self) -> str:
         return f"http://{self.host}:{self._port}/_sandbox"
+
+    def cliniko_session(self, user_agent: str = "sandbox client (devs@example.com)"
+                        ) -> requests.Session:
+        """A `requests` session with the key and a User-Agent, as a well-behaved client."""
+        session = requests.Session()
+        session.auth = (self.api_key, "")
+        session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        return session
 
     def set_rate_limit(self, limit: int | None = 200, window_seconds: float = 60.0) -> None:
         self.limiter.configure(limit, window_seconds)
