@@ -186,7 +186,8 @@ def parse_sort(
         raise QueryError("order must be asc or desc")
     default_desc = order == "desc"
     keys: list[tuple[str, bool]] = []
-    for part in (sort or "created_at").split(","):
+    default = "created_at" if "created_at" in sortable else "id"  # services have no timestamps
+    for part in (sort or default).split(","):
         name, _, direction = part.strip().partition(":")
         if not name:
             continue

@@ -197,7 +197,8 @@ class ClinikoStore:
                 self._cache.popitem(last=False)
             return result
 
-    def visible(self, path: str, collection: str, row: Row, filters: list[Filter]) -> bool:
+    def visible(self, path: str, collection: str, row: Row, filters: list[Filter],
+                listing: bool = True) -> bool:
         """Whether a row passes the filters and the default hiding of archived/cancelled/deleted
         records (lifted by any filter on that field, e.g. `q[]=archived_at:*`)."""
         resource = RESOURCES[path]
@@ -205,7 +206,7 @@ class ClinikoStore:
         for flag in HIDING_FLAGS:
             if resource.has_filter(flag) and flag not in named and row.get(flag):
                 return False
-        if path == "practitioners" and row.get("active") is False:
+        if listing and path == "practitioners" and row.get("active") is False:
             return False
         if path == "practitioners/inactive" and row.get("active") is not False:
             return False
@@ -220,7 +221,7 @@ class ClinikoStore:
         with self._lock:
             for source in sources:
                 row = self._rows[source].get(record_id)
-                if row is not None and self.visible(path, source, row, filters):
+                if row is not None and self.visible(path, source, row, filters, listing=False):
                     return source, row
         raise NotFound(record_id)
 
