@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from faker import Faker
 
-from .money import TAX_EXCLUSIVE, TAX_INCLUSIVE, item_amounts, invoice_totals
+from .money import TAX_EXCLUSIVE, TAX_INCLUSIVE, invoice_totals, item_amounts
 from .resources import RESOURCES
 from .store import ClinikoStore, Row, format_ts
 
@@ -138,7 +138,8 @@ class Seeder:
         return rows
 
 
-def seed_store(store: ClinikoStore, seed: int = 42, patients: int = 500, invoices: int = 800) -> None:
+def seed_store(store: ClinikoStore, seed: int = 42, patients: int = 500,
+               invoices: int = 800) -> None:
     """Fill `store` with a clinic: reference data, `patients` patients, `invoices` invoices."""
     s = Seeder(store, seed)
     ref = _reference_data(s)

@@ -228,7 +228,7 @@ class ClinikoStore:
     @staticmethod
     def sortable(resource: Resource) -> set[str]:
         """Filterable fields and scalar fields (whether Cliniko sorts on all is UNCONFIRMED)."""
-        names = set(resource.filters)
+        names = set(resource.filters) | {"id"}
         for fields in resource.variants.values():
             names.update(n for n, k in fields.items() if _is_scalar(k))
         return names
@@ -317,12 +317,15 @@ class ClinikoStore:
             for name, kind in fields.items():
                 if kind.startswith("ref:"):
                     allowed.add(name + "_id")
-                elif _is_scalar(kind) or kind.split("?")[0] in ("ids", "strs", "phones", "arr", "obj"):
+                elif _is_scalar(kind) or kind.rstrip("?") in _COMPOSITE:
                     allowed.add(name)
         unknown = set(data) - allowed - {"id", "created_at", "updated_at"}
         if unknown:
             raise ValueError(f"unknown fields for {collection}: {sorted(unknown)}")
         return {k: v for k, v in data.items() if k not in ("id", "created_at", "updated_at")}
+
+
+_COMPOSITE = ("ids", "strs", "phones", "arr", "obj")
 
 
 def _is_scalar(kind: str) -> bool:

@@ -1,0 +1,139 @@
+"""Thread-safe in-memory PayPal data: invoices (with their payments), tokens, request ids.
+
+Everything handed out is a deep copy, so callers can never change stored data by accident.
+Compound read-modify-write operations hold `store.lock` (re-entrant) for their whole duration.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import string
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+_ID_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def _random(alphabet: str, length: int) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def new_invoice_id() -> str:
+    """`INV2-XXXX-XXXX-XXXX-XXXX`, as PayPal's ids look."""
+    return "INV2-" + "-".join(_random(_ID_ALPHABET, 4) for _ in range(4))
+
+
+def new_external_payment_id() -> str:
+    """Recorded (external) payments look like `EXTR-86F38350LX4353815` [obs]."""
+    return "EXTR-" + _random(_ID_ALPHABET, 17)
+
+
+def new_paypal_transaction_id() -> str:
+    """PayPal transaction ids are 17 upper-case alphanumerics."""
+    return _random(_ID_ALPHABET, 17)
+
+
+def new_debug_id() -> str:
+    """Debug ids are short lower-case hex strings (e.g. `90957fca61718`)."""
+    return secrets.token_hex(7)[:13]
+
+
+def new_access_token() -> str:
+    return "A21AA" + secrets.token_urlsafe(60)
+
+
+@dataclass(frozen=True)
+class Token:
+    access_token: str
+    client_id: str
+    issued_at: float
+    expires_at: float
+
+
+class PayPalStore:
+    """Invoices keyed by id in creation order, tokens by their string, idempotency replies."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._invoices: dict[str, dict[str, Any]] = {}
+        self._tokens: dict[str, Token] = {}
+        self._replies: dict[tuple[str, str, str], tuple[int, Any]] = {}
+
+    @contextmanager
+    def locked(self) -> Iterator[PayPalStore]:
+        with self.lock:
+            yield self
+
+    # -- invoices ---------------------------------------------------------------------------
+    def get(self, invoice_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            found = self._invoices.get(invoice_id)
+            return copy.deepcopy(found) if found is not None else None
+
+    def put(self, invoice: dict[str, Any]) -> None:
+        with self.lock:
+            self._invoices[invoice["id"]] = copy.deepcopy(invoice)
+
+    def remove(self, invoice_id: str) -> bool:
+        with self.lock:
+            return self._invoices.pop(invoice_id, None) is not None
+
+    def all(self) -> list[dict[str, Any]]:
+        """Every stored invoice, oldest first."""
+        with self.lock:
+            return copy.deepcopy(list(self._invoices.values()))
+
+    def unused_invoice_id(self) -> str:
+        with self.lock:
+            while (candidate := new_invoice_id()) in self._invoices:
+                pass
+            return candidate
+
+    def with_number(self, number: str, excluding: str | None = None) -> dict[str, Any] | None:
+        """The invoice holding `detail.invoice_number` (deleted ones are gone, so reusable)."""
+        with self.lock:
+            for invoice in self._invoices.values():
+                if invoice["id"] != excluding and invoice["detail"].get("invoice_number") == number:
+                    return copy.deepcopy(invoice)
+            return None
+
+    def numbers(self) -> list[str]:
+        with self.lock:
+            return [i["detail"]["invoice_number"] for i in self._invoices.values()
+                    if i["detail"].get("invoice_number")]
+
+    # -- tokens -----------------------------------------------------------------------------
+    def add_token(self, token: Token) -> None:
+        with self.lock:
+            self._tokens[token.access_token] = token
+
+    def token(self, access_token: str) -> Token | None:
+        with self.lock:
+            return self._tokens.get(access_token)
+
+    def tokens(self) -> list[Token]:
+        with self.lock:
+            return list(self._tokens.values())
+
+    def drop_tokens(self) -> None:
+        with self.lock:
+            self._tokens.clear()
+
+    # -- PayPal-Request-Id replies ---------------------------------------------------------------
+    def reply(self, key: tuple[str, str, str]) -> tuple[int, Any] | None:
+        with self.lock:
+            return copy.deepcopy(self._replies.get(key))
+
+    def remember_reply(self, key: tuple[str, str, str], status: int, body: Any) -> None:
+        with self.lock:
+            self._replies[key] = (status, copy.deepcopy(body))
+
+    def clear(self) -> None:
+        with self.lock:
+            self._invoices.clear()
+            self._tokens.clear()
+            self._replies.clear()
