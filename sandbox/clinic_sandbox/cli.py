@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 import time
 
@@ -25,8 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # `kill` (e.g. from CI) stops as cleanly as Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     started = time.perf_counter()
     server = SandboxServer(seed=args.seed, patients=args.patients, invoices=args.invoices,
                            host=args.host, cliniko_port=args.cliniko_port, api_key=args.api_key,
