@@ -1,0 +1,305 @@
+"""The PayPal sandbox as a FastAPI app: OAuth2 token, Invoicing v2, and `/_sandbox/paypal` control.
+
+Every API request (`/v1/...`, `/v2/...`) passes, in order: the outage switch (503), the optional
+fault hook, bearer-token authentication (invoicing routes), then the route.  Each is logged in
+`state.call_log` with the status it got.  Control routes are neither faulted nor logged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .auth import OAuthError
+from .control import add_control_routes
+from .errors import PayPalError, detail, error_body
+from .search import newest_first, page_of, search, summary
+from .state import PayPalState
+from .store import new_debug_id
+from .validation import validate_search
+
+API_PREFIXES = ("/v1/", "/v2/")
+INVOICES = "/v2/invoicing/invoices"
+Handler = Callable[[], Awaitable[tuple[int, Any]]]
+
+
+class Faults(Protocol):
+    """Anything that may answer a request before the API does (None: carry on)."""
+
+    async def apply(self, request: Request) -> Response | None: ...
+
+
+def paypal_json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    if body is None:
+        return Response(status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_response(status: int, details: list[dict[str, Any]]) -> Response:
+    debug_id = new_debug_id()
+    return JSONResponse(error_body(status, details, debug_id), status_code=status,
+                        headers={"Paypal-Debug-Id": debug_id})
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def invoice_links(invoice: dict[str, Any], base: str) -> list[dict[str, str]]:
+    """HATEOAS links for what the invoice's status allows next."""
+    href = f"{base}{INVOICES}/{invoice['id']}"
+    actions = {
+        "DRAFT": [("send", "/send", "POST"), ("replace", "", "PUT"), ("delete", "", "DELETE")],
+        "SCHEDULED": [("replace", "", "PUT"), ("delete", "", "DELETE")],
+        "SENT": [("replace", "", "PUT"), ("cancel", "/cancel", "POST"),
+                 ("record-payment", "/payments", "POST"), ("remind", "/remind", "POST")],
+        "PARTIALLY_PAID": [("record-payment", "/payments", "POST"), ("remind", "/remind", "POST")],
+    }
+    actions["UNPAID"] = actions["SENT"]
+    links = [{"href": href, "rel": "self", "method": "GET"}]
+    links += [{"href": href + suffix, "rel": rel, "method": method}
+              for rel, suffix, method in actions.get(invoice["status"], [])]
+    return links
+
+
+def render(invoice: dict[str, Any], request: Request) -> dict[str, Any]:
+    return {**invoice, "links": invoice_links(invoice, base_url(request))}
+
+
+def self_link(invoice_id: str, request: Request) -> dict[str, str]:
+    return {"rel": "self", "href": f"{base_url(request)}{INVOICES}/{invoice_id}", "method": "GET"}
+
+
+def wants_representation(request: Request) -> bool:
+    return "return=representation" in request.headers.get("prefer", "").replace(" ", "")
+
+
+async def json_body(request: Request, required: bool = True) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise PayPalError(400, [detail("MISSING_REQUEST_BODY", "Request body is missing.")])
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        raise PayPalError(400, [detail("MALFORMED_REQUEST_JSON",
+                                       "The request JSON is not well formed.")])
+    return body
+
+
+def int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.lstrip("-").isdigit():
+        raise PayPalError(400, [detail("INVALID_PARAMETER_SYNTAX", "the value of a field does not "
+                                       "conform to the expected format.", field=name, value=raw,
+                                       location="query")])
+    value = int(raw)
+    if value < low:
+        raise PayPalError(400, [detail("INVALID_INTEGER_MIN_VALUE", "Value less than minimum "
+                                       "value.", field=name, value=raw, location="query")])
+    if value > high:
+        raise PayPalError(400, [detail("INVALID_INTEGER_MAX_VALUE", "Value exceeds max value.",
+                                       field=name, value=raw, location="query")])
+    return value
+
+
+def paged(request: Request, invoices: list[dict[str, Any]]) -> dict[str, Any]:
+    """The `invoices` body for list and search: a page, totals on request, navigation links."""
+    page = int_query(request, "page", 1, 1, 1000)
+    size = int_query(request, "page_size", 20, 1, 100)
+    total_required = request.query_params.get("total_required", "false").lower() == "true"
+    items, totals = page_of(newest_first(invoices), page, size, total_required)
+    brief = request.query_params.get("fields", "all").lower() == "none"
+    body: dict[str, Any] = dict(totals)
+    body["items"] = [summary(render(i, request)) if brief else render(i, request) for i in items]
+    url = f"{base_url(request)}{request.url.path}"
+    body["links"] = [{"href": f"{url}?page={page}&page_size={size}", "rel": "self",
+                      "method": request.method}]
+    if page * size < len(invoices):
+        body["links"].append({"href": f"{url}?page={page + 1}&page_size={size}", "rel": "next",
+                              "method": request.method})
+    if page > 1:
+        body["links"].append({"href": f"{url}?page={page - 1}&page_size={size}", "rel": "prev",
+                              "method": request.method})
+    return body
+
+
+def create_paypal_app(state: PayPalState, faults: Faults | None = None) -> FastAPI:
+    """A PayPal API simulator over `state`; `faults.apply(request)` runs before each API call."""
+    app = FastAPI(title="PayPal sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+    _add_gate(app, state, faults)
+    _add_error_handlers(app)
+    _add_token_route(app, state)
+    _add_invoice_routes(app, state)
+    add_control_routes(app, state)
+    return app
+
+
+def _add_gate(app: FastAPI, state: PayPalState, faults: Faults | None) -> None:
+    @app.middleware("http")
+    async def api_gate(request: Request, call_next: Callable[[Request], Awaitable[Response]]
+                       ) -> Response:
+        path = request.url.path
+        if not path.startswith(API_PREFIXES):
+            return await call_next(request)
+        response: Response | None = None
+        if state.outage:
+            response = error_response(503, [])
+        elif faults is not None:
+            response = await faults.apply(request)
+        if response is None:
+            response = await call_next(request)
+        response.headers.setdefault("Paypal-Debug-Id", new_debug_id())
+        state.log_call(request.method, path, response.status_code, request.url.query)
+        return response
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PayPalError)
+    async def paypal_error(request: Request, exc: PayPalError) -> Response:
+        return error_response(exc.status, exc.details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if not request.url.path.startswith(API_PREFIXES):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return error_response(exc.status_code, [])
+
+
+def _add_token_route(app: FastAPI, state: PayPalState) -> None:
+    @app.post("/v1/oauth2/token")
+    async def token(request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace"))
+                .items()}
+        try:
+            body = state.tokens.issue(request.headers.get("authorization"), form)
+        except OAuthError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(body)
+
+
+def _bearer(state: PayPalState) -> Callable[[Request], None]:
+    def require_token(request: Request) -> None:
+        problem = state.tokens.check(request.headers.get("authorization"))
+        if problem is None:
+            return
+        if problem != "missing" and state.stale_token_body == "oauth":
+            raise _OAuthDenied()
+        raise PayPalError(401, [])
+    return require_token
+
+
+class _OAuthDenied(Exception):
+    """A stale token answered with the `invalid_token` body seen in the wild (notes §1)."""
+
+
+async def _replayable(state: PayPalState, request: Request, handler: Handler) -> Response:
+    """Run a POST; with `honour_request_id`, repeat the first success for a repeated
+    `PayPal-Request-Id` (201 becomes 200, "the resource already exists", notes §6)."""
+    request_id = request.headers.get("paypal-request-id")
+    key = (request.method, request.url.path, request_id or "")
+    if state.honour_request_id and request_id:
+        earlier = state.store.reply(key)
+        if earlier is not None:
+            status, body = earlier
+            return paypal_json(200 if status == 201 else status, body)
+    status, body = await handler()
+    if state.honour_request_id and request_id and status < 300:
+        state.store.remember_reply(key, status, body)
+    return paypal_json(status, body)
+
+
+def _add_invoice_routes(app: FastAPI, state: PayPalState) -> None:
+    ops = state.invoicing
+    auth = [Depends(_bearer(state))]
+
+    @app.exception_handler(_OAuthDenied)
+    async def oauth_denied(request: Request, exc: _OAuthDenied) -> Response:
+        return JSONResponse({"error": "invalid_token",
+                             "error_description": "Access Token not found in cache"},
+                            status_code=401)
+
+    @app.post(INVOICES, dependencies=auth)
+    async def create_invoice(request: Request) -> Response:
+        async def run() -> tuple[int, Any]:
+            invoice = ops.create(await json_body(request))
+            body = render(invoice, request) if wants_representation(request) \
+                else self_link(invoice["id"], request)
+            return 201, body
+        return await _replayable(state, request, run)
+
+    @app.get(INVOICES, dependencies=auth)
+    async def list_invoices(request: Request) -> Response:
+        return JSONResponse(paged(request, state.invoices()))
+
+    @app.get(INVOICES + "/{invoice_id}", dependencies=auth)
+    async def get_invoice(invoice_id: str, request: Request) -> Response:
+        return JSONResponse(render(ops.get(invoice_id), request))
+
+    @app.put(INVOICES + "/{invoice_id}", dependencies=auth)
+    async def replace_invoice(invoice_id: str, request: Request) -> Response:
+        invoice = ops.replace(invoice_id, await json_body(request))
+        body = render(invoice, request) if wants_representation(request) \
+            else self_link(invoice_id, request)
+        return JSONResponse(body)
+
+    @app.delete(INVOICES + "/{invoice_id}", dependencies=auth)
+    async def delete_invoice(invoice_id: str) -> Response:
+        ops.delete(invoice_id)
+        return Response(status_code=204)
+
+    @app.post(INVOICES + "/{invoice_id}/send", dependencies=auth)
+    async def send_invoice(invoice_id: str, request: Request) -> Response:
+        async def run() -> tuple[int, Any]:
+            invoice = ops.send(invoice_id, await json_body(request, required=False))
+            if invoice["status"] == "SCHEDULED":
+                return 202, {"links": [self_link(invoice_id, request)]}
+            payer_view = invoice["detail"]["metadata"]["recipient_view_url"]
+            return 200, {"href": payer_view, "rel": "payer-view", "method": "GET"}
+        return await _replayable(state, request, run)
+
+    @app.post(INVOICES + "/{invoice_id}/remind", dependencies=auth)
+    async def remind_invoice(invoice_id: str, request: Request) -> Response:
+        ops.remind(invoice_id, await json_body(request, required=False))
+        return Response(status_code=204)
+
+    @app.post(INVOICES + "/{invoice_id}/cancel", dependencies=auth)
+    async def cancel_invoice(invoice_id: str, request: Request) -> Response:
+        async def run() -> tuple[int, Any]:
+            ops.cancel(invoice_id, await json_body(request, required=False))
+            return 204, None
+        return await _replayable(state, request, run)
+
+    @app.post(INVOICES + "/{invoice_id}/payments", dependencies=auth)
+    async def record_payment(invoice_id: str, request: Request) -> Response:
+        async def run() -> tuple[int, Any]:
+            return 200, {"payment_id": ops.record_payment(invoice_id, await json_body(request))}
+        return await _replayable(state, request, run)
+
+    @app.delete(INVOICES + "/{invoice_id}/payments/{transaction_id}", dependencies=auth)
+    async def delete_payment(invoice_id: str, transaction_id: str) -> Response:
+        ops.delete_payment(invoice_id, transaction_id)
+        return Response(status_code=204)
+
+    @app.post("/v2/invoicing/generate-next-invoice-number", dependencies=auth)
+    async def next_invoice_number() -> Response:
+        return JSONResponse({"invoice_number": ops.next_number()})
+
+    @app.post("/v2/invoicing/search-invoices", dependencies=auth)
+    async def search_invoices(request: Request) -> Response:
+        criteria = await json_body(request, required=False)
+        details = validate_search(criteria)
+        if details:
+            raise PayPalError(400, details)
+        return JSONResponse(paged(request, search(state.invoices(), criteria)))

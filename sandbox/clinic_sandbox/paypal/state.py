@@ -1,0 +1,157 @@
+"""`PayPalState`: everything one simulated PayPal merchant account holds, plus the switches and
+Python API tests use to act on it "by hand" (as a person would in PayPal's web UI)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from .auth import OBSERVED_EXPIRES_IN, Credentials, TokenIssuer
+from .lifecycle import Invoicing, InvoicingRules
+from .store import PayPalStore
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+TOKEN_PATH = "/v1/oauth2/token"
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One API request as the sandbox answered it (control routes are not logged)."""
+
+    method: str
+    path: str
+    status: int
+    at: float
+    query: str = ""
+
+    @property
+    def is_write(self) -> bool:
+        """A PayPal write: any non-GET API call other than fetching a token."""
+        return self.method in WRITE_METHODS and self.path != TOKEN_PATH
+
+
+class PayPalState:
+    """A merchant account: invoices, tokens, credentials, outage switch and call log.
+
+    `clock` returns UNIX seconds and drives token expiry, timestamps and "today" (UTC).
+    `honour_request_id` replays the first answer to a repeated `PayPal-Request-Id` POST
+    (off by default: Invoicing v2 documents no idempotency, notes §5).
+    `stale_token_body` picks the 401 body for unknown/expired tokens: "rest" (the spec's
+    AUTHENTICATION_FAILURE) or "oauth" (`invalid_token`, as seen in the wild).
+    """
+
+    def __init__(self, client_id: str = "sandbox-client-id",
+                 client_secret: str = "sandbox-client-secret",
+                 token_expires_in: int = OBSERVED_EXPIRES_IN,
+                 clock: Callable[[], float] = time.time,
+                 rules: InvoicingRules | None = None,
+                 honour_request_id: bool = False,
+                 stale_token_body: Literal["rest", "oauth"] = "rest") -> None:
+        self.clock = clock
+        self.store = PayPalStore()
+        self.rules = rules or InvoicingRules()
+        self.invoicing = Invoicing(self.store, self.rules, clock)
+        self.tokens = TokenIssuer(self.store, Credentials(client_id, client_secret), clock,
+                                  token_expires_in)
+        self.honour_request_id = honour_request_id
+        self.stale_token_body = stale_token_body
+        self._outage = False
+        self._log_lock = threading.Lock()
+        self._calls: list[ApiCall] = []
+
+    # -- invoices, as a person would see and change them in PayPal --------------------------
+    def invoices(self) -> list[dict[str, Any]]:
+        """Every stored invoice, oldest first (deep copies)."""
+        return self.store.all()
+
+    def invoice(self, invoice_id: str) -> dict[str, Any] | None:
+        return self.store.get(invoice_id)
+
+    def add_invoice(self, body: dict[str, Any], send: bool = False) -> dict[str, Any]:
+        """Create an invoice as if made in PayPal's web UI (same checks as the API)."""
+        invoice = self.invoicing.create(body)
+        return self.invoicing.send(invoice["id"], {}) if send else invoice
+
+    def mark_paid(self, invoice_id: str, value: str | None = None) -> str:
+        """The patient pays through PayPal (whole due amount unless `value`) → PAID /
+        PARTIALLY_PAID.  Returns the PayPal transaction id."""
+        return self.invoicing.pay_in_paypal(invoice_id, value)
+
+    def record_payment(self, invoice_id: str, method: str = "CASH",
+                       value: str | None = None) -> str:
+        """The merchant records an external payment by hand → MARKED_AS_PAID/PARTIALLY_PAID."""
+        body: dict[str, Any] = {"method": method}
+        if value is not None:
+            currency = self.invoicing.get(invoice_id)["detail"]["currency_code"]
+            body["amount"] = {"currency_code": currency, "value": value}
+        return self.invoicing.record_payment(invoice_id, body)
+
+    def cancel(self, invoice_id: str) -> None:
+        """The merchant cancels in PayPal's web UI (same status rules as the API)."""
+        self.invoicing.cancel(invoice_id, {}, by=f"{self.rules.merchant_email} (web)")
+
+    def set_total(self, invoice_id: str, value: str) -> dict[str, Any]:
+        """Overwrite `amount.value` (and due) without recomputing: a hand-edited total."""
+        return self.invoicing.set_total(invoice_id, value)
+
+    def edit(self, invoice_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """JSON merge-patch any field (amounts recomputed unless `amount` is patched)."""
+        return self.invoicing.edit(invoice_id, patch)
+
+    def delete(self, invoice_id: str) -> bool:
+        """Remove an invoice whatever its status (gone from PayPal); False if unknown."""
+        return self.store.remove(invoice_id)
+
+    # -- switches ---------------------------------------------------------------------------
+    @property
+    def outage(self) -> bool:
+        return self._outage
+
+    def set_outage(self, down: bool) -> None:
+        """While down, every API call (token included) answers 503 SERVICE_UNAVAILABLE."""
+        self._outage = bool(down)
+
+    def set_credentials(self, client_id: str, client_secret: str) -> None:
+        """Rotate the app's credentials; tokens of the old client id stop working."""
+        self.tokens.credentials = Credentials(client_id, client_secret)
+
+    @property
+    def credentials(self) -> Credentials:
+        return self.tokens.credentials
+
+    def set_token_expiry(self, seconds: int) -> None:
+        """Lifetime of tokens issued from now on."""
+        self.tokens.expires_in = int(seconds)
+
+    def expire_tokens(self) -> None:
+        self.tokens.expire_all()
+
+    # -- call log ---------------------------------------------------------------------------
+    def log_call(self, method: str, path: str, status: int, query: str = "") -> None:
+        with self._log_lock:
+            self._calls.append(ApiCall(method, path, status, self.clock(), query))
+
+    @property
+    def call_log(self) -> list[ApiCall]:
+        with self._log_lock:
+            return list(self._calls)
+
+    def writes(self) -> list[ApiCall]:
+        """The API calls that could change PayPal data (token requests excluded)."""
+        return [call for call in self.call_log if call.is_write]
+
+    def clear_call_log(self) -> None:
+        with self._log_lock:
+            self._calls.clear()
+
+    def call_log_dicts(self) -> list[dict[str, Any]]:
+        return [asdict(call) | {"is_write": call.is_write} for call in self.call_log]
+
+    def reset(self) -> None:
+        """Forget invoices, tokens, idempotency replies and calls; end any outage."""
+        self.store.clear()
+        self.clear_call_log()
+        self._outage = False
