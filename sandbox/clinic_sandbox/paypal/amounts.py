@@ -120,7 +120,8 @@ def compute(invoice: dict[str, Any]) -> InvoiceAmounts:
     items = invoice.get("items") or []
     for item in items:
         line = round_half_up(Decimal(str(item["quantity"])) * _value(item["unit_amount"]), currency)
-        result.lines.append(LineAmounts(line, _discount(item.get("discount"), line, currency), None))
+        discount = _discount(item.get("discount"), line, currency)
+        result.lines.append(LineAmounts(line, discount, None))
     result.item_total = sum((x.amount for x in result.lines), ZERO)
     result.item_discount = sum((x.discount for x in result.lines), ZERO)
     subtotal = result.item_total - result.item_discount

@@ -214,7 +214,7 @@ class Invoicing:
 
     # -- send / remind / cancel ---------------------------------------------------------------
     def send(self, invoice_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """DRAFT → UNPAID (or SCHEDULED when invoice_date is in the future); resending is a no-op."""
+        """DRAFT → UNPAID (SCHEDULED if invoice_date is in the future); resending is a no-op."""
         self._check_notification(body)
         with self.store.lock:
             invoice = self.get(invoice_id)

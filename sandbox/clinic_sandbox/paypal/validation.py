@@ -19,9 +19,9 @@ DECIMAL_PATTERN = re.compile(r"^((-?[0-9]+)|(-?([0-9]+)?[.][0-9]+))$")
 DATE_PATTERN = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])$")
 EMAIL_PATTERN = re.compile(r'^.+@[^"\-].+$')
 # PayPal's REST currency list (developer.paypal.com currency codes page).
-SUPPORTED_CURRENCIES = frozenset(
-    "AUD BRL CAD CNY CZK DKK EUR HKD HUF ILS JPY MYR MXN TWD NZD NOK PHP PLN GBP RUB SGD SEK "
-    "CHF THB USD".split())
+SUPPORTED_CURRENCIES = frozenset((
+    "AUD", "BRL", "CAD", "CNY", "CZK", "DKK", "EUR", "HKD", "HUF", "ILS", "JPY", "MYR", "MXN",
+    "TWD", "NZD", "NOK", "PHP", "PLN", "GBP", "RUB", "SGD", "SEK", "CHF", "THB", "USD"))
 INVOICE_STATUSES = ("DRAFT", "SENT", "SCHEDULED", "PAID", "MARKED_AS_PAID", "CANCELLED",
                     "REFUNDED", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "MARKED_AS_REFUNDED",
                     "UNPAID", "PAYMENT_PENDING")

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-
 from clinic_sandbox.paypal import PayPalState, create_paypal_app
+from fastapi.testclient import TestClient
 
 REPO = Path(__file__).resolve().parents[3]
 REFERENCE = Path(os.environ.get("CLINIKO_PAYPAL_REFERENCE", REPO.parent / "shared" / "reference"))
@@ -134,6 +133,10 @@ class PayPalClient:
                  check_requests: bool = False) -> None:
         self.client, self.checker, self.check_requests = client, checker, check_requests
         self.token = fetch_token(client)["access_token"]
+
+    def refresh(self) -> None:
+        """Fetch a fresh token (after a test moved the clock past expiry)."""
+        self.token = fetch_token(self.client)["access_token"]
 
     def call(self, method: str, path: str, body: Any = None, representation: bool = True,
              headers: dict[str, str] | None = None, **kwargs: Any) -> Any:

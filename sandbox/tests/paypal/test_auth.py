@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
 from clinic_sandbox.paypal import PayPalState, create_paypal_app
-
 from fastapi.testclient import TestClient
 
 INVOICES = "/v2/invoicing/invoices"

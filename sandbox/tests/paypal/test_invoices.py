@@ -87,8 +87,9 @@ def test_list_paging_limits_are_enforced(paypal):
 
 def test_put_replaces_the_whole_invoice(paypal, invoice_body, item):
     invoice = paypal.create(invoice_body(memo="first", invoice_number="A-1"))
+    items = [item("Follow-up", "60.00"), item("Report", "20.00", gst=None)]
     replacement = invoice_body(reference="cliniko-invoice-1001-v2", invoice_number="A-1",
-                               items=[item("Follow-up", "60.00"), item("Report", "20.00", gst=None)])
+                               items=items)
     response = paypal.put(f"{INVOICES}/{invoice['id']}", replacement)
     assert response.status_code == 200
     updated = response.json()

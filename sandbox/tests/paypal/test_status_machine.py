@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from clinic_sandbox.paypal import InvoicingRules, PayPalState
 
 INVOICES = "/v2/invoicing/invoices"
