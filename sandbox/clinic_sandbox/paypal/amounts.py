@@ -119,9 +119,10 @@ def compute(invoice: dict[str, Any]) -> InvoiceAmounts:
 
     items = invoice.get("items") or []
     for item in items:
-        line = round_half_up(Decimal(str(item["quantity"])) * _value(item["unit_amount"]), currency)
-        discount = _discount(item.get("discount"), line, currency)
-        result.lines.append(LineAmounts(line, discount, None))
+        unit = _value(item["unit_amount"]) or ZERO
+        gross = round_half_up(Decimal(str(item["quantity"])) * unit, currency)
+        discount = _discount(item.get("discount"), gross, currency)
+        result.lines.append(LineAmounts(gross, discount, None))
     result.item_total = sum((x.amount for x in result.lines), ZERO)
     result.item_discount = sum((x.discount for x in result.lines), ZERO)
     subtotal = result.item_total - result.item_discount

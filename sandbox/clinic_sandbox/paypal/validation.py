@@ -71,6 +71,11 @@ SEARCH_LIMITS = (
 )
 
 
+def decimal_places(number: Decimal) -> int:
+    exponent = number.as_tuple().exponent
+    return max(-exponent, 0) if isinstance(exponent, int) else 0
+
+
 def parse_date(text: Any) -> dt.date | None:
     if not isinstance(text, str) or not DATE_PATTERN.match(text):
         return None
@@ -174,7 +179,7 @@ class Checker:
                      "maximum limit of 32 characters length.", pointer, value)
             return None
         amount = Decimal(value)
-        decimals = -amount.as_tuple().exponent  # type: ignore[operator]
+        decimals = decimal_places(amount)
         if decimals > places(currency) or (low is not None and amount < low) \
                 or (high is not None and amount > high):
             self.add("INVALID_DECIMAL_VALUE", f"Amount value is invalid. Can have values from "
@@ -194,7 +199,7 @@ class Checker:
                 else None
         except InvalidOperation:
             number = None
-        if number is None or not 0 <= number <= 100 or -number.as_tuple().exponent > 5:  # type: ignore[operator]
+        if number is None or not 0 <= number <= 100 or decimal_places(number) > 5:
             self.add("INVALID_PARAMETER_SYNTAX", "Percent should be a decimal string from 0 to "
                      "100 with up to five decimal places.", f"{pointer}/percent", value)
 
@@ -212,7 +217,7 @@ def _check_quantity(check: Checker, item: dict[str, Any], pointer: str) -> None:
                   f"{pointer}/quantity", quantity)
         return
     number = Decimal(quantity) if DECIMAL_PATTERN.match(quantity) else None
-    if number is None or not -MILLION <= number <= MILLION or -number.as_tuple().exponent > 5:  # type: ignore[operator]
+    if number is None or not -MILLION <= number <= MILLION or decimal_places(number) > 5:
         check.add("INVALID_PARAMETER_SYNTAX", "Item quantity should be a number from -1000000 to "
                   "1000000 with up to five decimal places.", f"{pointer}/quantity", quantity)
 
@@ -397,8 +402,8 @@ def _check_payment_amount(check: Checker, amount: Any, currency: str) -> None:
     elif Decimal(value) == 0:
         check.add("VALUE_CANNOT_BE_ZERO", "Payment amount cannot be zero. Please provide a valid "
                   "amount.", pointer, value)
-    elif Decimal(value) < 0 or -Decimal(value).as_tuple().exponent > 2 \
-            or Decimal(value) >= Decimal(10) ** 7:  # type: ignore[operator]
+    elif Decimal(value) < 0 or decimal_places(Decimal(value)) > 2 \
+            or Decimal(value) >= Decimal(10) ** 7:
         check.add("INVALID_DECIMAL_VALUE", "Payment amount value is invalid. Can have "
                   "non-negative value with maximum 7 digits and upto 2 fractions.", pointer, value)
 

@@ -192,3 +192,22 @@ def test_payment_fields(paypal, invoice_body, body, issue):
     response = paypal.post(f"{INVOICES}/{invoice_id}/payments", body)
     assert response.status_code == 400
     assert issues(response)[0][0] == issue
+
+
+def test_concurrent_creates_with_one_number_store_exactly_one(state, invoice_body):
+    """The duplicate check and the insert are atomic (the store is shared by server threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from clinic_sandbox.paypal.errors import PayPalError
+
+    def attempt(_: int) -> bool:
+        try:
+            state.invoicing.create(invoice_body(invoice_number="RACE-1"))
+            return True
+        except PayPalError:
+            return False
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(attempt, range(32)))
+    assert results.count(True) == 1
+    assert len(state.invoices()) == 1
