@@ -2,7 +2,8 @@
 
 Cliniko's `updated_at` has one-second precision, so the tap asks for `updated_at >= bookmark`
 (a record written later in the bookmark's second must not be lost) and remembers which ids it
-already emitted at that second, so they are not sent again on every run.
+already emitted at that second, so they are not sent again on every run. Only seconds that
+were over before reading began are remembered (by Cliniko's clock, from its Date header).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 STATE_KEY = "ids_at_bookmark"
+SIGNPOST_KEY = "replication_key_signpost"  # singer-sdk's cap on the bookmark
 
 
 def parse_ts(value: Any) -> dt.datetime | None:
@@ -52,6 +54,12 @@ class SameSecondTracker:
             self.at, self.ids = updated, {record_id}
         elif updated == self.at:
             self.ids.add(record_id)
+
+    def close_at(self, server_started: dt.datetime) -> None:
+        """Forget ids from the second reading began in, or later: that second was not over, so a
+        record could still change in it after being read; the bookmark is capped there too."""
+        if self.at is not None and self.at >= server_started:
+            self.at, self.ids = server_started, set()
 
     def as_state(self) -> dict[str, Any]:
         return {"at": cliniko_ts(self.at) if self.at else None, "ids": sorted(self.ids)}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import random
 import time
 from collections.abc import Generator, Iterable
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import BaseHATEOASPaginator
 
-from tap_cliniko.bookmarks import STATE_KEY, SameSecondTracker, cliniko_ts, parse_ts
+from tap_cliniko.bookmarks import SIGNPOST_KEY, STATE_KEY, SameSecondTracker, cliniko_ts, parse_ts
 from tap_cliniko.records import add_foreign_keys, conform
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ class ClinikoStream(RESTStream[Any]):
         )
         self.primary_keys = list(definition.primary_keys)
         self.replication_key = definition.replication_key  # type: ignore[assignment]
-        self._trackers: dict[str, SameSecondTracker] = {}
+        self._server_started: dt.datetime | None = None
 
     # --- requests -------------------------------------------------------------------------
     @property
@@ -114,6 +116,8 @@ class ClinikoStream(RESTStream[Any]):
 
     # --- errors and retries ------------------------------------------------------------------
     def validate_response(self, response: requests.Response) -> None:
+        if self._server_started is None:
+            self._server_started = server_time(response)
         status = response.status_code
         if status == HTTPStatus.UNAUTHORIZED:
             raise ClinikoAuthError(
@@ -187,16 +191,31 @@ class ClinikoStream(RESTStream[Any]):
             return
         state = self.get_context_state(context)
         tracker = SameSecondTracker(self._start(context), state.get(STATE_KEY))
+        self._server_started = None
         for record in super().get_records(context):
             updated = parse_ts(record.get(self.replication_key))
             if tracker.is_repeat(str(record.get("id")), updated):
                 continue
             tracker.add(str(record.get("id")), updated)
             yield record
+        if self._server_started is not None:
+            # Cap the bookmark at Cliniko's own clock when the stream's first page was served
+            # (not ours): a record edited after its page was read is then read again next run.
+            # Seconds not yet over when reading began are not trusted as complete either.
+            state[SIGNPOST_KEY] = cliniko_ts(self._server_started)
+            tracker.close_at(self._server_started)
         state[STATE_KEY] = tracker.as_state()
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         return add_foreign_keys(conform(row, self.schema), self.schema)  # type: ignore[no-any-return]
+
+
+def server_time(response: requests.Response) -> dt.datetime | None:
+    """Cliniko's clock from the HTTP Date header (second precision), if it sent one."""
+    try:
+        return parsedate_to_datetime(response.headers["Date"]).astimezone(dt.UTC)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _rate_limit_wait(error: Any) -> float | None:

@@ -79,14 +79,9 @@ class ClinikoStore:
                 return candidate
 
     def now(self) -> str:
-        """Current UTC second, strictly after every timestamp handed out before.
-
-        Strictly increasing so an update always bumps `updated_at`, even within one second
-        (Cliniko stores second precision; two writes in a second would tie there).
-        """
-        moment = datetime.now(UTC).replace(microsecond=0)
-        if moment <= self._last_ts:
-            moment = self._last_ts + timedelta(seconds=1)
+        """Current UTC second, as Cliniko stamps records: second precision, so writes in the
+        same second tie (the tap must cope with that), and never before the seeded data."""
+        moment = max(datetime.now(UTC).replace(microsecond=0), self._last_ts)
         self._last_ts = moment
         return format_ts(moment)
 
@@ -128,13 +123,13 @@ class ClinikoStore:
         with self._lock:
             return dict(self._row(collection, str(record_id)))
 
-    def create(self, collection: str, data: dict[str, Any]) -> Row:
-        """Add a record with a new long id and `created_at = updated_at = now`."""
+    def create(self, collection: str, data: dict[str, Any], at: str | None = None) -> Row:
+        """Add a record with a new long id and `created_at = updated_at = now` (or `at`)."""
         with self._lock:
             table = self._table(collection)
             row = self._clean(collection, data)
             row["id"] = self.new_id()
-            row["created_at"] = row["updated_at"] = self.now()
+            row["created_at"] = row["updated_at"] = at or self.now()
             from .seed import fill_required  # local import: seed imports this module
 
             fill_required(collection, row, self)
@@ -142,23 +137,25 @@ class ClinikoStore:
             self._touch(collection)
             return self.serialise(collection, row)
 
-    def update(self, collection: str, record_id: str, data: dict[str, Any]) -> Row:
-        """Change fields and bump `updated_at`."""
+    def update(
+        self, collection: str, record_id: str, data: dict[str, Any], at: str | None = None
+    ) -> Row:
+        """Change fields and bump `updated_at` (to `at` if given: an edit made at that time)."""
         with self._lock:
             row = self._row(collection, str(record_id))
             row.update(self._clean(collection, data))
-            row["updated_at"] = self.now()
+            row["updated_at"] = at or self.now()
             self._touch(collection)
             return self.serialise(collection, row)
 
-    def archive(self, collection: str, record_id: str) -> Row:
+    def archive(self, collection: str, record_id: str, at: str | None = None) -> Row:
         """Set `archived_at` and bump `updated_at` (the bump is UNCONFIRMED in Cliniko)."""
-        return self._stamp(collection, record_id, "archived_at")
+        return self._stamp(collection, record_id, "archived_at", at)
 
     def cancel(self, collection: str, record_id: str) -> Row:
         return self._stamp(collection, record_id, "cancelled_at")
 
-    def delete(self, collection: str, record_id: str) -> Row | None:
+    def delete(self, collection: str, record_id: str, at: str | None = None) -> Row | None:
         """Soft-delete (`deleted_at`) where the resource has a deleted_at filter; archive where
         Cliniko's DELETE archives (patients, ...); remove for the four hard-deleting resources."""
         if collection in HARD_DELETE:
@@ -168,8 +165,8 @@ class ClinikoStore:
                 self._touch(collection)
                 return None
         if RESOURCES[collection].has_filter("deleted_at"):
-            return self._stamp(collection, record_id, "deleted_at")
-        return self._stamp(collection, record_id, "archived_at")
+            return self._stamp(collection, record_id, "deleted_at", at)
+        return self._stamp(collection, record_id, "archived_at", at)
 
     # ----- list queries ------------------------------------------------------------------------
     def query(
@@ -312,10 +309,10 @@ class ClinikoStore:
     def _touch(self, collection: str) -> None:
         self._versions[collection] += 1
 
-    def _stamp(self, collection: str, record_id: str, flag: str) -> Row:
+    def _stamp(self, collection: str, record_id: str, flag: str, at: str | None = None) -> Row:
         with self._lock:
             row = self._row(collection, str(record_id))
-            stamp = self.now()
+            stamp = at or self.now()
             row[flag] = stamp
             row["updated_at"] = stamp
             self._touch(collection)
