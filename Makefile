@@ -1,4 +1,4 @@
-# Two entry points (see README): `make test` and, later, `make demo`.
+# Two entry points (see README): `make demo` and `make test`.
 # Each does its own set-up: a virtual environment with every package of the workspace.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -19,7 +19,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	bash scripts/demo.sh
 
-test: $(STAMP)
+test: lint
 	$(BIN)/pytest
 
 lint: $(STAMP)

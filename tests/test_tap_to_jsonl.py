@@ -49,7 +49,7 @@ def test_faults_do_not_change_what_is_written(make_sandbox, meltano_project) -> 
     sandbox = make_sandbox(patients=300, invoices=400, seed=9)
     sandbox.set_faults(error_5xx=0.2, seed=4)
     project = meltano_project(sandbox)
-    written = project.run_to_jsonl(CORE, env={"TAP_CLINIKO_RETRY_BACKOFF_BASE_SECONDS": "0.05"})
+    written = project.run_to_jsonl(CORE, env={"TAP_CLINIKO_RETRY_BACKOFF_BASE_MS": "50"})
     assert (
         sandbox.stats()["by_status"].get("500", 0)
         + sandbox.stats()["by_status"].get("502", 0)

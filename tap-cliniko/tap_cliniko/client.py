@@ -153,7 +153,7 @@ class ClinikoStream(RESTStream[Any]):
 
     def backoff_wait_generator(self) -> Generator[float, Any, None]:  # type: ignore[override]
         """Exponential backoff for 5xx and dropped connections; a 429 waits for the reset."""
-        base = float(self.config.get("retry_backoff_base_seconds", 2.0))
+        base = int(self.config.get("retry_backoff_base_ms", 2000)) / 1000
         attempt = 0
         error = yield  # type: ignore[misc]
         while True:

@@ -87,7 +87,7 @@ class TapCliniko(Tap):
         ),
         th.Property(
             "rate_limit_window_seconds",
-            th.NumberType,
+            th.IntegerType,
             default=60,
             description="Length of the rate-limit window (60 for Cliniko).",
         ),
@@ -100,10 +100,10 @@ class TapCliniko(Tap):
             description="Tries per request on 429, 5xx and dropped connections.",
         ),
         th.Property(
-            "retry_backoff_base_seconds",
-            th.NumberType,
-            default=2.0,
-            description="First wait of the exponential backoff, doubled per retry.",
+            "retry_backoff_base_ms",
+            th.IntegerType,
+            default=2000,
+            description="First wait of the exponential backoff in ms, doubled per retry.",
         ),
         th.Property(
             "streams",
@@ -137,6 +137,7 @@ class TapCliniko(Tap):
             # One clear line for the operator, not a traceback (and never the key).
             cls.logger.error("tap-cliniko stopped: %s", error)
             sys.exit(1)
+
 
 if __name__ == "__main__":
     TapCliniko.cli()

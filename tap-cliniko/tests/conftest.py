@@ -37,7 +37,7 @@ from contextlib import redirect_stdout  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
-FAST_RETRIES = {"retry_backoff_base_seconds": 0.01, "retry_max_tries": 10}
+FAST_RETRIES = {"retry_backoff_base_ms": 10, "retry_max_tries": 10}
 
 
 @dataclass

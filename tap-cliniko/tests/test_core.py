@@ -19,7 +19,7 @@ TestTapCliniko = get_tap_test_class(
         "api_key": _SANDBOX.api_key,
         "base_url": _SANDBOX.cliniko_url,
         "user_agent": "tap-cliniko standard tests (tests@example.com)",
-        "retry_backoff_base_seconds": 0.01,
+        "retry_backoff_base_ms": 10,
     },
     suite_config=SuiteConfig(max_records_limit=500),
 )

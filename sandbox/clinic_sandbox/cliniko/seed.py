@@ -171,8 +171,10 @@ def _reference_data(s: Seeder) -> dict[str, list[Row]]:
                   time_zone="Sydney", time_zone_identifier="Australia/Sydney")
         for i, (name, city, state, pc, street) in enumerate(CLINICS)
     ])
-    users, practitioners = [], []
-    staff = [("administrator", None), ("receptionist", None), ("bookkeeper", None)]
+    users: list[Row] = []
+    practitioners: list[Row] = []
+    staff: list[tuple[str, str | None]] = [
+        ("administrator", None), ("receptionist", None), ("bookkeeper", None)]
     staff += [("practitioner", d) for d in DESIGNATIONS] + [("practitioner", "Physiotherapist")]
     for i, (role, designation) in enumerate(staff):
         first, last, _ = s.person()

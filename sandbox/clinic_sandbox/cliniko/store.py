@@ -11,8 +11,9 @@ from __future__ import annotations
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -287,11 +288,13 @@ class ClinikoStore:
         kinds = _kinds(resource)
         keys = [(sort_key(kinds.get(n, "str"), n), desc) for n, desc in sort_keys]
         if len({desc for _, desc in keys}) == 1:  # one direction: a single sort on a tuple
-            matched.sort(key=lambda pair: tuple(k(pair[1]) for k, _ in keys),
-                         reverse=keys[0][1])
+            def together(pair: tuple[str, Row]) -> tuple:
+                return tuple(k(pair[1]) for k, _ in keys)
+
+            matched.sort(key=together, reverse=keys[0][1])
         else:
             for key, descending in reversed(keys):  # stable sorts, least significant first
-                matched.sort(key=lambda pair, k=key: k(pair[1]), reverse=descending)
+                matched.sort(key=partial(_on_row, key), reverse=descending)
         return [(source, row["id"]) for source, row in matched]
 
     def _table(self, collection: str) -> dict[str, Row]:
@@ -364,3 +367,7 @@ def iter_rows(store: ClinikoStore, collection: str) -> Iterator[Row]:
 
 
 __all__ = ["ClinikoStore", "NotFound", "QueryError", "format_ts", "parse_ts"]
+
+
+def _on_row(key: Callable[[Row], Any], pair: tuple[str, Row]) -> Any:
+    return key(pair[1])

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clinic_sandbox.paypal import PayPalState, create_paypal_app
 from fastapi.testclient import TestClient
+
+from clinic_sandbox.paypal import PayPalState, create_paypal_app
 
 REPO = Path(__file__).resolve().parents[3]
 REFERENCE = Path(os.environ.get("CLINIKO_PAYPAL_REFERENCE", REPO.parent / "shared" / "reference"))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from clinic_sandbox.paypal import PayPalState, create_paypal_app
 from fastapi.testclient import TestClient
+
+from clinic_sandbox.paypal import PayPalState, create_paypal_app
 
 INVOICES = "/v2/invoicing/invoices"
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from clinic_sandbox.paypal import create_paypal_app
 from fastapi import Response
 from fastapi.testclient import TestClient
+
+from clinic_sandbox.paypal import create_paypal_app
 
 CONTROL = "/_sandbox/paypal"
 INVOICES = "/v2/invoicing/invoices"

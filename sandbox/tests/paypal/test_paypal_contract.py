@@ -11,8 +11,9 @@ this project sends and what the sandbox answers, never PayPal's examples.
 from __future__ import annotations
 
 import pytest
-from clinic_sandbox.paypal import PayPalState, create_paypal_app
 from fastapi.routing import APIRoute
+
+from clinic_sandbox.paypal import PayPalState, create_paypal_app
 
 INVOICES = "/v2/invoicing/invoices"
 

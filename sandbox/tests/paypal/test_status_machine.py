@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from clinic_sandbox.paypal import InvoicingRules, PayPalState
 
 INVOICES = "/v2/invoicing/invoices"
