@@ -1,4 +1,4 @@
-"""Local simulators of the Cliniko API (and later PayPal's) with seeded data and faults."""
+"""Local simulators of the Cliniko and PayPal APIs with seeded data and faults."""
 
 from .server import SandboxServer
 

@@ -1,4 +1,4 @@
-"""`sandbox serve`: run the sandbox until Ctrl-C."""
+"""`sandbox serve`: run the Cliniko and PayPal sandboxes until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .server import SandboxServer
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sandbox", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve the Cliniko API sandbox")
+    serve = sub.add_parser("serve", help="serve the Cliniko and PayPal API sandboxes")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--cliniko-port", type=int, default=8765)
     serve.add_argument("--seed", type=int, default=42)
@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--rate-limit", type=int, default=200,
                        help="requests per window per API key; 0 switches it off")
     serve.add_argument("--rate-window", type=float, default=60.0, help="seconds")
+    serve.add_argument("--paypal-port", type=int, default=8766)
+    serve.add_argument("--paypal-client-id", default="sandbox-client-id")
+    serve.add_argument("--paypal-client-secret", default="sandbox-client-secret")
     return parser
 
 
@@ -36,11 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     server = SandboxServer(seed=args.seed, patients=args.patients, invoices=args.invoices,
                            host=args.host, cliniko_port=args.cliniko_port, api_key=args.api_key,
-                           rate_limit=args.rate_limit or None, rate_window=args.rate_window)
+                           rate_limit=args.rate_limit or None, rate_window=args.rate_window,
+                           paypal_port=args.paypal_port, paypal_client_id=args.paypal_client_id,
+                           paypal_client_secret=args.paypal_client_secret)
     with server:
         print(f"Cliniko sandbox: {server.cliniko_url}", flush=True)
         print(f"API key:         {server.api_key}", flush=True)
-        print(f"Controls:        {server.control_url}/stats (seeded in "
+        print(f"Controls:        {server.control_url}/stats", flush=True)
+        print(f"PayPal sandbox:  {server.paypal_url}", flush=True)
+        print(f"Client id:       {server.paypal_client_id}", flush=True)
+        print(f"Controls:        {server.paypal_control_url}/stats (seeded in "
               f"{time.perf_counter() - started:.1f}s; Ctrl-C to stop)", flush=True)
         try:
             threading.Event().wait()

@@ -1,9 +1,13 @@
 """Rate limiting, fault injection and request statistics for any simulated API.
 
-`ApiGuard` is a plain ASGI middleware: requests whose path starts with one of its API prefixes
-are counted, authenticated (by a callback the API supplies), rate-limited per key and then
-possibly faulted; everything else (the `/_sandbox` control routes) passes straight through.
-The Cliniko half uses it now; the PayPal half will reuse it with its own prefix and callback.
+`screen()` is the shared core: rate limit per key, one seeded fault draw, then the configured
+delays.  Two front ends use it:
+
+* `ApiGuard` (Cliniko), a plain ASGI middleware: requests whose path starts with one of its API
+  prefixes are counted, authenticated (by a callback the API supplies), screened and answered in
+  Cliniko's shapes; everything else (the `/_sandbox` control routes) passes straight through.
+* `paypal/guard.py`, the PayPal app's `faults` hook, which answers in PayPal's shapes, wrapped in
+  a `RequestCounter` so outage and dropped answers are counted too.
 """
 
 from __future__ import annotations
@@ -53,8 +57,8 @@ class RateLimiter:
             self.limit, self.window = limit, float(window_seconds)
             self._windows.clear()
 
-    def hit(self, key: str) -> int | None:
-        """Count a request; None if allowed, else the UNIX second when the window resets."""
+    def hit(self, key: str) -> float | None:
+        """Count a request; None if allowed, else the UNIX time when the window resets."""
         with self._lock:
             if self.limit is None:
                 return None
@@ -65,7 +69,7 @@ class RateLimiter:
             used += 1
             self._windows[key] = (start, used)
             if used > self.limit:
-                return math.ceil(start + self.window)
+                return start + self.window
             return None
 
 
@@ -85,8 +89,9 @@ class FaultInjector:
 
     KINDS = ("error_5xx", "error_429", "drop", "slow")
 
-    def __init__(self) -> None:
+    def __init__(self, error_statuses: tuple[int, ...] = (500, 502, 503)) -> None:
         self._lock = threading.Lock()
+        self.error_statuses = error_statuses
         self.configure()
 
     def configure(self, **settings: Any) -> FaultSettings:
@@ -102,7 +107,7 @@ class FaultInjector:
     def draw(self) -> tuple[str | None, int]:
         """(fault kind or None, status for 5xx). One RNG step per request keeps it replayable."""
         with self._lock:
-            roll, pick = self._rng.random(), self._rng.choice((500, 502, 503))
+            roll, pick = self._rng.random(), self._rng.choice(self.error_statuses)
             edge = 0.0
             for name in self.KINDS:
                 edge += getattr(self.settings, name)
@@ -121,6 +126,12 @@ class Stats:
             self.requests = 0
             self.by_status: dict[str, int] = {}
             self.by_path: dict[str, int] = {}
+            self.delay_seconds = 0.0
+
+    def add_delay(self, seconds: float) -> None:
+        """Injected latency/slowness, so tests can check it without timing the client."""
+        with self._lock:
+            self.delay_seconds += seconds
 
     def record(self, path: str, status: str) -> None:
         with self._lock:
@@ -128,10 +139,89 @@ class Stats:
             self.by_status[status] = self.by_status.get(status, 0) + 1
             self.by_path[path] = self.by_path.get(path, 0) + 1
 
+    def recount_as_dropped(self, status: str) -> None:
+        """A request already counted under `status` was then cut short."""
+        with self._lock:
+            left = self.by_status.get(status, 0) - 1  # 0 if a reset came in between
+            if left > 0:
+                self.by_status[status] = left
+            else:
+                self.by_status.pop(status, None)
+            self.by_status["dropped"] = self.by_status.get("dropped", 0) + 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"requests": self.requests, "by_status": dict(self.by_status),
-                    "by_path": dict(self.by_path)}
+                    "by_path": dict(self.by_path),
+                    "delay_seconds": round(self.delay_seconds, 6)}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What `screen` decided for one request: serve it (`kind` None) or fail it."""
+
+    kind: str | None = None  # "limited", "error_429", "error_5xx" or "drop"
+    status: int = 0  # the HTTP status to fail with (0 for a drop)
+    retry_at: float = 0.0  # for 429s: the UNIX time the client may try again
+
+
+async def screen(limiter: RateLimiter, faults: FaultInjector, stats: Stats, key: str) -> Verdict:
+    """Rate limit, then one fault draw, then sleep the latency (+ slow) before any answer."""
+    reset = limiter.hit(key)
+    if reset is not None:
+        return Verdict("limited", 429, reset)
+    settings = faults.settings
+    kind, status = faults.draw()
+    delay = settings.latency_ms / 1000 + (settings.slow_seconds if kind == "slow" else 0.0)
+    if delay:
+        stats.add_delay(delay)
+        await asyncio.sleep(delay)
+    if kind == "error_429":
+        # As if a window of the limiter's length had just filled up.
+        return Verdict(kind, 429, time.time() + (limiter.window or 60.0))
+    if kind == "error_5xx":
+        return Verdict(kind, status)
+    if kind == "drop":
+        return Verdict(kind)
+    return Verdict()
+
+
+async def run_counted(stats: Stats, path: str, send: Send,
+                      handler: Callable[[Send], Awaitable[None]]) -> None:
+    """Run `handler` with a `send` that records the status (or "dropped") in `stats`."""
+    status_seen: list[str] = []
+
+    async def counting_send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            # Count before any byte leaves: a client that has the reply sees it counted.
+            status_seen.append(str(message["status"]))
+            stats.record(path, status_seen[0])
+        await send(message)
+
+    try:
+        await handler(counting_send)
+    except DroppedConnection:
+        # Return without finishing the body: uvicorn then closes the connection.
+        stats.recount_as_dropped(status_seen[0])
+    finally:
+        if not status_seen:  # no answer was ever started
+            stats.record(path, "dropped")
+
+
+class RequestCounter:
+    """ASGI middleware: counts requests under `prefixes` in `stats`; turns injected drops into
+    closed connections."""
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...], stats: Stats) -> None:
+        self.app, self.prefixes, self.stats = app, prefixes, stats
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(self.prefixes):
+            await self.app(scope, receive, send)
+            return
+        await run_counted(self.stats, path, send, lambda counting_send: self.app(
+            scope, receive, counting_send))
 
 
 class ApiGuard:
@@ -148,20 +238,8 @@ class ApiGuard:
         if scope["type"] != "http" or auth is None:
             await self.app(scope, receive, send)
             return
-        status_seen: list[str] = []
-
-        async def counting_send(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status_seen.append(str(message["status"]))
-            await send(message)
-
-        try:
-            await self._guarded(scope, receive, counting_send, auth)
-        except DroppedConnection:
-            # Return without finishing the body: uvicorn then closes the connection.
-            status_seen[:] = ["dropped"]
-        finally:
-            self.stats.record(path, status_seen[0] if status_seen else "dropped")
+        await run_counted(self.stats, path, send, lambda counting_send: self._guarded(
+            scope, receive, counting_send, auth))
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send,
                        auth: Authenticate) -> None:
@@ -169,29 +247,17 @@ class ApiGuard:
         if denial is not None:
             await _respond(send, denial.status, denial.body, denial.content_type)
             return
-        reset = self.limiter.hit(key or "")
-        if reset is not None:
-            await _too_many(send, reset)
-            return
-        settings = self.faults.settings
-        kind, status = self.faults.draw()
-        if settings.latency_ms:
-            await asyncio.sleep(settings.latency_ms / 1000)
-        if kind == "slow":
-            await asyncio.sleep(settings.slow_seconds)
-        elif kind == "error_5xx":
+        verdict = await screen(self.limiter, self.faults, self.stats, key or "")
+        if verdict.status == 429:
+            await _too_many(send, math.ceil(verdict.retry_at))
+        elif verdict.kind == "error_5xx":
             message = {500: "Internal Server Error", 502: "Bad Gateway",
-                       503: "Service Unavailable"}[status]
-            await _respond(send, status, json.dumps({"message": message}).encode())
-            return
-        elif kind == "error_429":
-            window = self.limiter.window or 60.0
-            await _too_many(send, math.ceil(time.time() + window))
-            return
-        elif kind == "drop":
-            await _drop(send)
-            return
-        await self.app(scope, receive, send)
+                       503: "Service Unavailable"}[verdict.status]
+            await _respond(send, verdict.status, json.dumps({"message": message}).encode())
+        elif verdict.kind == "drop":
+            await drop_connection(send)
+        else:
+            await self.app(scope, receive, send)
 
 
 async def _respond(send: Send, status: int, body: bytes,
@@ -210,12 +276,13 @@ class DroppedConnection(Exception):
     """Raised after a partial response so the server aborts the connection."""
 
 
-async def _drop(send: Send) -> None:
-    """Promise a long body, send a little, then abort: the client sees a broken response."""
+async def drop_connection(send: Send, partial: bytes = b'{"patients": [') -> None:
+    """Promise a long body, send a little, then abort: the client sees a broken response.
+    Whoever runs the app must catch `DroppedConnection` (`run_counted` does)."""
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", b"65536")]})
-    await send({"type": "http.response.body", "body": b'{"patients": [', "more_body": True})
+    await send({"type": "http.response.body", "body": partial, "more_body": True})
     raise DroppedConnection("fault injection: connection dropped")
 
 

@@ -1,6 +1,8 @@
 """pytest fixtures for any test in the repository (registered through the `pytest11` entry point).
 
-* `cliniko_sandbox`: a started `SandboxServer` (seed 42, 60 patients, 80 invoices), one per test.
+* `cliniko_sandbox`: a started `SandboxServer` (seed 42, 60 patients, 80 invoices), one per test;
+  it serves PayPal too (`sb.paypal_url`, `sb.paypal`, ...).
+* `paypal_sandbox`: the same fixture under a name that reads better in PayPal tests.
 * `make_sandbox(**kwargs)`: start servers with your own settings; all are stopped at teardown.
 """
 
@@ -33,3 +35,8 @@ def make_sandbox() -> Iterator[Callable[..., SandboxServer]]:
 @pytest.fixture
 def cliniko_sandbox(make_sandbox: Callable[..., SandboxServer]) -> SandboxServer:
     return make_sandbox()
+
+
+@pytest.fixture
+def paypal_sandbox(cliniko_sandbox: SandboxServer) -> SandboxServer:
+    return cliniko_sandbox

@@ -1,4 +1,5 @@
-"""`SandboxServer`: seeded store + API app served by uvicorn on a background thread."""
+"""`SandboxServer`: the seeded Cliniko API and the PayPal API, each served by uvicorn on its own
+port and background thread, with separate rate limits, faults and stats."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ import uvicorn
 from .cliniko.app import create_cliniko_app
 from .cliniko.seed import seed_store
 from .cliniko.store import ClinikoStore
-from .faults import FaultInjector, RateLimiter, Stats
+from .faults import ASGIApp, FaultInjector, RateLimiter, Stats
+from .paypal.auth import OBSERVED_EXPIRES_IN
+from .paypal.guard import PayPalGuard
+from .paypal.state import PayPalState
 
 
 class _HideInjectedDrops(logging.Filter):
@@ -25,14 +29,51 @@ class _HideInjectedDrops(logging.Filter):
         return "fault injection" not in text and "without completing response" not in text
 
 
+class _Served:
+    """One ASGI app served by uvicorn on a daemon thread, on a socket bound up front (so port 0
+    gives a free port we know before uvicorn starts)."""
+
+    def __init__(self, app: ASGIApp, host: str, port: int, name: str) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit this; without it Nagle + delayed ACK add ~40 ms to every
+        # response uvicorn writes in two parts (head, then body).
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.bind((host, port))
+        self.port: int = self.sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", access_log=False,
+                                lifespan="off", timeout_keep_alive=30)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       name=name, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:  # wait for uvicorn's startup, not for test timing
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"{self.thread.name} did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
+        self.sock.close()
+
+
 class SandboxServer:
-    """In-process sandbox: `with SandboxServer(seed=42) as sb: sb.cliniko_url ...`."""
+    """In-process sandbox: `with SandboxServer(seed=42) as sb: sb.cliniko_url, sb.paypal_url`."""
 
     def __init__(self, seed: int = 42, patients: int = 500, invoices: int = 800,
                  host: str = "127.0.0.1", cliniko_port: int = 0,
                  api_key: str = "sandbox-key-au1", rate_limit: int | None = 200,
-                 rate_window: float = 60.0) -> None:
-        self.host, self.api_key, self._port = host, api_key, cliniko_port
+                 rate_window: float = 60.0, paypal_port: int = 0,
+                 paypal_client_id: str = "sandbox-client-id",
+                 paypal_client_secret: str = "sandbox-client-secret",
+                 paypal_token_expires_in: int = OBSERVED_EXPIRES_IN) -> None:
+        self.host, self.api_key = host, api_key
+        self._port, self._paypal_port = cliniko_port, paypal_port
         self.cliniko = ClinikoStore(id_seed=seed)
         seed_store(self.cliniko, seed=seed, patients=patients, invoices=invoices)
         self.limiter = RateLimiter(rate_limit, rate_window)
@@ -40,36 +81,36 @@ class SandboxServer:
         self.stats_counter = Stats()
         self.app = create_cliniko_app(self.cliniko, api_key, self.limiter, self.faults,
                                       self.stats_counter)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self.paypal = PayPalState(paypal_client_id, paypal_client_secret,
+                                  paypal_token_expires_in)
+        self.paypal_guard = PayPalGuard()
+        self.paypal_app = self.paypal_guard.app(self.paypal)
+        self._served: list[_Served] = []
 
     # ----- lifecycle -----------------------------------------------------------------------
     def start(self) -> SandboxServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._port))
-        self._port = sock.getsockname()[1]
-        self.cliniko.base_url = self.cliniko_url
         logging.getLogger("uvicorn.error").addFilter(_HideInjectedDrops())
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                lifespan="off", timeout_keep_alive=30)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="sandbox-uvicorn", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:  # wait for uvicorn's startup, not for test timing
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("sandbox server did not start")
-            time.sleep(0.01)
+        try:
+            cliniko = self._serve(self.app, self._port, "sandbox-cliniko")
+            self._port = cliniko.port
+            self.cliniko.base_url = self.cliniko_url
+            self._paypal_port = self._serve(self.paypal_app, self._paypal_port,
+                                            "sandbox-paypal").port
+        except BaseException:
+            self.stop()
+            raise
         return self
 
+    def _serve(self, app: ASGIApp, port: int, name: str) -> _Served:
+        served = _Served(app, self.host, port, name)
+        self._served.append(served)
+        served.start()
+        return served
+
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        for served in self._served:
+            served.stop()
+        self._served = []
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -112,3 +153,58 @@ class SandboxServer:
 
     def reset_stats(self) -> None:
         self.stats_counter.reset()
+
+    # ----- the PayPal half ---------------------------------------------------------------------
+    @property
+    def paypal_port(self) -> int:
+        return self._paypal_port
+
+    @property
+    def paypal_url(self) -> str:
+        """Base URL without a trailing slash: clients append `/v1/oauth2/token`, `/v2/...`."""
+        return f"http://{self.host}:{self._paypal_port}"
+
+    @property
+    def paypal_control_url(self) -> str:
+        return f"{self.paypal_url}/_sandbox/paypal"
+
+    @property
+    def paypal_client_id(self) -> str:
+        return self.paypal.credentials.client_id
+
+    @property
+    def paypal_client_secret(self) -> str:
+        return self.paypal.credentials.client_secret
+
+    def paypal_session(self) -> requests.Session:
+        """A `requests` session holding a fresh bearer token (fetched through the API, so it
+        counts in the stats and can be faulted)."""
+        session = requests.Session()
+        reply = session.post(self.paypal_url + "/v1/oauth2/token",
+                             auth=(self.paypal_client_id, self.paypal_client_secret),
+                             data={"grant_type": "client_credentials"}, timeout=30)
+        reply.raise_for_status()
+        session.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
+        return session
+
+    def set_paypal_rate_limit(self, limit: int | None = None, window_seconds: float = 60.0
+                              ) -> None:
+        """Off by default: PayPal publishes no limit. The window also sets an injected 429's
+        `Retry-After`."""
+        self.paypal_guard.limiter.configure(limit, window_seconds)
+
+    def set_paypal_faults(self, error_5xx: float = 0.0, error_429: float = 0.0, drop: float = 0.0,
+                          slow: float = 0.0, slow_seconds: float = 2.0, latency_ms: float = 0,
+                          seed: int | None = None) -> None:
+        self.paypal_guard.faults.configure(error_5xx=error_5xx, error_429=error_429, drop=drop,
+                                           slow=slow, slow_seconds=slow_seconds,
+                                           latency_ms=latency_ms, seed=seed)
+
+    def set_paypal_outage(self, down: bool = True) -> None:
+        self.paypal.set_outage(down)
+
+    def paypal_stats(self) -> dict[str, Any]:
+        return self.paypal_guard.stats.snapshot()
+
+    def reset_paypal_stats(self) -> None:
+        self.paypal_guard.stats.reset()

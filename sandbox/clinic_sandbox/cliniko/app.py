@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from ..faults import ApiGuard, Denial, FaultInjector, RateLimiter, Scope, Stats
+from ..knobs import add_knob_routes
 from .query import Filter, QueryError, parse_filter
 from .resources import RESOURCES
 from .store import ClinikoStore, NotFound
@@ -229,34 +230,7 @@ def add_api_routes(app: FastAPI, store: ClinikoStore) -> None:
 def add_control_routes(app: FastAPI, store: ClinikoStore, limiter: RateLimiter,
                        faults: FaultInjector, stats: Stats) -> None:
     """Unauthenticated knobs for tests and benchmarks; not counted, limited or faulted."""
-
-    @app.get("/_sandbox/stats")
-    async def get_stats() -> Response:
-        return json_response(stats.snapshot())
-
-    @app.post("/_sandbox/stats/reset")
-    async def reset_stats() -> Response:
-        stats.reset()
-        return json_response(stats.snapshot())
-
-    @app.put("/_sandbox/rate_limit")
-    async def put_rate_limit(request: Request) -> Response:
-        data = await _json_body(request) or {}
-        try:
-            limit = data.get("limit", 200)
-            limiter.configure(None if limit is None else int(limit),
-                              float(data.get("window_seconds", 60)))
-        except (TypeError, ValueError) as exc:
-            return error(400, str(exc))
-        return json_response({"limit": limiter.limit, "window_seconds": limiter.window})
-
-    @app.put("/_sandbox/faults")
-    async def put_faults(request: Request) -> Response:
-        try:
-            settings = faults.configure(**(await _json_body(request) or {}))
-        except (TypeError, ValueError) as exc:
-            return error(400, str(exc))
-        return json_response(settings.__dict__)
+    add_knob_routes(app, "/_sandbox", limiter, faults, stats)
 
     @app.get("/_sandbox/cliniko/{collection}/count")
     async def count(collection: str) -> Response:

@@ -74,14 +74,13 @@ class TokenIssuer:
         if grant != "client_credentials":
             raise OAuthError(400, "unsupported_grant_type",
                              f"Grant Type {grant} is not supported")
-        token = self._current_or_new(pair[0])
-        now = self.clock()
+        now = self.clock()  # one reading: a fresh token reports exactly `expires_in`
+        token = self._current_or_new(pair[0], now)
         return {"scope": SCOPES, "access_token": token.access_token, "token_type": "Bearer",
                 "app_id": APP_ID, "expires_in": max(int(token.expires_at - now), 0),
                 "nonce": self._nonce(now)}
 
-    def _current_or_new(self, client_id: str) -> Token:
-        now = self.clock()
+    def _current_or_new(self, client_id: str, now: float) -> Token:
         with self.store.lock:
             for token in self.store.tokens():
                 if token.client_id == client_id and token.expires_at > now:
