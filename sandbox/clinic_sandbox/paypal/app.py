@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .auth import OAuthError
 from .control import add_control_routes
 from .errors import PayPalError, detail, error_body
-from .search import newest_first, page_of, search, summary
+from .search import matches, newest_first, page_of, summary
 from .state import PayPalState
 from .store import new_debug_id
 from .validation import validate_search
@@ -302,4 +302,5 @@ def _add_invoice_routes(app: FastAPI, state: PayPalState) -> None:
         details = validate_search(criteria)
         if details:
             raise PayPalError(400, details)
-        return JSONResponse(paged(request, search(state.invoices(), criteria)))
+        found = state.store.matching(lambda invoice: matches(invoice, criteria))
+        return JSONResponse(paged(request, found))

@@ -59,7 +59,7 @@ class PayPalState:
         self.honour_request_id = honour_request_id
         self.stale_token_body = stale_token_body
         self._outage = False
-        self._log_lock = threading.Lock()
+        self._log_lock = threading.Condition()
         self._calls: list[ApiCall] = []
 
     # -- invoices, as a person would see and change them in PayPal --------------------------
@@ -133,6 +133,16 @@ class PayPalState:
     def log_call(self, method: str, path: str, status: int, query: str = "") -> None:
         with self._log_lock:
             self._calls.append(ApiCall(method, path, status, self.clock(), query))
+            self._log_lock.notify_all()
+
+    def call_count(self) -> int:
+        with self._log_lock:
+            return len(self._calls)
+
+    def wait_for_calls(self, count: int, timeout: float) -> bool:
+        """Block until `count` API calls were logged (tests kill a client mid-run with it)."""
+        with self._log_lock:
+            return self._log_lock.wait_for(lambda: len(self._calls) >= count, timeout)
 
     @property
     def call_log(self) -> list[ApiCall]:

@@ -10,7 +10,7 @@ import copy
 import secrets
 import string
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +86,12 @@ class PayPalStore:
         """Every stored invoice, oldest first."""
         with self.lock:
             return copy.deepcopy(list(self._invoices.values()))
+
+    def matching(self, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """Stored invoices for which `keep` is true, oldest first; only those are copied (a
+        search over 100,000 invoices must not deep-copy them all)."""
+        with self.lock:
+            return copy.deepcopy([inv for inv in self._invoices.values() if keep(inv)])
 
     def unused_invoice_id(self) -> str:
         with self.lock:

@@ -1,0 +1,1 @@
+"""target-paypal: a Singer target for PayPal Invoicing v2."""

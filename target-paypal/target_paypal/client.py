@@ -1,0 +1,230 @@
+"""PayPal's REST API for the target: OAuth2 client credentials, Invoicing v2, retries, limits.
+
+Thread-safe: the applier calls it from up to `max_concurrency` workers. Errors carry PayPal's
+`name`, issue codes and `debug_id`, never field values (they can hold patient data) and never
+the secret or the token.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from pyrate_limiter import Limiter, Rate
+from requests.adapters import HTTPAdapter
+
+TOKEN_MARGIN_SECONDS = 60  # refresh a little before PayPal's expiry
+RETRIABLE = {429, 500, 502, 503, 504}
+
+
+@dataclass
+class PayPalError(Exception):
+    """A refused or failed PayPal call, described without personal data."""
+
+    status: int | None
+    name: str
+    issues: list[str] = field(default_factory=list)
+    debug_id: str | None = None
+    operation: str = ""
+
+    @property
+    def retriable(self) -> bool:
+        return self.status is None or self.status in RETRIABLE
+
+    def __str__(self) -> str:
+        where = f"{self.operation}: " if self.operation else ""
+        status = f"HTTP {self.status} " if self.status else ""
+        issues = f" ({', '.join(self.issues)})" if self.issues else ""
+        debug = f" debug_id={self.debug_id}" if self.debug_id else ""
+        return f"{where}{status}{self.name}{issues}{debug}"
+
+
+def _error_from(response: requests.Response, operation: str) -> PayPalError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    issues = [d.get("issue", "") for d in body.get("details") or [] if isinstance(d, dict)]
+    name = body.get("name") or body.get("error") or response.reason or "ERROR"
+    return PayPalError(response.status_code, str(name), issues, body.get("debug_id"), operation)
+
+
+class PayPalClient:
+    """Invoicing v2 calls with auth, throttling and retries."""
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        max_requests_per_second: float = 10,
+        max_tries: int = 6,
+        backoff_base_seconds: float = 1.0,
+        timeout_seconds: float = 60,
+        pool_size: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._credentials = (client_id, client_secret)
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._token_lock = threading.Lock()
+        self.max_tries = max_tries
+        self.backoff_base = backoff_base_seconds
+        self.timeout = timeout_seconds
+        self._sleep = sleep
+        per_ms = max(1, round(1000 / max_requests_per_second)) if max_requests_per_second else 0
+        self._limiter = Limiter(Rate(1, per_ms)) if per_ms else None
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.calls = 0
+
+    # --- auth ---------------------------------------------------------------------------------
+    def _access_token(self, renew: bool = False) -> str:
+        with self._token_lock:
+            if renew or not self._token or time.time() >= self._token_expires:
+                response = self._send(
+                    "POST",
+                    "/v1/oauth2/token",
+                    "token",
+                    auth=self._credentials,
+                    data={"grant_type": "client_credentials"},
+                )
+                body = response.json()
+                self._token = body["access_token"]
+                expires_in = float(body.get("expires_in", 3600))
+                self._token_expires = time.time() + max(expires_in - TOKEN_MARGIN_SECONDS, 1)
+            return self._token  # type: ignore[return-value]
+
+    # --- transport ----------------------------------------------------------------------------
+    def _send(self, method: str, path: str, operation: str, **kwargs: Any) -> requests.Response:
+        """One call with retries on 429, 5xx and dropped connections; raises PayPalError."""
+        for attempt in range(1, self.max_tries + 1):
+            if self._limiter is not None:
+                self._limiter.try_acquire("paypal")
+            try:
+                self.calls += 1
+                response = self.session.request(
+                    method, self.base_url + path, timeout=self.timeout, **kwargs
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                failure = PayPalError(None, type(error).__name__, operation=operation)
+                wait = self._backoff(attempt)
+            else:
+                if response.status_code < 400:
+                    return response
+                failure = _error_from(response, operation)
+                if failure.status == 401 and path == "/v1/oauth2/token":
+                    failure.name = "invalid_client: PayPal refused client_id/client_secret"
+                    raise failure
+                if not failure.retriable:
+                    raise failure
+                wait = _retry_after(response) or self._backoff(attempt)
+            if attempt < self.max_tries:
+                self._sleep(wait)
+        raise failure
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.backoff_base * 2 ** (attempt - 1), 60.0) * random.uniform(1.0, 1.3)
+
+    def call(self, method: str, path: str, operation: str, **kwargs: Any) -> requests.Response:
+        """An authenticated API call; a 401 renews the token once."""
+        headers = kwargs.pop("headers", {})
+        for renew in (False, True):
+            token = self._access_token(renew=renew)
+            try:
+                return self._send(
+                    method,
+                    path,
+                    operation,
+                    headers={**headers, "Authorization": f"Bearer {token}"},
+                    **kwargs,
+                )
+            except PayPalError as error:
+                if error.status != 401 or renew:
+                    raise
+        raise AssertionError("unreachable")
+
+    # --- Invoicing v2 -------------------------------------------------------------------------
+    def create_invoice(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.call(
+            "POST",
+            "/v2/invoicing/invoices",
+            "create",
+            json=body,
+            headers={"Prefer": "return=representation"},
+        )
+        return response.json()  # type: ignore[no-any-return]
+
+    def get_invoice(self, paypal_id: str) -> dict[str, Any] | None:
+        try:
+            return self.call("GET", f"/v2/invoicing/invoices/{paypal_id}", "get").json()  # type: ignore[no-any-return]
+        except PayPalError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def replace_invoice(self, paypal_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.call(
+            "PUT",
+            f"/v2/invoicing/invoices/{paypal_id}",
+            "update",
+            json={**body, "id": paypal_id},
+            params={"send_to_recipient": "false", "send_to_invoicer": "false"},
+            headers={"Prefer": "return=representation"},
+        )
+        return response.json()  # type: ignore[no-any-return]
+
+    def delete_invoice(self, paypal_id: str) -> None:
+        self.call("DELETE", f"/v2/invoicing/invoices/{paypal_id}", "delete")
+
+    def send_invoice(self, paypal_id: str, send_to_recipient: bool = True) -> None:
+        self.call(
+            "POST",
+            f"/v2/invoicing/invoices/{paypal_id}/send",
+            "send",
+            json={"send_to_recipient": send_to_recipient, "send_to_invoicer": False},
+        )
+
+    def cancel_invoice(self, paypal_id: str) -> None:
+        self.call(
+            "POST",
+            f"/v2/invoicing/invoices/{paypal_id}/cancel",
+            "cancel",
+            json={"send_to_recipient": False, "send_to_invoicer": False},
+        )
+
+    def record_payment(self, paypal_id: str, payment: dict[str, Any]) -> str:
+        response = self.call(
+            "POST", f"/v2/invoicing/invoices/{paypal_id}/payments", "record_payment", json=payment
+        )
+        return str(response.json().get("payment_id", ""))
+
+    def find_by_reference(self, reference: str) -> list[dict[str, Any]]:
+        """Invoices whose detail.reference equals `reference` (checked here, not trusted)."""
+        response = self.call(
+            "POST",
+            "/v2/invoicing/search-invoices",
+            "search",
+            params={"page": 1, "page_size": 100},
+            json={"reference": reference},
+        )
+        found = response.json().get("items") or []
+        return [i for i in found if (i.get("detail") or {}).get("reference") == reference]
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None

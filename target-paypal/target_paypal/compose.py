@@ -1,0 +1,123 @@
+"""Compose one PayPal Invoicing v2 invoice from a staged header, its lines and its customer.
+
+Money stays a decimal string end to end; PayPal computes the amounts (tax per line, rounded
+half-up), and the applier checks its total against Cliniko's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+class NotReady(Exception):
+    """The invoice cannot be composed yet (lines or customer still to come); not an error."""
+
+
+@dataclass(frozen=True)
+class Invoicer:
+    """The clinic as PayPal shows it; the email must be the PayPal business account's."""
+
+    email_address: str | None = None
+    business_name: str | None = None
+    website: str | None = None
+    tax_id: str | None = None
+
+    def as_paypal(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+def _clean(value: Any) -> Any:
+    """Drop None and empty containers, so the body (and its hash) only carries what is set."""
+    if isinstance(value, dict):
+        cleaned = {k: _clean(v) for k, v in value.items()}
+        return {k: v for k, v in cleaned.items() if v not in (None, {}, [])}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def recipient(customer: dict[str, Any]) -> dict[str, Any]:
+    name = {"given_name": customer.get("given_name"), "surname": customer.get("surname")}
+    phone = customer.get("phone")
+    return {
+        "billing_info": {
+            "name": name,
+            "business_name": customer.get("business_name"),
+            "email_address": customer.get("email"),
+            "address": customer.get("address"),
+            "phones": [{"phone_type": "MOBILE", **phone}] if phone else [],
+        }
+    }
+
+
+def item(line: dict[str, Any], currency: str) -> dict[str, Any]:
+    discount = None
+    if line.get("discount_amount"):
+        discount = {"amount": {"currency_code": currency, "value": line["discount_amount"]}}
+    elif line.get("discount_percent"):
+        discount = {"percent": line["discount_percent"]}
+    tax = None
+    if line.get("tax_percent") is not None:
+        tax = {"name": line.get("tax_name") or "Tax", "percent": line["tax_percent"]}
+    return {
+        "name": line["name"],
+        "description": line.get("description"),
+        "quantity": line["quantity"],
+        "unit_amount": {"currency_code": currency, "value": line["unit_amount"]},
+        "tax": tax,
+        "discount": discount,
+        "item_date": line.get("item_date"),
+        "unit_of_measure": "QUANTITY",
+    }
+
+
+def compose(
+    header: dict[str, Any],
+    lines: list[dict[str, Any]],
+    customer: dict[str, Any] | None,
+    invoicer: Invoicer,
+) -> dict[str, Any]:
+    """The full invoice body for create or full-replace PUT. Raises NotReady while incomplete."""
+    live = sorted(
+        (ln for ln in lines if not ln.get("deleted")),
+        key=lambda ln: (ln.get("position") or 0, ln["line_id"]),
+    )
+    if len(live) < header["line_count"]:
+        raise NotReady(f"{len(live)} of {header['line_count']} lines staged")
+    if customer is None:
+        raise NotReady("customer not staged yet")
+    currency = header["currency_code"]
+    detail = {
+        "invoice_number": header["invoice_number"],
+        "reference": header["invoice_id"],
+        "invoice_date": header["invoice_date"],
+        "currency_code": currency,
+        "note": header.get("note"),
+        "memo": header.get("memo"),
+        "payment_term": header.get("payment_term"),
+    }
+    body = {
+        "detail": detail,
+        "invoicer": invoicer.as_paypal(),
+        "primary_recipients": [recipient(customer)],
+        "items": [item(ln, currency) for ln in live],
+        "configuration": {
+            "tax_inclusive": bool(header.get("tax_inclusive")),
+            "tax_calculated_after_discount": True,
+        },
+    }
+    return _clean(body)  # type: ignore[no-any-return]
+
+
+def content_hash(body: dict[str, Any], header: dict[str, Any]) -> str:
+    """What was applied: the body plus the wanted status and payment; unchanged -> skip."""
+    wanted = {
+        "body": body,
+        "status": header["target_status"],
+        "paid": [header.get("payment_date"), header.get("payment_method")],
+    }
+    text = json.dumps(wanted, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

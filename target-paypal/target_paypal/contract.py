@@ -1,0 +1,61 @@
+"""The input contract: JSON Schemas of the streams target-paypal accepts, and their validators."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+STREAMS = {
+    "customers": "customer_id",
+    "invoices": "invoice_id",
+    "invoice_lines": "line_id",
+    "rejects": "record_id",
+}
+IGNORED_STREAMS = {"meltano_test_stream"}  # `meltano config test` must never reach PayPal
+
+
+@cache
+def schema(stream: str) -> dict[str, Any]:
+    text = resources.files("target_paypal.schemas").joinpath(f"{stream}.json").read_text()
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+@cache
+def validator(stream: str) -> Draft202012Validator:
+    return Draft202012Validator(schema(stream), format_checker=FormatChecker())
+
+
+def problems(stream: str, record: dict[str, Any]) -> str | None:
+    """A one-line reason naming the fields at fault (not their values), or None if valid."""
+    errors = sorted(validator(stream).iter_errors(record), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    described = []
+    for error in errors[:5]:
+        where = ".".join(str(p) for p in error.absolute_path) or "record"
+        described.append(f"{where}: {error.validator} {_expected(error)}".strip())
+    return "does not match the contract: " + "; ".join(described)
+
+
+def _expected(error: Any) -> str:
+    """What the schema wanted, never the offending value (it may be personal data)."""
+    if error.validator == "required":
+        return "(" + error.message.split("'")[1] + " is missing)" if "'" in error.message else ""
+    if error.validator in (
+        "maxLength",
+        "minLength",
+        "maximum",
+        "minimum",
+        "pattern",
+        "format",
+        "enum",
+        "type",
+    ):
+        return f"{error.validator_value}"[:80]
+    if error.validator == "additionalProperties":
+        return "(unexpected field)"
+    return ""

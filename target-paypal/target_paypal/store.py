@@ -1,0 +1,396 @@
+"""The target's durable store (SQLAlchemy Core; SQLite by default, PostgreSQL for shared use).
+
+It holds what PayPal cannot: the customer directory, the staged Cliniko records, the
+cross-references Cliniko id <-> PayPal invoice, the hash last applied, an append-only audit log
+of PayPal writes (IDs and outcomes, no personal data), dead letters, and runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+metadata = sa.MetaData()
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("customer_id", sa.String(40), primary_key=True),
+    sa.Column("email", sa.String(254), index=True),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("staged_at", sa.DateTime(timezone=True), nullable=False),
+)
+invoices = sa.Table(
+    "invoices",
+    metadata,
+    sa.Column("invoice_id", sa.String(40), primary_key=True),
+    sa.Column("customer_id", sa.String(40), index=True),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("dirty", sa.Boolean, nullable=False, default=True, index=True),
+    sa.Column("staged_at", sa.DateTime(timezone=True), nullable=False),
+)
+lines = sa.Table(
+    "invoice_lines",
+    metadata,
+    sa.Column("line_id", sa.String(40), primary_key=True),
+    sa.Column("invoice_id", sa.String(40), index=True, nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+)
+xrefs = sa.Table(
+    "xrefs",
+    metadata,
+    sa.Column("invoice_id", sa.String(40), primary_key=True),
+    sa.Column("paypal_id", sa.String(40), unique=True),
+    sa.Column("invoice_number", sa.String(25)),
+    sa.Column("paypal_status", sa.String(30)),
+    sa.Column("applied_hash", sa.String(64)),
+    sa.Column("conflict", sa.String(300)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+audit = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("invoice_id", sa.String(40)),
+    sa.Column("paypal_id", sa.String(40)),
+    sa.Column("operation", sa.String(40), nullable=False),
+    sa.Column("http_status", sa.Integer),
+    sa.Column("debug_id", sa.String(64)),
+    sa.Column("outcome", sa.String(300)),
+)
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("stream", sa.String(60), nullable=False),
+    sa.Column("record_id", sa.String(60)),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("debug_id", sa.String(64)),
+    sa.Column("record", sa.JSON),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=1),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("resolution", sa.String(300)),
+)
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("counts", sa.JSON),
+)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Xref:
+    invoice_id: str
+    paypal_id: str | None
+    invoice_number: str | None
+    paypal_status: str | None
+    applied_hash: str | None
+    conflict: str | None
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or written: the run must stop before touching PayPal."""
+
+
+def open_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        metadata.create_all(engine)
+    except sa.exc.SQLAlchemyError as error:
+        raise StoreError(
+            f"The store at {engine.url.render_as_string(hide_password=True)} cannot be used "
+            f"({type(error).__name__}): check store_url, or move the file aside."
+        ) from None
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """WAL: readers do not block the writer, and a commit survives a killed process without an
+    fsync per transaction (synchronous=NORMAL); wait for a lock instead of failing at once."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Store:
+    """Every read and write of the target's own data."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = open_engine(url)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- staging ------------------------------------------------------------------------------
+    def stage_customers(self, records: Iterable[dict[str, Any]]) -> None:
+        """Upsert customers; their open invoices become dirty when name or email changed."""
+        with self.begin() as conn:
+            for record in records:
+                old = conn.execute(
+                    sa.select(customers.c.record).where(
+                        customers.c.customer_id == record["customer_id"]
+                    )
+                ).scalar_one_or_none()
+                _upsert(
+                    conn,
+                    customers,
+                    "customer_id",
+                    {
+                        "customer_id": record["customer_id"],
+                        "email": record.get("email"),
+                        "record": record,
+                        "staged_at": now(),
+                    },
+                )
+                if old is not None and old != record:
+                    conn.execute(
+                        invoices.update()
+                        .where(invoices.c.customer_id == record["customer_id"])
+                        .values(dirty=True)
+                    )
+
+    def stage_invoices(self, records: Iterable[dict[str, Any]]) -> None:
+        with self.begin() as conn:
+            for record in records:
+                _upsert(
+                    conn,
+                    invoices,
+                    "invoice_id",
+                    {
+                        "invoice_id": record["invoice_id"],
+                        "customer_id": record["customer_id"],
+                        "record": record,
+                        "dirty": True,
+                        "staged_at": now(),
+                    },
+                )
+
+    def stage_lines(self, records: Iterable[dict[str, Any]]) -> None:
+        with self.begin() as conn:
+            for record in records:
+                _upsert(
+                    conn,
+                    lines,
+                    "line_id",
+                    {
+                        "line_id": record["line_id"],
+                        "invoice_id": record["invoice_id"],
+                        "record": record,
+                    },
+                )
+                conn.execute(
+                    invoices.update()
+                    .where(invoices.c.invoice_id == record["invoice_id"])
+                    .values(dirty=True)
+                )
+
+    # --- reading for composition --------------------------------------------------------------
+    def dirty_invoice_ids(self) -> list[str]:
+        with self.begin() as conn:
+            query = sa.select(invoices.c.invoice_id).where(invoices.c.dirty.is_(True))
+            return list(conn.execute(query.order_by(invoices.c.invoice_id)).scalars())
+
+    def invoice_bundle(self, invoice_id: str) -> tuple[dict | None, list[dict], dict | None]:
+        """Header, lines and customer of one invoice, as staged."""
+        with self.begin() as conn:
+            header = conn.execute(
+                sa.select(invoices.c.record).where(invoices.c.invoice_id == invoice_id)
+            ).scalar_one_or_none()
+            items = list(
+                conn.execute(
+                    sa.select(lines.c.record).where(lines.c.invoice_id == invoice_id)
+                ).scalars()
+            )
+            customer = None
+            if header is not None:
+                customer = conn.execute(
+                    sa.select(customers.c.record).where(
+                        customers.c.customer_id == header["customer_id"]
+                    )
+                ).scalar_one_or_none()
+        return header, items, customer
+
+    def mark_clean(self, invoice_id: str) -> None:
+        with self.begin() as conn:
+            conn.execute(
+                invoices.update().where(invoices.c.invoice_id == invoice_id).values(dirty=False)
+            )
+
+    def mark_dirty(self, invoice_ids: Iterable[str]) -> None:
+        with self.begin() as conn:
+            for invoice_id in invoice_ids:
+                conn.execute(
+                    invoices.update().where(invoices.c.invoice_id == invoice_id).values(dirty=True)
+                )
+
+    # --- cross-references ---------------------------------------------------------------------
+    def xref(self, invoice_id: str) -> Xref | None:
+        with self.begin() as conn:
+            row = (
+                conn.execute(sa.select(xrefs).where(xrefs.c.invoice_id == invoice_id))
+                .mappings()
+                .one_or_none()
+            )
+        return None if row is None else Xref(**{k: row[k] for k in Xref.__dataclass_fields__})
+
+    def save_xref(self, xref: Xref) -> None:
+        with self.begin() as conn:
+            _upsert(conn, xrefs, "invoice_id", {**xref.__dict__, "updated_at": now()})
+
+    def xrefs(self) -> list[Xref]:
+        with self.begin() as conn:
+            rows = conn.execute(sa.select(xrefs)).mappings().all()
+        return [Xref(**{k: r[k] for k in Xref.__dataclass_fields__}) for r in rows]
+
+    # --- audit, dead letters, runs ------------------------------------------------------------
+    def audit(self, run_id: int | None, entries: Iterable[dict[str, Any]]) -> None:
+        rows = [{"at": now(), "run_id": run_id, **entry} for entry in entries]
+        if rows:
+            with self.begin() as conn:
+                conn.execute(audit.insert(), rows)
+
+    def audit_log(self) -> list[dict[str, Any]]:
+        with self.begin() as conn:
+            return [dict(r) for r in conn.execute(sa.select(audit).order_by(audit.c.id)).mappings()]
+
+    def park(
+        self,
+        stream: str,
+        record_id: str | None,
+        reason: str,
+        record: dict | None = None,
+        debug_id: str | None = None,
+    ) -> None:
+        """Keep a record that could not be applied, with why; one open letter per record."""
+        with self.begin() as conn:
+            _park(conn, stream, record_id, reason, record, debug_id)
+
+    def record_outcome(
+        self,
+        run_id: int | None,
+        invoice_id: str,
+        audit_entries: list[dict],
+        xref: Xref | None,
+        parked: tuple[str, str | None] | None,
+        done: bool,
+    ) -> None:
+        """Everything one invoice's outcome changes, in one transaction."""
+        with self.begin() as conn:
+            if audit_entries:
+                conn.execute(
+                    audit.insert(), [{"at": now(), "run_id": run_id, **e} for e in audit_entries]
+                )
+            if xref is not None:
+                _upsert(conn, xrefs, "invoice_id", {**xref.__dict__, "updated_at": now()})
+            if parked is not None:
+                _park(conn, "invoices", invoice_id, parked[0], None, parked[1])
+            elif done:
+                conn.execute(
+                    dead_letters.update()
+                    .where(
+                        dead_letters.c.stream == "invoices",
+                        dead_letters.c.record_id == invoice_id,
+                        dead_letters.c.resolved_at.is_(None),
+                    )
+                    .values(resolved_at=now(), resolution="applied")
+                )
+            if done or parked is not None:
+                conn.execute(
+                    invoices.update().where(invoices.c.invoice_id == invoice_id).values(dirty=False)
+                )
+
+    def resolve(self, stream: str, record_id: str, resolution: str) -> None:
+        with self.begin() as conn:
+            conn.execute(
+                dead_letters.update()
+                .where(
+                    dead_letters.c.stream == stream,
+                    dead_letters.c.record_id == record_id,
+                    dead_letters.c.resolved_at.is_(None),
+                )
+                .values(resolved_at=now(), resolution=resolution)
+            )
+
+    def open_dead_letters(self, stream: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(dead_letters).where(dead_letters.c.resolved_at.is_(None))
+        if stream:
+            query = query.where(dead_letters.c.stream == stream)
+        with self.begin() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(dead_letters.c.id)).mappings()]
+
+    def start_run(self) -> int:
+        with self.begin() as conn:
+            result = conn.execute(runs.insert().values(started_at=now(), status="running"))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
+        with self.begin() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(finished_at=now(), status=status, counts=json.loads(json.dumps(counts)))
+            )
+
+
+def _park(
+    conn: Connection,
+    stream: str,
+    record_id: str | None,
+    reason: str,
+    record: dict | None,
+    debug_id: str | None,
+) -> None:
+    open_letter = conn.execute(
+        sa.select(dead_letters.c.id, dead_letters.c.attempts).where(
+            dead_letters.c.stream == stream,
+            dead_letters.c.record_id == record_id,
+            dead_letters.c.resolved_at.is_(None),
+        )
+    ).one_or_none()
+    values = {"reason": reason[:500], "debug_id": debug_id, "record": record}
+    if open_letter is None:
+        conn.execute(
+            dead_letters.insert().values(
+                stream=stream, record_id=record_id, created_at=now(), attempts=1, **values
+            )
+        )
+    else:
+        conn.execute(
+            dead_letters.update()
+            .where(dead_letters.c.id == open_letter.id)
+            .values(attempts=open_letter.attempts + 1, **values)
+        )
+
+
+def _upsert(conn: Connection, table: sa.Table, key: str, values: dict[str, Any]) -> None:
+    """Insert or replace by primary key, portably (SQLite and PostgreSQL)."""
+    updated = conn.execute(table.update().where(table.c[key] == values[key]).values(**values))
+    if updated.rowcount == 0:
+        conn.execute(table.insert().values(**values))

@@ -1,0 +1,167 @@
+"""target-paypal: settings, sinks by stream, and the apply-before-STATE rule."""
+
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+from typing import Any
+
+from singer_sdk import typing as th
+from singer_sdk.sinks import Sink
+from singer_sdk.target_base import Target
+
+from target_paypal.apply import Applier, InvoiceApplier
+from target_paypal.client import PayPalClient
+from target_paypal.compose import Invoicer
+from target_paypal.contract import IGNORED_STREAMS
+from target_paypal.sinks import IgnoredSink, StagingSink
+from target_paypal.store import Store, StoreError
+
+PAYPAL_SANDBOX = "https://api-m.sandbox.paypal.com"
+DEFAULT_STORE = "sqlite:///.meltano/target-paypal/store.db"
+
+
+class TargetPayPal(Target):
+    """Upserts clinic invoices into PayPal Invoicing v2 through a durable store."""
+
+    name = "target-paypal"
+    default_sink_class = StagingSink
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "client_id", th.StringType, required=True, description="PayPal REST app client id."
+        ),
+        th.Property(
+            "client_secret",
+            th.StringType,
+            required=True,
+            secret=True,
+            description="PayPal REST app secret.",
+        ),
+        th.Property(
+            "base_url",
+            th.StringType,
+            default=PAYPAL_SANDBOX,
+            description="PayPal API base URL. Default PayPal's own sandbox; live "
+            "(https://api-m.paypal.com) must be set explicitly.",
+        ),
+        th.Property(
+            "invoicer_email",
+            th.StringType,
+            description="Email of the PayPal business account (invoicer).",
+        ),
+        th.Property("invoicer_business_name", th.StringType),
+        th.Property("invoicer_website", th.StringType),
+        th.Property("invoicer_tax_id", th.StringType, description="e.g. the clinic's ABN."),
+        th.Property(
+            "currency",
+            th.StringType,
+            default="AUD",
+            description="Every invoice must be in this currency.",
+        ),
+        th.Property(
+            "send_invoices",
+            th.BooleanType,
+            default=True,
+            description="Send open invoices to patients (false: keep them as drafts).",
+        ),
+        th.Property(
+            "store_url",
+            th.StringType,
+            default=DEFAULT_STORE,
+            description="SQLAlchemy URL of the target's store.",
+        ),
+        th.Property(
+            "max_concurrency",
+            th.IntegerType,
+            default=4,
+            description="Invoices written to PayPal at the same time.",
+        ),
+        th.Property(
+            "max_requests_per_second",
+            th.NumberType,
+            default=10,
+            description="Cap on PayPal calls per second (all workers together).",
+        ),
+        th.Property("retry_max_tries", th.IntegerType, default=6),
+        th.Property("retry_backoff_base_ms", th.IntegerType, default=1000),
+        th.Property("request_timeout_seconds", th.IntegerType, default=60),
+    ).to_dict()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.run_id = self.store.start_run()
+        self.counts: dict[str, int] = {}
+        self._replay_dead_letters()
+
+    # --- collaborators ------------------------------------------------------------------------
+    @cached_property
+    def store(self) -> Store:
+        try:
+            return Store(self.config.get("store_url") or DEFAULT_STORE)
+        except StoreError as error:
+            self.logger.error("target-paypal stopped: %s", error)
+            sys.exit(1)
+
+    @cached_property
+    def client(self) -> PayPalClient:
+        config = self.config
+        return PayPalClient(
+            config.get("base_url") or PAYPAL_SANDBOX,
+            config["client_id"],
+            config["client_secret"],
+            max_requests_per_second=float(config.get("max_requests_per_second") or 0),
+            max_tries=int(config.get("retry_max_tries", 6)),
+            backoff_base_seconds=int(config.get("retry_backoff_base_ms", 1000)) / 1000,
+            timeout_seconds=int(config.get("request_timeout_seconds", 60)),
+            pool_size=max(8, int(config.get("max_concurrency", 4))),
+        )
+
+    @cached_property
+    def applier(self) -> Applier:
+        invoicer = Invoicer(
+            self.config.get("invoicer_email"),
+            self.config.get("invoicer_business_name"),
+            self.config.get("invoicer_website"),
+            self.config.get("invoicer_tax_id"),
+        )
+        invoices = InvoiceApplier(
+            self.client, invoicer, bool(self.config.get("send_invoices", True))
+        )
+        return Applier(
+            self.store, invoices, int(self.config.get("max_concurrency", 4)), self.run_id
+        )
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        return IgnoredSink if stream_name in IGNORED_STREAMS else StagingSink
+
+    # --- apply before STATE -------------------------------------------------------------------
+    def _replay_dead_letters(self) -> None:
+        """Invoices parked last time are tried again first (their records are in the store)."""
+        parked = [d["record_id"] for d in self.store.open_dead_letters("invoices")]
+        if parked:
+            self.logger.info("Retrying %d parked invoices", len(parked))
+            self.store.mark_dirty(parked)
+
+    def apply_pending(self) -> None:
+        counts = self.applier.apply_dirty()
+        self.counts = dict(counts)
+
+    def _write_state_message(self, state: dict) -> None:
+        # Meltano's bookmark may only move once everything before it is applied or parked.
+        self.apply_pending()
+        super()._write_state_message(state)
+
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()
+        self.apply_pending()
+        parked = len(self.store.open_dead_letters())
+        self.store.finish_run(self.run_id, "succeeded", {**self.counts, "parked_total": parked})
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "nothing to do"
+        self.logger.info(
+            "target-paypal run %d: %s; %d records parked in all", self.run_id, summary, parked
+        )
+
+
+if __name__ == "__main__":
+    TargetPayPal.cli()

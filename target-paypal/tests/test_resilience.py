@@ -1,0 +1,69 @@
+"""At the issue's scale: exact results, no-op reruns, faults and SIGKILLs that lose nothing."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+
+def check_exact(sandbox, data, by_reference) -> None:
+    held = by_reference(sandbox)
+    expected = {i for i in data.invoices if data.expected_status(i)}
+    assert set(held) == expected
+    duplicates = [i for i, copies in held.items() if len(copies) != 1]
+    assert duplicates == []
+    wrong = [
+        i
+        for i in expected
+        if held[i][0]["status"] != data.expected_status(i)
+        or Decimal(held[i][0]["amount"]["value"]) != data.expected_total(i)
+    ]
+    assert wrong == []
+
+
+@pytest.mark.timeout(900)
+def test_3000_invoices_exactly_then_a_rerun_writes_nothing(target, clinic, by_reference) -> None:
+    data = clinic(customers=2000, invoices=3000, seed=21)
+    done = target.run(data.messages(), max_concurrency=8)
+    assert done.returncode == 0, done.stderr[-3000:]
+    check_exact(target.sandbox, data, by_reference)
+    target.sandbox.paypal.clear_call_log()
+    again = target.run(data.messages(), max_concurrency=8)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert target.sandbox.paypal.writes() == []
+
+
+@pytest.mark.timeout(900)
+def test_faults_and_sigkills_lose_and_duplicate_nothing(target, clinic, by_reference) -> None:
+    data = clinic(customers=300, invoices=600, seed=8)
+    sandbox = target.sandbox
+    sandbox.set_paypal_rate_limit(limit=None, window_seconds=1)
+    sandbox.set_paypal_faults(error_5xx=0.1, error_429=0.1, seed=13)
+    target.path.write_text(json.dumps({**target.config, "max_concurrency": 4}))
+    rnd = random.Random(99)
+    for kill in range(3):
+        # Kill once PayPal has seen a random number of further calls: a point mid-write.
+        stop_at = sandbox.paypal.call_count() + rnd.randint(20, 400)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "target_paypal.target", "--config", str(target.path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert process.stdin is not None
+        process.stdin.write(data.messages())
+        process.stdin.close()
+        while process.poll() is None and sandbox.paypal.call_count() < stop_at:
+            sandbox.paypal.wait_for_calls(stop_at, timeout=0.05)
+        process.kill()
+        process.wait()
+        assert process.returncode != 0, f"kill {kill}: the run ended before the kill point"
+    done = target.run(data.messages())
+    assert done.returncode == 0, done.stderr[-3000:]
+    check_exact(sandbox, data, by_reference)

@@ -1,0 +1,164 @@
+"""target-paypal against the PayPal sandbox: exact results, idempotency, status changes."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+
+def assert_paypal_matches(sandbox, data, by_reference) -> None:
+    held = by_reference(sandbox)
+    for invoice_id in data.invoices:
+        status = data.expected_status(invoice_id)
+        copies = held.get(invoice_id, [])
+        if status is None:  # VOID: never sent, so never created (or deleted)
+            assert copies == [], invoice_id
+            continue
+        assert len(copies) == 1, f"{invoice_id}: {len(copies)} copies"
+        invoice = copies[0]
+        assert invoice["status"] == status, invoice_id
+        assert Decimal(invoice["amount"]["value"]) == data.expected_total(invoice_id), invoice_id
+        assert invoice["detail"]["invoice_number"] == data.invoices[invoice_id]["invoice_number"]
+        customer = data.customers[data.invoices[invoice_id]["customer_id"]]
+        billing = invoice["primary_recipients"][0]["billing_info"]
+        assert billing["email_address"] == customer["email"]
+    assert set(held) <= set(data.invoices)
+
+
+def test_first_run_creates_every_invoice_exactly(target, clinic, by_reference) -> None:
+    data = clinic(customers=10, invoices=30)
+    done = target.run(data.messages())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_paypal_matches(target.sandbox, data, by_reference)
+    states = [json.loads(line) for line in done.stdout.splitlines()]
+    assert states[-1] == {"bookmarks": {"invoices": {"n": 1}}}
+
+
+def test_same_input_again_makes_no_paypal_write(target, clinic) -> None:
+    data = clinic(customers=8, invoices=20)
+    assert target.run(data.messages()).returncode == 0
+    target.sandbox.paypal.clear_call_log()
+    again = target.run(data.messages())
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert target.sandbox.paypal.writes() == []
+
+
+def test_status_changes_reach_paypal(target, clinic, by_reference) -> None:
+    data = clinic(customers=6, invoices=10)
+    assert target.run(data.messages()).returncode == 0
+    sent = [i for i, h in data.invoices.items() if h["target_status"] == "SENT"]
+    draft = [i for i, h in data.invoices.items() if h["target_status"] == "DRAFT"]
+    data.invoices[sent[0]].update(
+        target_status="PAID", payment_date="2026-10-01", payment_method="CASH"
+    )
+    data.invoices[sent[1]]["target_status"] = "VOID"
+    data.invoices[draft[0]]["target_status"] = "VOID"
+    done = target.run(data.messages())
+    assert done.returncode == 0, done.stderr[-3000:]
+    held = by_reference(target.sandbox)
+    assert held[sent[0]][0]["status"] == "MARKED_AS_PAID"
+    assert held[sent[1]][0]["status"] == "CANCELLED"
+    assert draft[0] not in held, "a voided draft is deleted"
+
+
+def test_changed_email_updates_the_recipient_on_open_invoices(target, clinic, by_reference):
+    data = clinic(customers=3, invoices=12)
+    assert target.run(data.messages()).returncode == 0
+    customer = data.invoices[next(iter(data.invoices))]["customer_id"]
+    data.customers[customer]["email"] = "new.address@example.com"
+    done = target.run(data.messages(only={"customers"}))
+    assert done.returncode == 0, done.stderr[-3000:]
+    for invoice_id, header in data.invoices.items():
+        if header["customer_id"] != customer or header["target_status"] == "VOID":
+            continue
+        invoice = by_reference(target.sandbox)[invoice_id][0]
+        email = invoice["primary_recipients"][0]["billing_info"]["email_address"]
+        if invoice["status"] in ("DRAFT", "UNPAID"):
+            assert email == "new.address@example.com", invoice_id
+
+
+def test_paid_by_hand_in_paypal_is_never_overwritten(target, clinic, by_reference) -> None:
+    data = clinic(customers=4, invoices=10)
+    assert target.run(data.messages()).returncode == 0
+    sent = next(i for i, h in data.invoices.items() if h["target_status"] == "SENT")
+    paypal_id = by_reference(target.sandbox)[sent][0]["id"]
+    target.sandbox.paypal.mark_paid(paypal_id)
+    data.invoices[sent]["note"] = "Edited in Cliniko after the patient paid in PayPal"
+    done = target.run(data.messages())
+    assert done.returncode == 0, done.stderr[-3000:]
+    invoice = target.sandbox.paypal.invoice(paypal_id)
+    assert invoice["status"] == "PAID"
+    assert invoice["detail"].get("note") != data.invoices[sent]["note"]
+
+
+def test_invoice_created_before_a_crash_is_adopted_not_duplicated(target, clinic, by_reference):
+    data = clinic(customers=4, invoices=6)
+    assert target.run(data.messages()).returncode == 0
+    # A new invoice reaches PayPal, then the target dies before recording it: simulate by
+    # creating it in PayPal with our reference, then running with a fresh store.
+    first = next(i for i, h in data.invoices.items() if h["target_status"] == "SENT")
+    fresh = target.run(data.messages(), store_url=f"sqlite:///{target.path.parent / 'new.db'}")
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert len(by_reference(target.sandbox)[first]) == 1
+
+
+def test_a_bad_record_is_parked_and_the_rest_applied(target, clinic, by_reference) -> None:
+    data = clinic(customers=4, invoices=8)
+    bad = next(iter(data.invoices))
+    data.invoices[bad]["invoice_number"] = "X" * 30  # PayPal allows 25
+    done = target.run(data.messages())
+    assert done.returncode == 0, done.stderr[-3000:]
+    held = by_reference(target.sandbox)
+    assert bad not in held
+    assert len(held) == sum(1 for i in data.invoices if data.expected_status(i)) - 1
+    parked = [line for line in done.stderr.splitlines() if "Parked invoices record" in line]
+    assert len(parked) == 1 and bad in parked[0] and "invoice_number" in parked[0]
+    assert "X" * 30 not in done.stderr
+
+
+def test_meltano_test_stream_is_ignored(target) -> None:
+    messages = [
+        {
+            "type": "SCHEMA",
+            "stream": "meltano_test_stream",
+            "key_properties": ["id"],
+            "schema": {"type": "object", "properties": {"id": {"type": "integer"}}},
+        },
+        {"type": "RECORD", "stream": "meltano_test_stream", "record": {"id": 1}},
+        {"type": "STATE", "value": {"test": True}},
+    ]
+    done = target.run("".join(json.dumps(m) + "\n" for m in messages))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert target.sandbox.paypal.writes() == []
+
+
+def test_faults_change_nothing_in_the_result(target, clinic, by_reference) -> None:
+    data = clinic(customers=10, invoices=30, seed=3)
+    target.sandbox.set_paypal_rate_limit(limit=None, window_seconds=1)  # 429s say retry in 1 s
+    target.sandbox.set_paypal_faults(error_5xx=0.1, error_429=0.1, seed=5)
+    done = target.run(data.messages())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_paypal_matches(target.sandbox, data, by_reference)
+
+
+def test_an_outage_loses_nothing(target, clinic, by_reference) -> None:
+    data = clinic(customers=5, invoices=10)
+    target.sandbox.set_paypal_outage(True)
+    down = target.run(data.messages(), retry_max_tries=2)
+    assert down.returncode == 0, down.stderr[-3000:]
+    assert by_reference(target.sandbox) == {}
+    target.sandbox.set_paypal_outage(False)
+    empty = '{"type": "STATE", "value": {"bookmarks": {"invoices": {"n": 2}}}}\n'
+    back = target.run(empty)
+    assert back.returncode == 0, back.stderr[-3000:]
+    assert_paypal_matches(target.sandbox, data, by_reference)
+
+
+def test_output_and_logs_hold_no_secret_token_name_or_email(target, clinic) -> None:
+    data = clinic(customers=4, invoices=6)
+    done = target.run(data.messages())
+    text = done.stdout + done.stderr
+    assert target.sandbox.paypal_client_secret not in text
+    for customer in data.customers.values():
+        assert customer["email"] not in text and customer["surname"] not in text
+    assert "access_token" not in text and "Bearer" not in text
