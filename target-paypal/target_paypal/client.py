@@ -90,7 +90,7 @@ class PayPalClient:
         self.calls = 0
 
     # --- auth ---------------------------------------------------------------------------------
-    def _access_token(self, renew: bool = False) -> str:
+    def access_token(self, renew: bool = False) -> str:
         with self._token_lock:
             if renew or not self._token or time.time() >= self._token_expires:
                 response = self._send(
@@ -141,7 +141,7 @@ class PayPalClient:
         """An authenticated API call; a 401 renews the token once."""
         headers = kwargs.pop("headers", {})
         for renew in (False, True):
-            token = self._access_token(renew=renew)
+            token = self.access_token(renew=renew)
             try:
                 return self._send(
                     method,

@@ -11,7 +11,7 @@ from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
 from target_paypal.apply import Applier, InvoiceApplier
-from target_paypal.client import PayPalClient
+from target_paypal.client import PayPalClient, PayPalError
 from target_paypal.compose import Invoicer
 from target_paypal.contract import IGNORED_STREAMS
 from target_paypal.sinks import IgnoredSink, StagingSink
@@ -144,8 +144,26 @@ class TargetPayPal(Target):
             self.store.mark_dirty(parked)
 
     def apply_pending(self) -> None:
+        if not self.store.dirty_invoice_ids():
+            return
+        self._check_credentials()
         counts = self.applier.apply_dirty()
         self.counts = dict(counts)
+
+    def _check_credentials(self) -> None:
+        """Refused credentials stop the run (nothing applied, no STATE) rather than park all."""
+        try:
+            self.client.access_token()
+        except PayPalError as error:
+            if error.status in (400, 401):
+                self.logger.error(
+                    "target-paypal stopped: PayPal refused client_id/client_secret (HTTP %s). "
+                    "Set TARGET_PAYPAL_CLIENT_ID and TARGET_PAYPAL_CLIENT_SECRET for %s.",
+                    error.status,
+                    self.client.base_url,
+                )
+                sys.exit(1)
+            # PayPal unreachable or failing: go on, every invoice is parked for the next run.
 
     def _write_state_message(self, state: dict) -> None:
         # Meltano's bookmark may only move once everything before it is applied or parked.

@@ -11,6 +11,31 @@ from decimal import Decimal
 import pytest
 
 
+def test_state_is_passed_on_only_after_every_invoice_is_applied(target, clinic, by_reference):
+    data = clinic(customers=20, invoices=60, seed=4)
+    done = target.run(data.messages())
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr[-3000:]
+    log = target.sandbox.paypal.call_log
+    # The STATE line is written after the last PayPal call; every invoice is then in PayPal.
+    check_exact(target.sandbox, data, by_reference)
+    assert log, "the run wrote to PayPal"
+
+
+def test_each_invoices_calls_stay_in_order(target, clinic, by_reference) -> None:
+    data = clinic(customers=20, invoices=80, seed=6)
+    done = target.run(data.messages(), max_concurrency=8)
+    assert done.returncode == 0, done.stderr[-3000:]
+    order = {"create": 0, "send": 1, "payments": 2}
+    seen: dict[str, list[int]] = {}
+    for call in target.sandbox.paypal.call_log:
+        parts = call.path.rstrip("/").split("/")
+        if call.method == "POST" and parts[-1] == "invoices":
+            continue  # a create's id is only known from its reply; sends and payments follow
+        if len(parts) >= 6 and parts[-1] in order:
+            seen.setdefault(parts[4], []).append(order[parts[-1]])
+    assert seen and all(steps == sorted(steps) for steps in seen.values())
+
+
 def check_exact(sandbox, data, by_reference) -> None:
     held = by_reference(sandbox)
     expected = {i for i in data.invoices if data.expected_status(i)}
@@ -52,7 +77,7 @@ def test_faults_and_sigkills_lose_and_duplicate_nothing(target, clinic, by_refer
         process = subprocess.Popen(
             [sys.executable, "-m", "target_paypal.target", "--config", str(target.path)],
             stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
@@ -62,8 +87,13 @@ def test_faults_and_sigkills_lose_and_duplicate_nothing(target, clinic, by_refer
         while process.poll() is None and sandbox.paypal.call_count() < stop_at:
             sandbox.paypal.wait_for_calls(stop_at, timeout=0.05)
         process.kill()
+        assert process.stdout is not None
+        emitted = process.stdout.read()
         process.wait()
         assert process.returncode != 0, f"kill {kill}: the run ended before the kill point"
+        # Killed mid-write, the target must not have passed the input's STATE on: Meltano's
+        # bookmark would then skip invoices that are neither applied nor parked.
+        assert emitted.strip() == "", f"kill {kill}: STATE passed on before applying"
     done = target.run(data.messages())
     assert done.returncode == 0, done.stderr[-3000:]
     check_exact(sandbox, data, by_reference)

@@ -89,6 +89,20 @@ def test_paid_by_hand_in_paypal_is_never_overwritten(target, clinic, by_referenc
     invoice = target.sandbox.paypal.invoice(paypal_id)
     assert invoice["status"] == "PAID"
     assert invoice["detail"].get("note") != data.invoices[sent]["note"]
+    from target_paypal.store import Store
+
+    xref = Store(target.config["store_url"]).xref(sent)
+    assert xref is not None and xref.conflict and "PAID in PayPal" in xref.conflict
+
+
+def test_refused_credentials_stop_the_run_with_one_line(target, clinic) -> None:
+    data = clinic(customers=2, invoices=3)
+    done = target.run(data.messages(), client_secret="not-the-secret")
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "refused client_id/client_secret" in errors[0]
+    assert "not-the-secret" not in done.stderr and done.stdout == ""
+    assert "Traceback" not in done.stderr
 
 
 def test_invoice_created_before_a_crash_is_adopted_not_duplicated(target, clinic, by_reference):

@@ -1,0 +1,78 @@
+"""The PayPal client on its own: tokens, Retry-After, retries, and messages without secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from target_paypal.client import PayPalClient, PayPalError
+
+
+def client_for(sandbox, waits: list[float] | None = None, **kwargs) -> PayPalClient:
+    return PayPalClient(
+        sandbox.paypal_url,
+        sandbox.paypal_client_id,
+        sandbox.paypal_client_secret,
+        max_requests_per_second=0,
+        sleep=(waits.append if waits is not None else lambda _: None),
+        **kwargs,
+    )
+
+
+BODY = {
+    "detail": {"currency_code": "AUD", "invoice_number": "T-1", "reference": "r1"},
+    "items": [
+        {
+            "name": "Consult",
+            "quantity": "1",
+            "unit_amount": {"currency_code": "AUD", "value": "90.00"},
+        }
+    ],
+}
+
+
+def test_expired_token_is_renewed_once(paypal_sandbox) -> None:
+    client = client_for(paypal_sandbox)
+    client.access_token()
+    paypal_sandbox.paypal.expire_tokens()
+    created = client.create_invoice(BODY)
+    assert created["status"] == "DRAFT"
+    assert [c.path for c in paypal_sandbox.paypal.call_log].count("/v1/oauth2/token") == 2
+
+
+def test_retry_after_is_honoured_on_429(paypal_sandbox) -> None:
+    paypal_sandbox.set_paypal_rate_limit(limit=None, window_seconds=7)
+    paypal_sandbox.set_paypal_faults(error_429=0.5, seed=2)
+    waits: list[float] = []
+    client = client_for(paypal_sandbox, waits, max_tries=20)
+    for n in range(6):
+        client.create_invoice({**BODY, "detail": {**BODY["detail"], "invoice_number": f"T-{n}"}})
+    assert waits and all(w == 7.0 for w in waits)
+
+
+def test_5xx_is_retried_with_growing_backoff(paypal_sandbox) -> None:
+    paypal_sandbox.set_paypal_faults(error_5xx=1.0, seed=1)
+    waits: list[float] = []
+    client = client_for(paypal_sandbox, waits, max_tries=4, backoff_base_seconds=1.0)
+    with pytest.raises(PayPalError) as error:
+        client.access_token()
+    assert error.value.retriable and len(waits) == 3
+    assert waits[0] < waits[1] < waits[2]
+
+
+def test_refused_credentials_say_so_without_the_secret(paypal_sandbox) -> None:
+    client = PayPalClient(
+        paypal_sandbox.paypal_url, "wrong-id", "very-secret-value", max_requests_per_second=0
+    )
+    with pytest.raises(PayPalError) as error:
+        client.access_token()
+    assert error.value.status == 401 and "refused" in str(error.value)
+    assert "very-secret-value" not in str(error.value)
+
+
+def test_error_names_issues_not_values(paypal_sandbox) -> None:
+    client = client_for(paypal_sandbox)
+    bad = {**BODY, "detail": {**BODY["detail"], "invoice_number": "N" * 40}}
+    with pytest.raises(PayPalError) as error:
+        client.create_invoice(bad)
+    assert error.value.status == 400 and error.value.issues
+    assert "N" * 40 not in str(error.value) and error.value.debug_id

@@ -1,0 +1,26 @@
+"""singer-sdk's standard target tests (their streams are not ours: they are parked, not written)."""
+
+from __future__ import annotations
+
+import atexit
+import tempfile
+
+from singer_sdk.testing import get_target_test_class
+
+from clinic_sandbox import SandboxServer
+from target_paypal.target import TargetPayPal
+
+_SANDBOX = SandboxServer(seed=3, patients=5, invoices=5).__enter__()
+atexit.register(_SANDBOX.__exit__, None, None, None)
+_STORE = tempfile.mkdtemp(prefix="target-paypal-sdk-tests-")
+
+TestTargetPayPal = get_target_test_class(
+    TargetPayPal,
+    config={
+        "client_id": _SANDBOX.paypal_client_id,
+        "client_secret": _SANDBOX.paypal_client_secret,
+        "base_url": _SANDBOX.paypal_url,
+        "store_url": f"sqlite:///{_STORE}/store.db",
+        "max_requests_per_second": 0,
+    },
+)
