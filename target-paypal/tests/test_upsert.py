@@ -111,9 +111,16 @@ def test_invoice_created_before_a_crash_is_adopted_not_duplicated(target, clinic
     # A new invoice reaches PayPal, then the target dies before recording it: simulate by
     # creating it in PayPal with our reference, then running with a fresh store.
     first = next(i for i, h in data.invoices.items() if h["target_status"] == "SENT")
-    fresh = target.run(data.messages(), store_url=f"sqlite:///{target.path.parent / 'new.db'}")
+    new_store = f"sqlite:///{target.path.parent / 'new.db'}"
+    fresh = target.run(data.messages(), store_url=new_store)
     assert fresh.returncode == 0, fresh.stderr[-3000:]
-    assert len(by_reference(target.sandbox)[first]) == 1
+    copies = by_reference(target.sandbox)[first]
+    assert len(copies) == 1
+    from target_paypal.store import Store
+
+    store = Store(new_store)
+    assert store.open_dead_letters() == [], "adopted, not refused as a duplicate number"
+    assert store.xref(first).paypal_id == copies[0]["id"]
 
 
 def test_a_bad_record_is_parked_and_the_rest_applied(target, clinic, by_reference) -> None:
