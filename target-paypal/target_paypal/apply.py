@@ -209,8 +209,12 @@ class Applier:
         self.max_concurrency = max(1, max_concurrency)
         self.run_id = run_id
         self.counts: dict[str, int] = {}
+        self.final = False
 
-    def apply_dirty(self) -> dict[str, int]:
+    def apply_dirty(self, final: bool = False) -> dict[str, int]:
+        """Apply what changed. `final`: the input has ended, so an invoice still incomplete
+        will not complete in this run: park it with the reason instead of leaving it staged."""
+        self.final = final
         pending = self.store.dirty_invoice_ids()
         if not pending:
             return self.counts
@@ -227,10 +231,13 @@ class Applier:
 
     def _record(self, outcome: Outcome) -> None:
         """Persist in the main thread: audit, cross-reference, dead letter, clean flag."""
-        self.counts[outcome.result] = self.counts.get(outcome.result, 0) + 1
         parked = None
+        if outcome.result == "waiting" and self.final:
+            outcome.result = "parked"
+            outcome.reason = f"incomplete at the end of the input: {outcome.reason}"
         if outcome.result == "parked":
             parked = (outcome.reason or "failed", outcome.debug_id)
+        self.counts[outcome.result] = self.counts.get(outcome.result, 0) + 1
         self.store.record_outcome(
             self.run_id,
             outcome.invoice_id,

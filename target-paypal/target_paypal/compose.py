@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+
+from target_paypal.amounts import invoice_total
 
 
 class NotReady(Exception):
@@ -85,10 +88,15 @@ def compose(
         (ln for ln in lines if not ln.get("deleted")),
         key=lambda ln: (ln.get("position") or 0, ln["line_id"]),
     )
-    if len(live) < header["line_count"]:
+    if header.get("line_count") is not None and len(live) < header["line_count"]:
         raise NotReady(f"{len(live)} of {header['line_count']} lines staged")
+    total = header.get("total")
+    if total is not None and invoice_total(live, bool(header.get("tax_inclusive"))) != Decimal(
+        total
+    ):
+        raise NotReady(f"the {len(live)} staged lines do not add up to Cliniko's total")
     if customer is None:
-        raise NotReady("customer not staged yet")
+        raise NotReady("its customer is not staged (patient rejected or not selected)")
     currency = header["currency_code"]
     detail = {
         "invoice_number": header["invoice_number"],

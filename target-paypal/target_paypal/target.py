@@ -92,6 +92,7 @@ class TargetPayPal(Target):
         super().__init__(*args, **kwargs)
         self.run_id = self.store.start_run()
         self.counts: dict[str, int] = {}
+        self._input_ended = False
         self._replay_dead_letters()
 
     # --- collaborators ------------------------------------------------------------------------
@@ -147,7 +148,7 @@ class TargetPayPal(Target):
         if not self.store.dirty_invoice_ids():
             return
         self._check_credentials()
-        counts = self.applier.apply_dirty()
+        counts = self.applier.apply_dirty(final=self._input_ended)
         self.counts = dict(counts)
 
     def _check_credentials(self) -> None:
@@ -171,6 +172,7 @@ class TargetPayPal(Target):
         super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
+        self._input_ended = True
         super().process_endofpipe()
         self.apply_pending()
         parked = len(self.store.open_dead_letters())

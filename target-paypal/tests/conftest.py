@@ -127,7 +127,8 @@ def make_clinic(customers: int = 12, invoices: int = 20, seed: int = 1) -> Clini
             }
             items.append(line)
         clinic.lines[iid] = items
-        clinic.invoices[iid]["line_count"] = len(items)
+        clinic.invoices[iid]["line_count"] = len(items) if n % 2 else None
+        clinic.invoices[iid]["total"] = str(clinic.expected_total(iid))
     return clinic
 
 

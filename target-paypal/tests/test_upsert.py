@@ -137,6 +137,28 @@ def test_a_bad_record_is_parked_and_the_rest_applied(target, clinic, by_referenc
     assert "X" * 30 not in done.stderr
 
 
+def test_invoice_waits_for_lines_adding_up_to_its_total(target, clinic, by_reference) -> None:
+    data = clinic(customers=3, invoices=6)
+    invoice_id = next(i for i, h in data.invoices.items() if h["target_status"] == "SENT")
+    data.invoices[invoice_id]["line_count"] = None
+    data.lines[invoice_id].append({**data.lines[invoice_id][0], "line_id": invoice_id + "9"})
+    data.invoices[invoice_id]["total"] = str(data.expected_total(invoice_id))
+    held_back = data.lines[invoice_id].pop()  # Cliniko's total counts a line not yet received
+    first = target.run(data.messages())
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert invoice_id not in by_reference(target.sandbox), "never send half an invoice"
+    from target_paypal.store import Store
+
+    letters = Store(target.config["store_url"]).open_dead_letters("invoices")
+    assert [d["record_id"] for d in letters] == [invoice_id]
+    assert "do not add up" in letters[0]["reason"]
+    data.lines[invoice_id].append(held_back)
+    second = target.run(data.messages(only={"invoice_lines"}))
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert by_reference(target.sandbox)[invoice_id][0]["status"] == "UNPAID"
+    assert Store(target.config["store_url"]).open_dead_letters("invoices") == []
+
+
 def test_meltano_test_stream_is_ignored(target) -> None:
     messages = [
         {
