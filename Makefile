@@ -7,10 +7,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test lint sandbox clean
 
-$(STAMP): pyproject.toml sandbox/pyproject.toml tap-cliniko/pyproject.toml target-paypal/pyproject.toml
+$(STAMP): pyproject.toml sandbox/pyproject.toml tap-cliniko/pyproject.toml transforms/pyproject.toml target-paypal/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ./sandbox -e ./tap-cliniko -e ./target-paypal -e .
+	$(BIN)/pip install -q -e ./sandbox -e ./tap-cliniko -e ./transforms -e ./target-paypal -e .
 	$(BIN)/meltano install
 	touch $(STAMP)
 
@@ -23,8 +23,8 @@ test: lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check sandbox tap-cliniko target-paypal tests
-	$(BIN)/mypy sandbox/clinic_sandbox tap-cliniko/tap_cliniko target-paypal/target_paypal
+	$(BIN)/ruff check sandbox tap-cliniko transforms target-paypal tests
+	$(BIN)/mypy sandbox/clinic_sandbox tap-cliniko/tap_cliniko transforms/map_cliniko_paypal target-paypal/target_paypal
 
 sandbox: $(STAMP)
 	$(BIN)/sandbox serve

@@ -1,0 +1,76 @@
+"""The Singer mapper (singer-sdk InlineMapper): SCHEMA, RECORD, STATE, ACTIVATE_VERSION."""
+
+from __future__ import annotations
+
+import typing as t
+from functools import cached_property
+
+import singer_sdk.singerlib as singer
+from singer_sdk import typing as th
+from singer_sdk.helpers.capabilities import PluginCapabilities
+from singer_sdk.mapper_base import InlineMapper
+
+from map_cliniko_paypal import contract
+from map_cliniko_paypal.mapping import OUTPUT, map_record
+from map_cliniko_paypal.rules import Rules, load
+
+
+class MapClinikoPayPal(InlineMapper):
+    """Turns tap-cliniko's patients, invoices and invoice_items into target-paypal's streams."""
+
+    name = "map-cliniko-paypal"
+    capabilities: t.ClassVar[list[t.Any]] = [
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "mapping_file",
+            th.StringType,
+            description="Path of the rules YAML; default: the one shipped with the package.",
+        ),
+    ).to_dict()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._announced: set[str] = set()  # output schemas already sent (no record state)
+        _ = self.rules  # fail at start, with file:line, on a bad mapping file
+
+    @cached_property
+    def rules(self) -> Rules:
+        return load(self.config.get("mapping_file"))
+
+    def _schema_messages(self, streams: t.Iterable[str]) -> t.Iterator[singer.Message]:
+        for stream in streams:
+            self._announced.add(stream)
+            yield singer.SchemaMessage(
+                stream=stream,
+                schema=contract.schema(stream),
+                key_properties=[contract.KEYS[stream]],
+            )
+
+    def map_schema_message(self, message_dict: dict) -> t.Iterable[singer.Message]:
+        target = OUTPUT.get(message_dict["stream"])
+        if target is None:
+            return []  # streams other than patients/invoices/invoice_items are not forwarded
+        wanted = [target] + ([] if "rejects" in self._announced else ["rejects"])
+        return list(self._schema_messages(wanted))
+
+    def map_record_message(self, message_dict: dict) -> t.Iterable[singer.Message]:
+        stream = message_dict["stream"]
+        messages: list[singer.Message] = []
+        for out in map_record(stream, message_dict["record"], self.rules):
+            if out.stream not in self._announced:
+                messages.extend(self._schema_messages([out.stream]))
+            messages.append(singer.RecordMessage(stream=out.stream, record=out.record))
+        return messages
+
+    def map_state_message(self, message_dict: dict) -> t.Iterable[singer.Message]:
+        return [singer.StateMessage(value=message_dict["value"])]
+
+    def map_activate_version_message(self, message_dict: dict) -> t.Iterable[singer.Message]:
+        target = OUTPUT.get(message_dict["stream"])
+        if target is None:
+            return []
+        return [singer.ActivateVersionMessage(stream=target, version=message_dict["version"])]

@@ -1,0 +1,300 @@
+"""Pure, per-record mapping of Cliniko records to target-paypal's streams (no state kept)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+import pendulum
+from simpleeval import SimpleEval
+
+from map_cliniko_paypal import contract
+from map_cliniko_paypal.rules import Rules
+
+CENT = Decimal("0.01")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s\"-][^@\s]*\.[^@\s]+$")
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+PHONE_TYPES = {"mobile": "MOBILE", "home": "HOME", "work": "OTHER", "fax": "FAX", "pager": "PAGER"}
+TAX_INCLUSIVE = 3
+TAX_EXCLUSIVE = 2
+LOGGER = logging.getLogger("map_cliniko_paypal")
+OUTPUT = {"patients": "customers", "invoices": "invoices", "invoice_items": "invoice_lines"}
+
+
+class Reject(Exception):
+    """A record that cannot be mapped; the message names fields, never values."""
+
+
+class Drop(Exception):
+    """A record a rule leaves out on purpose (no reject record)."""
+
+
+@dataclass(frozen=True)
+class Out:
+    stream: str
+    record: dict[str, Any]
+
+
+def reject_record(stream: str, record: dict[str, Any], reason: str) -> Out:
+    record_id = record.get("id")
+    return Out(
+        "rejects",
+        {
+            "stream": stream,
+            "record_id": str(record_id) if record_id not in (None, "") else "(no id)",
+            "reason": reason[:500],
+        },
+    )
+
+
+# --- values -------------------------------------------------------------------------------------
+
+
+def _required(record: dict[str, Any], name: str) -> Any:
+    value = record.get(name)
+    if value is None or value == "":
+        raise Reject(f"{name} is missing")
+    return value
+
+
+def _decimal(value: Any, name: str) -> Decimal:
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise Reject(f"{name} is not a decimal number") from None
+    if not result.is_finite():
+        raise Reject(f"{name} is not a decimal number")
+    return result
+
+
+def money(value: Any, name: str) -> str:
+    return str(_decimal(value, name).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def plain_number(value: Any, name: str) -> str:
+    """A decimal as a plain string without trailing zeros: "10.0" -> "10", "1.50" -> "1.5"."""
+    number = _decimal(value, name)
+    text = format(number.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def local_date(timestamp: Any, zone: str, name: str) -> str:
+    """The calendar date, in the clinic's zone, of a UTC timestamp (a bare date passes through)."""
+    text = str(timestamp)
+    if DATE.match(text):
+        return text
+    try:
+        moment = pendulum.parse(text, tz="UTC")
+    except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
+        raise Reject(f"{name} is not a timestamp") from None
+    if not isinstance(moment, pendulum.DateTime):
+        raise Reject(f"{name} is not a timestamp")
+    return moment.in_timezone(zone).date().isoformat()
+
+
+def _date(value: Any, zone: str, name: str) -> str:
+    return local_date(_required({name: value}, name), zone, name)
+
+
+def _gone(record: dict[str, Any]) -> bool:
+    return bool(record.get("archived_at") or record.get("deleted_at"))
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+
+def apply_filters(stream: str, record: dict[str, Any], rules: Rules) -> None:
+    """Raise Drop or Reject when a filter of the stream says the record stays out."""
+    for index, rule in enumerate(rules.filters.get(stream, ())):
+        evaluator = SimpleEval(names=dict(record))
+        try:
+            keep = bool(evaluator.eval(rule.keep))
+        except Exception as exc:  # noqa: BLE001 - simpleeval raises many kinds
+            raise Reject(
+                f"filter {stream}[{index}] could not be evaluated ({type(exc).__name__})"
+            ) from None
+        if not keep:
+            reason = f"left out by filter {stream}[{index}]" + (
+                f": {rule.reason}" if rule.reason else ""
+            )
+            if rule.action == "drop":
+                raise Drop(reason)
+            raise Reject(reason)
+
+
+# --- streams ------------------------------------------------------------------------------------
+
+
+def _phone(numbers: Any) -> dict[str, Any] | None:
+    if not numbers or not isinstance(numbers, list) or not isinstance(numbers[0], dict):
+        return None
+    first = numbers[0]
+    normalized = str(first.get("normalized_number") or "")
+    digits = re.sub(r"\D", "", normalized or str(first.get("number") or ""))
+    if normalized.startswith("+61") or (
+        not normalized and digits.startswith("61") and len(digits) == 11
+    ):
+        national = digits[2:]
+    elif not normalized and digits.startswith("0") and len(digits) == 10:
+        national = digits[1:]  # an Australian number written nationally
+    else:
+        return None  # not an Australian number we can split safely: leave the phone off
+    if not national or len(national) > 14:
+        return None
+    kind = PHONE_TYPES.get(str(first.get("phone_type") or "").lower(), "OTHER")
+    return {"country_code": "61", "national_number": national, "phone_type": kind}
+
+
+def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    patient_id = str(_required(record, "id"))
+    email = (record.get("invoice_email") or "").strip() or (record.get("email") or "").strip()
+    if not email or len(email) > 254 or not EMAIL.match(email):
+        raise (Drop if rules.missing_email == "skip" else Reject)(
+            "no usable email (invoice_email and email are empty or invalid)"
+        )
+    address_fields = {
+        "address_line_1": record.get("address_1"),
+        "address_line_2": record.get("address_2"),
+        "admin_area_2": record.get("city"),
+        "admin_area_1": record.get("state"),
+        "postal_code": record.get("post_code"),
+    }
+    address = None
+    if any(address_fields.values()):
+        country = str(record.get("country_code") or "").upper()
+        if not re.match(r"^[A-Z]{2}$", country):
+            country = rules.default_country_code
+        address = {**address_fields, "country_code": country}
+    return {
+        "customer_id": patient_id,
+        "email": email,
+        "given_name": record.get("preferred_first_name") or record.get("first_name"),
+        "surname": record.get("last_name"),
+        "phone": _phone(record.get("patient_phone_numbers")),
+        "address": address,
+        "updated_at": record.get("updated_at"),
+    }
+
+
+def _status(record: dict[str, Any], rules: Rules) -> str:
+    if record.get("deleted_at"):
+        action, what = rules.deleted, "deleted"
+    elif record.get("archived_at"):
+        action, what = rules.archived, "archived"
+    else:
+        status = _required(record, "status")
+        try:
+            code = int(status)
+        except (TypeError, ValueError):
+            raise Reject("status is not a number") from None
+        if code not in rules.status:
+            raise Reject(f"status {code} has no entry in the status table")
+        action, what = rules.status[code], f"status {code}"
+    if isinstance(action, dict):
+        if "drop" in action:
+            raise Drop(f"{what}: {action['drop']}")
+        raise Reject(f"{what}: {action['reject']}")
+    return str(action)
+
+
+def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    invoice_id = str(_required(record, "id"))
+    number = str(_required(record, "number"))
+    invoice_number = f"{rules.number_prefix}{number}"
+    if len(invoice_number) > 25:
+        raise Reject("invoice_number (prefix + number) is longer than PayPal's 25 characters")
+    method = _required(record, "calculation_method")
+    if method not in (TAX_EXCLUSIVE, TAX_INCLUSIVE, str(TAX_EXCLUSIVE), str(TAX_INCLUSIVE)):
+        raise Reject("calculation_method is neither 2 (tax exclusive) nor 3 (tax inclusive)")
+    target_status = _status(record, rules)
+    ids = {
+        "number": number,
+        "invoice_id": invoice_id,
+        "practitioner_id": record.get("practitioner_id") or "unknown",
+        "business_id": record.get("business_id") or "unknown",
+        "patient_id": record.get("patient_id") or "unknown",
+    }
+    paid = target_status == "PAID"
+    payment_date = None
+    if paid:
+        moment = record.get("closed_at") or record.get("updated_at")
+        payment_date = _date(moment, rules.time_zone, "closed_at/updated_at")
+    total = record.get("total_amount")
+    tax = record.get("tax_amount")
+    return {
+        "invoice_id": invoice_id,
+        "customer_id": str(_required(record, "patient_id")),
+        "invoice_number": invoice_number,
+        "invoice_date": _date(record.get("issue_date"), rules.time_zone, "issue_date"),
+        "currency_code": rules.currency_code,
+        "tax_inclusive": int(method) == TAX_INCLUSIVE,
+        "target_status": target_status,
+        "payment_term": dict(rules.payment_term) if rules.payment_term else None,
+        "note": rules.note,
+        "memo": rules.memo.format(**ids)[:500] if rules.memo else None,
+        "payment_date": payment_date,
+        "payment_method": rules.payment_method if paid else None,
+        "total": money(total, "total_amount") if total not in (None, "") else None,
+        "tax_total": money(tax, "tax_amount") if tax not in (None, "") else None,
+        "updated_at": record.get("updated_at"),
+    }
+
+
+def map_invoice_item(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    name = str(_required(record, "name")).strip()
+    if not name:
+        raise Reject("name is missing")
+    rate = record.get("tax_rate")
+    line: dict[str, Any] = {
+        "line_id": str(_required(record, "id")),
+        "invoice_id": str(_required(record, "invoice_id")),
+        "position": None,
+        "name": name[: rules.name_max_length],
+        "description": None,  # treatment descriptions are health information: never sent
+        "quantity": plain_number(_required(record, "quantity"), "quantity"),
+        "unit_amount": money(_required(record, "unit_price"), "unit_price"),
+        "tax_name": record.get("tax_name") or None,
+        "tax_percent": plain_number(rate, "tax_rate") if rate not in (None, "") else None,
+        "deleted": _gone(record),
+        "updated_at": record.get("updated_at"),
+    }
+    if record.get("is_monetary_discount"):
+        amount = record.get("discounted_amount")
+        if amount not in (None, "") and _decimal(amount, "discounted_amount") != 0:
+            line["discount_amount"] = money(amount, "discounted_amount")
+    else:
+        percent = record.get("discount_percentage")
+        if percent not in (None, "") and _decimal(percent, "discount_percentage") != 0:
+            line["discount_percent"] = plain_number(percent, "discount_percentage")
+    return line
+
+
+MAPPERS: dict[str, Callable[[dict[str, Any], Rules], dict[str, Any]]] = {
+    "patients": map_patient,
+    "invoices": map_invoice,
+    "invoice_items": map_invoice_item,
+}
+
+
+def map_record(stream: str, record: dict[str, Any], rules: Rules) -> list[Out]:
+    """What one Cliniko record becomes: [] (dropped), one output record, or one reject."""
+    mapper = MAPPERS.get(stream)
+    if mapper is None:
+        return []
+    try:
+        apply_filters(stream, record, rules)
+        mapped = mapper(record, rules)
+    except Drop as exc:
+        LOGGER.info("%s %s left out: %s", stream, record.get("id"), exc)
+        return []
+    except Reject as exc:
+        return [reject_record(stream, record, str(exc))]
+    target = OUTPUT[stream]
+    problem = contract.problems(target, mapped)
+    if problem:
+        return [reject_record(stream, record, problem)]
+    return [Out(target, mapped)]

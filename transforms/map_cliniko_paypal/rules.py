@@ -1,0 +1,242 @@
+"""The mapping rules: loading a YAML file, checking it (with file:line messages), defaults."""
+
+from __future__ import annotations
+
+import ast
+import json
+import string
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import yaml
+from jsonschema import Draft202012Validator
+
+DEFAULT_FILE = "mapping.yaml"
+MEMO_FIELDS = {"number", "invoice_id", "practitioner_id", "business_id", "patient_id"}
+
+
+class RulesError(ValueError):
+    """A mapping file with mistakes; `problems` holds `file:line: message` lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems[0] if len(problems) == 1 else "; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Filter:
+    keep: str
+    action: str = "reject"  # or "drop"
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Rules:
+    time_zone: str = "Australia/Sydney"
+    currency_code: str = "AUD"
+    missing_email: str = "reject"
+    default_country_code: str = "AU"
+    number_prefix: str = ""
+    status: dict[int, Any] = field(
+        default_factory=lambda: {
+            10: "SENT",
+            20: "PAID",
+            30: "VOID",
+            40: {"reject": "open credit: refund or apply it by hand in PayPal"},
+        }
+    )
+    archived: Any = "VOID"
+    deleted: Any = "VOID"
+    payment_term: dict[str, Any] | None = field(default_factory=lambda: {"term_type": "NET_30"})
+    payment_method: str = "OTHER"
+    note: str | None = None
+    memo: str | None = "Cliniko invoice {number}, practitioner {practitioner_id}"
+    name_max_length: int = 200
+    filters: dict[str, tuple[Filter, ...]] = field(default_factory=dict)
+
+
+@cache
+def rules_schema() -> dict[str, Any]:
+    text = resources.files("map_cliniko_paypal").joinpath("rules.schema.json").read_text()
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def default_text() -> str:
+    return resources.files("map_cliniko_paypal").joinpath(DEFAULT_FILE).read_text()
+
+
+def _stringify_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _stringify_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stringify_keys(v) for v in value]
+    return value
+
+
+def _node_at(root: yaml.Node | None, path: list[Any]) -> tuple[yaml.Node | None, bool]:
+    """The deepest node along `path`, and whether the whole path was found."""
+    node = root
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if str(key.value) == str(part):
+                    node = value
+                    break
+            else:
+                return node, False
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return node, False
+            node = node.value[part]
+        else:
+            return node, False
+    return node, True
+
+
+def _key_node(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, _ in node.value:
+            if str(k.value) == key:
+                return k  # type: ignore[no-any-return]
+    return None
+
+
+def _line(node: yaml.Node | None) -> int:
+    return node.start_mark.line + 1 if node is not None else 1
+
+
+def _where(path: list[Any]) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def check_text(text: str, name: str) -> tuple[dict[str, Any], list[str]]:
+    """Parse and check a rules file; returns its data and `name:line: message` problems."""
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return {}, [f"{name}:{line}: not valid YAML: {problem}"]
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return {}, [f"{name}:{_line(root)}: the rules must be a mapping of keys to values"]
+    plain = _stringify_keys(data)
+    problems: list[tuple[int, str]] = []
+    validator = Draft202012Validator(rules_schema())
+    for error in validator.iter_errors(plain):
+        path = list(error.absolute_path)
+        node, _ = _node_at(root, path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set(error.schema.get("properties", {}))
+            extra = [k for k in error.instance if k not in allowed]
+            for key in extra:
+                key_line = _line(_key_node(node, key))
+                problems.append(
+                    (
+                        key_line,
+                        f"{_where([*path, key])}: unknown key (allowed: "
+                        f"{', '.join(sorted(allowed))})",
+                    )
+                )
+            continue
+        message = error.message
+        if error.validator == "oneOf":
+            message = "is not one of the allowed forms (see the shipped mapping.yaml)"
+        problems.append((_line(node), f"{_where(path)}: {message}"))
+    if not problems:
+        problems.extend(_semantic_problems(plain, root))
+    problems.sort()
+    return data, [f"{name}:{line}: {message}" for line, message in problems]
+
+
+def _semantic_problems(data: dict[str, Any], root: yaml.Node | None) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    zone = data.get("time_zone")
+    if zone is not None:
+        try:
+            pendulum.timezone(zone)
+        except Exception:  # noqa: BLE001 - any failure means an unknown zone
+            found.append(
+                (_line(_node_at(root, ["time_zone"])[0]), f"time_zone: unknown time zone {zone!r}")
+            )
+    memo = (data.get("invoices") or {}).get("memo")
+    if memo:
+        try:
+            names = {f for _, f, _, _ in string.Formatter().parse(memo) if f is not None}
+        except ValueError as exc:
+            names, bad = set(), str(exc)
+            found.append((_line(_node_at(root, ["invoices", "memo"])[0]), f"invoices.memo: {bad}"))
+        unknown = names - MEMO_FIELDS
+        if unknown:
+            found.append(
+                (
+                    _line(_node_at(root, ["invoices", "memo"])[0]),
+                    f"invoices.memo: unknown field(s) {', '.join(sorted(unknown))} "
+                    f"(allowed: {', '.join(sorted(MEMO_FIELDS))})",
+                )
+            )
+    for stream, entries in (data.get("filters") or {}).items():
+        for index, entry in enumerate(entries or []):
+            expression = entry if isinstance(entry, str) else entry["keep"]
+            try:
+                ast.parse(expression, mode="eval")
+            except SyntaxError as exc:
+                node, _ = _node_at(root, ["filters", stream, index])
+                found.append(
+                    (_line(node), f"filters.{stream}.{index}: not a valid expression ({exc.msg})")
+                )
+    return found
+
+
+def build(data: dict[str, Any]) -> Rules:
+    customers = data.get("customers") or {}
+    invoices = data.get("invoices") or {}
+    items = data.get("invoice_items") or {}
+    filters: dict[str, tuple[Filter, ...]] = {}
+    for stream, entries in (data.get("filters") or {}).items():
+        filters[stream] = tuple(
+            Filter(keep=e) if isinstance(e, str) else Filter(**e) for e in entries or []
+        )
+    defaults = Rules()
+    return Rules(
+        time_zone=data.get("time_zone", defaults.time_zone),
+        currency_code=data.get("currency_code", defaults.currency_code),
+        missing_email=customers.get("missing_email", defaults.missing_email),
+        default_country_code=customers.get("default_country_code", defaults.default_country_code),
+        number_prefix=invoices.get("number_prefix", defaults.number_prefix),
+        status=(
+            {int(k): v for k, v in invoices["status"].items()}
+            if invoices.get("status")
+            else defaults.status
+        ),
+        archived=invoices.get("archived", defaults.archived),
+        deleted=invoices.get("deleted", defaults.deleted),
+        payment_term=invoices.get("payment_term", defaults.payment_term),
+        payment_method=invoices.get("payment_method", defaults.payment_method),
+        note=invoices.get("note", defaults.note),
+        memo=invoices.get("memo", defaults.memo),
+        name_max_length=items.get("name_max_length", defaults.name_max_length),
+        filters=filters,
+    )
+
+
+def load(path: str | Path | None = None) -> Rules:
+    """The rules from `path` (the shipped file when None); RulesError on any mistake."""
+    if path is None:
+        text, name = default_text(), f"<shipped {DEFAULT_FILE}>"
+    else:
+        try:
+            text, name = Path(path).read_text(), str(path)
+        except OSError as exc:
+            raise RulesError([f"{path}:1: cannot read the mapping file ({exc.strerror})"]) from exc
+    data, problems = check_text(text, name)
+    if problems:
+        raise RulesError(problems)
+    return build(data)

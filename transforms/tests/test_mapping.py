@@ -1,0 +1,332 @@
+"""map-cliniko-paypal on small hand-written records: each stream, rules, rejects, dates, filters."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from map_test_helpers import assert_contract, run_mapper
+
+from map_cliniko_paypal.mapping import local_date, map_record
+from map_cliniko_paypal.rules import Filter, load
+
+RULES = load()
+SECRET = {"Deborah", "Villegas", "deb@example.com", "0423 414 363", "Dry needling, left knee"}
+
+
+def patient(**overrides: Any) -> dict[str, Any]:
+    return {
+        "id": "7783300",
+        "first_name": "Deborah",
+        "preferred_first_name": None,
+        "last_name": "Villegas",
+        "email": "deb@example.com",
+        "invoice_email": None,
+        "patient_phone_numbers": [
+            {"phone_type": "Mobile", "number": "0423 414 363", "normalized_number": "+61423414363"}
+        ],
+        "address_1": "63 John Nook",
+        "address_2": None,
+        "city": "Berrymouth",
+        "state": "VIC",
+        "post_code": "2964",
+        "country_code": None,
+        "archived_at": None,
+        "deleted_at": None,
+        "updated_at": "2024-03-15T04:37:32Z",
+        **overrides,
+    }
+
+
+def invoice(**overrides: Any) -> dict[str, Any]:
+    return {
+        "id": "3005582995244121309",
+        "patient_id": "7783300",
+        "practitioner_id": "35805565",
+        "business_id": "74899250",
+        "number": 17,
+        "issue_date": "2025-07-03",
+        "status": 10,
+        "calculation_method": 2,
+        "total_amount": "208.44",
+        "tax_amount": "7.5",
+        "closed_at": None,
+        "archived_at": None,
+        "deleted_at": None,
+        "notes": "Dry needling, left knee",
+        "updated_at": "2025-07-02T18:51:22Z",
+        **overrides,
+    }
+
+
+def item(**overrides: Any) -> dict[str, Any]:
+    return {
+        "id": "2565389055562016412",
+        "invoice_id": "3005582995244121309",
+        "name": "Heat Pack",
+        "code": "PRD-HP",
+        "quantity": "1.0",
+        "unit_price": "24.99",
+        "tax_name": "GST",
+        "tax_rate": "10.0",
+        "is_monetary_discount": None,
+        "discount_percentage": None,
+        "discounted_amount": "0.00",
+        "archived_at": None,
+        "deleted_at": None,
+        "updated_at": "2025-07-02T18:51:22Z",
+        **overrides,
+    }
+
+
+def one(stream: str, record: dict[str, Any], rules=RULES) -> tuple[str, dict[str, Any]]:
+    [out] = map_record(stream, record, rules)
+    if out.stream == "rejects":
+        assert not any(s in json.dumps(out.record) for s in SECRET), out.record
+    assert_contract(out.stream, out.record)
+    return out.stream, out.record
+
+
+def test_patient_to_customer() -> None:
+    stream, c = one("patients", patient())
+    assert stream == "customers"
+    assert c == {
+        "customer_id": "7783300",
+        "email": "deb@example.com",
+        "given_name": "Deborah",
+        "surname": "Villegas",
+        "phone": {"country_code": "61", "national_number": "423414363", "phone_type": "MOBILE"},
+        "address": {
+            "address_line_1": "63 John Nook",
+            "address_line_2": None,
+            "admin_area_2": "Berrymouth",
+            "admin_area_1": "VIC",
+            "postal_code": "2964",
+            "country_code": "AU",
+        },
+        "updated_at": "2024-03-15T04:37:32Z",
+    }
+
+
+def test_preferred_name_invoice_email_and_national_phone() -> None:
+    _, c = one(
+        "patients",
+        patient(
+            preferred_first_name="Deb",
+            invoice_email="accounts@example.com",
+            patient_phone_numbers=[{"phone_type": "Home", "number": "(02) 9876 5432"}],
+        ),
+    )
+    assert (c["given_name"], c["email"]) == ("Deb", "accounts@example.com")
+    assert c["phone"] == {
+        "country_code": "61",
+        "national_number": "298765432",
+        "phone_type": "HOME",
+    }
+
+
+@pytest.mark.parametrize("emails", [{"email": None}, {"email": "not-an-email"}, {"email": "  "}])
+def test_patient_without_usable_email_is_rejected_without_personal_data(emails) -> None:
+    stream, r = one("patients", patient(**emails))
+    assert stream == "rejects"
+    assert r["stream"] == "patients" and r["record_id"] == "7783300"
+    assert "email" in r["reason"]
+
+
+def test_missing_email_skip_rule_drops_the_patient() -> None:
+    assert map_record("patients", patient(email=None), replace(RULES, missing_email="skip")) == []
+
+
+def test_invoice_header() -> None:
+    stream, h = one("invoices", invoice())
+    assert stream == "invoices"
+    assert h == {
+        "invoice_id": "3005582995244121309",
+        "customer_id": "7783300",
+        "invoice_number": "CLK-17",
+        "invoice_date": "2025-07-03",
+        "currency_code": "AUD",
+        "tax_inclusive": False,
+        "target_status": "SENT",
+        "payment_term": {"term_type": "NET_30"},
+        "note": "Thank you for visiting the clinic.",
+        "memo": "Cliniko invoice 17, practitioner 35805565",
+        "payment_date": None,
+        "payment_method": None,
+        "total": "208.44",
+        "tax_total": "7.50",
+        "updated_at": "2025-07-02T18:51:22Z",
+    }
+    assert "line_count" not in h
+
+
+@pytest.mark.parametrize(
+    ("fields", "status"),
+    [
+        ({"status": 10}, "SENT"),
+        ({"status": 20, "closed_at": "2025-07-03T01:00:00Z"}, "PAID"),
+        ({"status": 30}, "VOID"),
+        ({"status": 10, "archived_at": "2025-07-04T00:00:00Z"}, "VOID"),
+        ({"status": 20, "deleted_at": "2025-07-04T00:00:00Z"}, "VOID"),
+    ],
+)
+def test_status_table(fields, status) -> None:
+    _, h = one("invoices", invoice(**fields))
+    assert h["target_status"] == status
+    assert (h["payment_method"] == "OTHER") == (status == "PAID")
+
+
+def test_open_credit_and_unknown_status_are_rejected_with_reasons() -> None:
+    stream, r = one("invoices", invoice(status=40))
+    assert stream == "rejects" and r["reason"].startswith("status 40: open credit")
+    stream, r = one("invoices", invoice(status=99))
+    assert stream == "rejects" and "status 99" in r["reason"]
+
+
+def test_status_table_is_configurable() -> None:
+    rules = replace(RULES, status={**RULES.status, 30: "DRAFT", 40: {"drop": "not synced"}})
+    assert one("invoices", invoice(status=30), rules)[1]["target_status"] == "DRAFT"
+    assert map_record("invoices", invoice(status=40), rules) == []
+
+
+def test_tax_inclusive_and_exclusive() -> None:
+    assert one("invoices", invoice(calculation_method=3))[1]["tax_inclusive"] is True
+    assert one("invoices", invoice(calculation_method=2))[1]["tax_inclusive"] is False
+    stream, r = one("invoices", invoice(calculation_method=7))
+    assert stream == "rejects" and "calculation_method" in r["reason"]
+
+
+def test_invoice_number_longer_than_25_is_rejected() -> None:
+    stream, r = one("invoices", invoice(number=12345), replace(RULES, number_prefix="X" * 21))
+    assert stream == "rejects" and "invoice_number" in r["reason"]
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        (invoice(patient_id=None), "patient_id"),
+        (invoice(issue_date=None), "issue_date"),
+        (invoice(total_amount="lots"), "total_amount"),
+        (item(unit_price=None), "unit_price"),
+        (item(quantity="x1"), "quantity"),
+        (item(invoice_id=""), "invoice_id"),
+    ],
+)
+def test_unmappable_records_are_rejected_naming_the_field(record, field) -> None:
+    stream = "invoice_items" if "unit_price" in record else "invoices"
+    out, r = one(stream, record, replace(RULES, filters={}))
+    assert out == "rejects" and field in r["reason"] and r["record_id"] == record["id"]
+
+
+def test_invoice_item_to_line() -> None:
+    stream, line = one("invoice_items", item(name="Dry needling, left knee " * 20))
+    assert stream == "invoice_lines"
+    assert (
+        line["name"] == ("Dry needling, left knee " * 20)[:200].strip() or len(line["name"]) == 200
+    )
+    assert len(line["name"]) <= 200
+    assert (line["quantity"], line["unit_amount"], line["tax_name"], line["tax_percent"]) == (
+        "1",
+        "24.99",
+        "GST",
+        "10",
+    )
+    assert line["description"] is None and line["position"] is None and line["deleted"] is False
+    assert "discount_amount" not in line and "discount_percent" not in line
+
+
+def test_gst_free_line_and_deleted_line() -> None:
+    _, line = one(
+        "invoice_items", item(tax_name=None, tax_rate="0.0", deleted_at="2025-07-05T00:00:00Z")
+    )
+    assert line["tax_percent"] == "0" and line["tax_name"] is None and line["deleted"] is True
+
+
+def test_discounts() -> None:
+    _, money = one("invoice_items", item(is_monetary_discount=True, discounted_amount="5.5"))
+    assert money["discount_amount"] == "5.50" and "discount_percent" not in money
+    _, percent = one(
+        "invoice_items",
+        item(is_monetary_discount=False, discount_percentage="12.50", discounted_amount="3.12"),
+    )
+    assert percent["discount_percent"] == "12.5" and "discount_amount" not in percent
+    _, zero = one("invoice_items", item(is_monetary_discount=False, discount_percentage="0.0"))
+    assert "discount_percent" not in zero and "discount_amount" not in zero
+
+
+@pytest.mark.parametrize(
+    ("utc", "local"),
+    [
+        # Sydney leaves daylight saving at 03:00 on Sunday 7 April 2024 (UTC+11 -> UTC+10)
+        ("2024-04-06T13:30:00Z", "2024-04-07"),  # +11: 00:30 on the 7th (a fixed +10 says the 6th)
+        ("2024-04-07T13:30:00Z", "2024-04-07"),  # +10: 23:30 on the 7th (a fixed +11 says the 8th)
+        ("2024-04-07T14:00:00Z", "2024-04-08"),
+        # and enters it at 02:00 on Sunday 6 October 2024 (UTC+10 -> UTC+11)
+        ("2024-10-05T13:30:00Z", "2024-10-05"),
+        ("2024-10-06T13:30:00Z", "2024-10-07"),
+    ],
+)
+def test_dates_are_in_the_clinics_zone_across_daylight_saving(utc, local) -> None:
+    assert local_date(utc, "Australia/Sydney", "closed_at") == local
+    _, h = one("invoices", invoice(status=20, closed_at=utc))
+    assert h["payment_date"] == local
+
+
+def test_payment_date_falls_back_to_updated_at() -> None:
+    _, h = one("invoices", invoice(status=20, closed_at=None, updated_at="2024-04-06T13:30:00Z"))
+    assert h["payment_date"] == "2024-04-07"
+
+
+def test_filters_reject_or_drop() -> None:
+    rejecting = replace(RULES, filters={"invoices": (Filter("issue_date >= '2024-01-01'"),)})
+    assert one("invoices", invoice(issue_date="2024-05-01"), rejecting)[0] == "invoices"
+    stream, r = one("invoices", invoice(issue_date="2023-12-31"), rejecting)
+    assert stream == "rejects" and "filter invoices[0]" in r["reason"]
+    dropping = replace(
+        RULES, filters={"invoice_items": (Filter("code != 'PRD-HP'", action="drop"),)}
+    )
+    assert map_record("invoice_items", item(), dropping) == []
+    assert map_record("invoice_items", item(code="SRV-1"), dropping)[0].stream == "invoice_lines"
+    broken = replace(RULES, filters={"patients": (Filter("no_such_field == 1"),)})
+    stream, r = one("patients", patient(), broken)
+    assert stream == "rejects" and "could not be evaluated" in r["reason"]
+
+
+def test_other_streams_are_not_forwarded() -> None:
+    assert map_record("practitioners", {"id": "1"}, RULES) == []
+
+
+def test_singer_messages_through_the_mapper() -> None:
+    state = {"bookmarks": {"invoices": {"replication_key_value": "2025-07-02T18:51:22Z"}}}
+    out = run_mapper(
+        [
+            {
+                "type": "SCHEMA",
+                "stream": "practitioners",
+                "schema": {"type": "object"},
+                "key_properties": ["id"],
+            },
+            {"type": "RECORD", "stream": "practitioners", "record": {"id": "1"}},
+            {
+                "type": "SCHEMA",
+                "stream": "invoices",
+                "schema": {"type": "object"},
+                "key_properties": ["id"],
+            },
+            {"type": "RECORD", "stream": "invoices", "record": invoice()},
+            {"type": "RECORD", "stream": "invoices", "record": invoice(id="2", status=40)},
+            {"type": "STATE", "value": state},
+        ]
+    )
+    kinds = [(m["type"], m.get("stream")) for m in out]
+    assert kinds == [
+        ("SCHEMA", "invoices"),
+        ("SCHEMA", "rejects"),
+        ("RECORD", "invoices"),
+        ("RECORD", "rejects"),
+        ("STATE", None),
+    ]
+    assert out[-1]["value"] == state
+    assert out[0]["key_properties"] == ["invoice_id"]
