@@ -87,7 +87,6 @@ class PayPalClient:
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.calls = 0
 
     # --- auth ---------------------------------------------------------------------------------
     def access_token(self, renew: bool = False) -> str:
@@ -113,7 +112,6 @@ class PayPalClient:
             if self._limiter is not None:
                 self._limiter.try_acquire("paypal")
             try:
-                self.calls += 1
                 response = self.session.request(
                     method, self.base_url + path, timeout=self.timeout, **kwargs
                 )

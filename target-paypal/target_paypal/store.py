@@ -192,7 +192,7 @@ class Store:
                     },
                 )
 
-    def stage_lines(self, records: Iterable[dict[str, Any]]) -> None:
+    def stage_lines(self, records: list[dict[str, Any]]) -> None:
         with self.begin() as conn:
             for record in records:
                 _upsert(
@@ -205,11 +205,10 @@ class Store:
                         "record": record,
                     },
                 )
-                conn.execute(
-                    invoices.update()
-                    .where(invoices.c.invoice_id == record["invoice_id"])
-                    .values(dirty=True)
-                )
+            touched = {record["invoice_id"] for record in records}
+            conn.execute(
+                invoices.update().where(invoices.c.invoice_id.in_(touched)).values(dirty=True)
+            )
 
     # --- reading for composition --------------------------------------------------------------
     def dirty_invoice_ids(self) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import tempfile
 
+import pytest
 from singer_sdk.testing import get_target_test_class
 
 from clinic_sandbox import SandboxServer
@@ -14,7 +15,7 @@ _SANDBOX = SandboxServer(seed=3, patients=5, invoices=5).__enter__()
 atexit.register(_SANDBOX.__exit__, None, None, None)
 _STORE = tempfile.mkdtemp(prefix="target-paypal-sdk-tests-")
 
-TestTargetPayPal = get_target_test_class(
+_StandardTests = get_target_test_class(
     TargetPayPal,
     config={
         "client_id": _SANDBOX.paypal_client_id,
@@ -24,3 +25,10 @@ TestTargetPayPal = get_target_test_class(
         "max_requests_per_second": 0,
     },
 )
+
+
+class TestTargetPayPal(_StandardTests):  # type: ignore[misc,valid-type]
+    def test_target_record_missing_key_property(self) -> None:
+        # The SDK's suite expects the run to fail; target-paypal parks that one record and goes
+        # on ("one bad record never stops the others"), as test_upsert.py checks.
+        pytest.skip("parked, not fatal: see test_a_bad_date_or_a_missing_key_is_parked_not_fatal")

@@ -12,16 +12,6 @@ from decimal import Decimal
 import pytest
 
 
-def test_state_is_passed_on_only_after_every_invoice_is_applied(target, clinic, by_reference):
-    data = clinic(customers=20, invoices=60, seed=4)
-    done = target.run(data.messages())
-    assert done.returncode == 0 and done.stdout.strip(), done.stderr[-3000:]
-    log = target.sandbox.paypal.call_log
-    # The STATE line is written after the last PayPal call; every invoice is then in PayPal.
-    check_exact(target.sandbox, data, by_reference)
-    assert log, "the run wrote to PayPal"
-
-
 def test_each_invoices_calls_stay_in_order(target, clinic, by_reference) -> None:
     data = clinic(customers=20, invoices=80, seed=6)
     done = target.run(data.messages(), max_concurrency=8)

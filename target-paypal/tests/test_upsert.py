@@ -68,6 +68,7 @@ def test_changed_email_updates_the_recipient_on_open_invoices(target, clinic, by
     data.customers[customer]["email"] = "new.address@example.com"
     done = target.run(data.messages(only={"customers"}))
     assert done.returncode == 0, done.stderr[-3000:]
+    checked = 0
     for invoice_id, header in data.invoices.items():
         if header["customer_id"] != customer or header["target_status"] == "VOID":
             continue
@@ -75,6 +76,8 @@ def test_changed_email_updates_the_recipient_on_open_invoices(target, clinic, by
         email = invoice["primary_recipients"][0]["billing_info"]["email_address"]
         if invoice["status"] in ("DRAFT", "UNPAID"):
             assert email == "new.address@example.com", invoice_id
+            checked += 1
+    assert checked, "the customer has open invoices to update"
 
 
 def test_paid_by_hand_in_paypal_is_never_overwritten(target, clinic, by_reference) -> None:
@@ -135,6 +138,22 @@ def test_a_bad_record_is_parked_and_the_rest_applied(target, clinic, by_referenc
     parked = [line for line in done.stderr.splitlines() if "Parked invoices record" in line]
     assert len(parked) == 1 and bad in parked[0] and "invoice_number" in parked[0]
     assert "X" * 30 not in done.stderr
+
+
+def test_a_bad_date_or_a_missing_key_is_parked_not_fatal(target, clinic, by_reference) -> None:
+    data = clinic(customers=3, invoices=6)
+    ids = list(data.invoices)
+    data.invoices[ids[0]]["invoice_date"] = "31/02/2026"
+    del data.invoices[ids[1]]["invoice_id"]
+    done = target.run(data.messages())
+    assert done.returncode == 0, done.stderr[-3000:]
+    parked = [line for line in done.stderr.splitlines() if "Parked invoices record" in line]
+    assert len(parked) == 2
+    assert any("invoice_date" in line for line in parked)
+    assert any("invoice_id is missing" in line for line in parked)
+    held = by_reference(target.sandbox)
+    assert ids[0] not in held and ids[1] not in held
+    assert any(i in held for i in ids[2:])
 
 
 def test_invoice_waits_for_lines_adding_up_to_its_total(target, clinic, by_reference) -> None:
@@ -203,5 +222,6 @@ def test_output_and_logs_hold_no_secret_token_name_or_email(target, clinic) -> N
     text = done.stdout + done.stderr
     assert target.sandbox.paypal_client_secret not in text
     for customer in data.customers.values():
-        assert customer["email"] not in text and customer["surname"] not in text
+        for personal in (customer["email"], customer["surname"], customer["given_name"]):
+            assert personal not in text
     assert "access_token" not in text and "Bearer" not in text

@@ -25,7 +25,7 @@ def run_mapper(messages: list[dict[str, Any]], config: dict | None = None) -> li
 
 def assert_contract(stream: str, record: dict[str, Any]) -> None:
     """Valid against target-paypal's contract exactly as it ships."""
-    full = contract.contract_schema(stream)
+    full = contract.schema(stream)
     errors = list(Draft202012Validator(full, format_checker=FormatChecker()).iter_errors(record))
     assert not errors, [e.message for e in errors]
 

@@ -499,40 +499,25 @@ _add(
         "id:id, links:self, name:str, restricted_to_practitioner:bool?, updated_at:dt,"
     ),
 )
-_add(
-    "practitioners",
-    "/practitioners",
-    _f(
-        "active:boolean, created_at:date-time, id:int64, show_in_online_bookings:boolean, "
-        "updated_at:date-time, user_id:int64,"
-    ),
-    Practitioner=_f(
-        "active:bool?, appointment_types:sub:/practitioners/{id}/appointment_types, "
-        "appointments:sub:/practitioners/{id}/appointments, created_at:dt, "
-        "default_appointment_type:ref:appointment_types, description:str?, designation:str?, "
-        "display_name:str?, first_name:str?, id:id, "
-        "invoices:sub:/practitioners/{id}/invoices, label:str?, last_name:str?, links:self, "
-        "practitioner_reference_numbers:sub:/practitioners/{id}/practitioner_reference_numbers, "
-        "show_in_online_bookings:bool?, title:str?, updated_at:dt, user:ref:users,"
-    ),
-)
-_add(
-    "practitioners",
-    "/practitioners/inactive",
-    _f(
-        "active:boolean, created_at:date-time, id:int64, show_in_online_bookings:boolean, "
-        "updated_at:date-time, user_id:int64,"
-    ),
-    Practitioner=_f(
-        "active:bool?, appointment_types:sub:/practitioners/{id}/appointment_types, "
-        "appointments:sub:/practitioners/{id}/appointments, created_at:dt, "
-        "default_appointment_type:ref:appointment_types, description:str?, designation:str?, "
-        "display_name:str?, first_name:str?, id:id, "
-        "invoices:sub:/practitioners/{id}/invoices, label:str?, last_name:str?, links:self, "
-        "practitioner_reference_numbers:sub:/practitioners/{id}/practitioner_reference_numbers, "
-        "show_in_online_bookings:bool?, title:str?, updated_at:dt, user:ref:users,"
-    ),
-)
+# Active and inactive practitioners: two list paths, one record shape.
+for _path in ("/practitioners", "/practitioners/inactive"):
+    _add(
+        "practitioners",
+        _path,
+        _f(
+            "active:boolean, created_at:date-time, id:int64, show_in_online_bookings:boolean, "
+            "updated_at:date-time, user_id:int64,"
+        ),
+        Practitioner=_f(
+            "active:bool?, appointment_types:sub:/practitioners/{id}/appointment_types, "
+            "appointments:sub:/practitioners/{id}/appointments, created_at:dt, "
+            "default_appointment_type:ref:appointment_types, description:str?, designation:str?, "
+            "display_name:str?, first_name:str?, id:id, "
+            "invoices:sub:/practitioners/{id}/invoices, label:str?, last_name:str?, links:self, "
+            "practitioner_reference_numbers:sub:/practitioners/{id}/practitioner_reference_numbers, "
+            "show_in_online_bookings:bool?, title:str?, updated_at:dt, user:ref:users,"
+        ),
+    )
 _add(
     "practitioner_reference_numbers",
     "/practitioner_reference_numbers",

@@ -15,29 +15,17 @@ KEYS = {
     "invoice_lines": "line_id",
     "rejects": "record_id",
 }
-# Fields the contract would require that a stateless mapper cannot know; none today
-# (target-paypal's `line_count` is optional: it waits for the lines to add up to `total`).
-NOT_SET_BY_MAPPER: dict[str, set[str]] = {}
 
 
 @cache
-def contract_schema(stream: str) -> dict[str, Any]:
-    """The schema exactly as target-paypal ships it (fallback: the copy in contract/)."""
+def schema(stream: str) -> dict[str, Any]:
+    """The schema exactly as target-paypal ships it (fallback: the copy in contract/, kept
+    equal to target-paypal's by tests/test_contract_copy.py)."""
     try:
         text = resources.files("target_paypal.schemas").joinpath(f"{stream}.json").read_text()
     except (ModuleNotFoundError, FileNotFoundError):
         text = resources.files("map_cliniko_paypal.contract").joinpath(f"{stream}.json").read_text()
     return json.loads(text)  # type: ignore[no-any-return]
-
-
-@cache
-def schema(stream: str) -> dict[str, Any]:
-    """The schema of what this mapper emits: the contract less NOT_SET_BY_MAPPER in `required`."""
-    result = json.loads(json.dumps(contract_schema(stream)))
-    drop = NOT_SET_BY_MAPPER.get(stream, set())
-    if drop:
-        result["required"] = [f for f in result.get("required", []) if f not in drop]
-    return result  # type: ignore[no-any-return]
 
 
 @cache
