@@ -11,6 +11,7 @@ from typing import Any
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.streams import Stream
 
 from tap_cliniko.client import ClinikoStream
 from tap_cliniko.registry import all_definitions
@@ -129,6 +130,12 @@ class TapCliniko(Tap):
     def discover_streams(self) -> list[ClinikoStream]:
         return [ClinikoStream(self, d) for d in all_definitions(self.config.get("streams"))]
 
+    def load_streams(self) -> list[Stream]:  # type: ignore[misc]  # @final only to type checkers
+        """Sync order: what invoices refer to (users, practitioners, patients) first, invoices and
+        their items last, so a loader that joins sees every referenced record before the invoice
+        (singer-sdk's own order is by name, which puts invoices before patients)."""
+        return sorted(super().load_streams(), key=_sync_rank)
+
     @classmethod
     def invoke(cls, **kwargs: Any) -> None:  # type: ignore[override]
         try:
@@ -137,6 +144,18 @@ class TapCliniko(Tap):
             # One clear line for the operator, not a traceback (and never the key).
             cls.logger.error("tap-cliniko stopped: %s", error)
             sys.exit(1)
+
+
+REFERENCED_FIRST = ("users", "practitioners", "businesses", "taxes", "patients")
+REFERRING_LAST = ("invoices", "invoice_items")
+
+
+def _sync_rank(stream: Stream) -> tuple[int, int, str]:
+    if stream.name in REFERENCED_FIRST:
+        return (0, REFERENCED_FIRST.index(stream.name), "")
+    if stream.name in REFERRING_LAST:
+        return (2, REFERRING_LAST.index(stream.name), "")
+    return (1, 0, stream.name)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,15 @@ from decimal import Decimal
 from typing import Any
 
 from target_paypal.client import PayPalClient, PayPalError
-from target_paypal.compose import Invoicer, NotReady, compose, content_hash
+from target_paypal.compose import Invoicer, LeftOut, NotReady, compose, content_hash
 from target_paypal.store import Store, Xref
 
 EDITABLE = {"DRAFT", "SENT", "UNPAID", "SCHEDULED"}
 OPEN = {"SENT", "UNPAID", "SCHEDULED", "PARTIALLY_PAID"}
 PAID = {"PAID", "MARKED_AS_PAID"}
 CLOSED_BY_HAND = PAID | {"CANCELLED", "REFUNDED", "PARTIALLY_REFUNDED", "MARKED_AS_REFUNDED"}
+NEVER_CREATED = "void in Cliniko (closed, archived or deleted) and never in PayPal"
+UNASSIGNED = "unassigned"  # the owner of an invoice whose practitioner is not known
 
 
 @dataclass
@@ -33,6 +35,8 @@ class Outcome:
     audit: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
     debug_id: str | None = None
+    owner: str | None = None
+    why: str | None = None  # the reason without IDs, for the run's summary
 
 
 class InvoiceApplier:
@@ -52,6 +56,9 @@ class InvoiceApplier:
             body = compose(header, lines, customer, self.invoicer)
         except NotReady as why:
             outcome.result, outcome.reason = "waiting", str(why)
+            return outcome
+        except LeftOut as why:
+            outcome.result, outcome.reason = "skipped", str(why)
             return outcome
         wanted = content_hash(body, header)
         if xref is not None and xref.applied_hash == wanted:
@@ -91,7 +98,7 @@ class InvoiceApplier:
         current = self._current(header, outcome)
         if current is None:
             if target == "VOID":
-                outcome.result = "skipped"
+                outcome.result, outcome.reason = "skipped", NEVER_CREATED
                 outcome.xref = self._xref(header, None, "NONE")
                 return
             current = self.client.create_invoice(body)
@@ -210,6 +217,7 @@ class Applier:
         self.run_id = run_id
         self.counts: dict[str, int] = {}
         self.final = False
+        self.shared: dict[str, list[str]] = {}
 
     def apply_dirty(self, final: bool = False) -> dict[str, int]:
         """Apply what changed. `final`: the input has ended, so an invoice still incomplete
@@ -218,6 +226,7 @@ class Applier:
         pending = self.store.dirty_invoice_ids()
         if not pending:
             return self.counts
+        self.shared = self.store.shared_emails()
         with ThreadPoolExecutor(self.max_concurrency) as pool:
             for outcome in pool.map(self._one, pending):
                 self._record(outcome)
@@ -227,7 +236,41 @@ class Applier:
         header, lines, customer = self.store.invoice_bundle(invoice_id)
         if header is None:
             return Outcome(invoice_id, "waiting", reason="lines staged, header not yet")
-        return self.invoices.apply(header, lines, customer, self.store.xref(invoice_id))
+        held = self._held_by_customer(header, customer)
+        if held is not None:
+            return held
+        owner = self.store.owner_of(header.get("practitioner_id")) or UNASSIGNED
+        if header.get("memo"):
+            header = {**header, "memo": header["memo"].replace("{owner}", owner)[:500]}
+        outcome = self.invoices.apply(header, lines, customer, self.store.xref(invoice_id))
+        outcome.owner = owner
+        if outcome.xref is not None:
+            outcome.xref = replace(outcome.xref, owner=owner)
+        return outcome
+
+    def _held_by_customer(self, header: dict, customer: dict | None) -> Outcome | None:
+        """The patient's rules come first: left out by the mapper, or sharing an email."""
+        invoice_id, customer_id = header["invoice_id"], header["customer_id"]
+        if customer is None:
+            left_out = self.store.left_out("customers", customer_id)
+            if left_out is None:
+                return Outcome(invoice_id, "waiting", reason=f"patient {customer_id} not received")
+            action, why = left_out
+            result = "skipped" if action == "skip" else "parked"
+            return Outcome(
+                invoice_id, result, reason=f"patient {customer_id}: {why}", why=f"patient {why}"
+            )
+        others = self.shared.get(customer_id)
+        rule = customer.get("shared_email") or "park"
+        if not others or rule == "allow":
+            return None
+        reason = (
+            f"patient {customer_id} shares its email with patient(s) {', '.join(others[:5])}: "
+            "give each patient their own email or invoice_email in Cliniko, or set the "
+            "mapping's customers.shared_email to allow"
+        )
+        result = "skipped" if rule == "skip" else "parked"
+        return Outcome(invoice_id, result, reason=reason, why="patient shares its email")
 
     def _record(self, outcome: Outcome) -> None:
         """Persist in the main thread: audit, cross-reference, dead letter, clean flag."""
@@ -245,4 +288,6 @@ class Applier:
             outcome.xref if outcome.result != "parked" else None,
             parked,
             done=outcome.result not in ("waiting", "parked"),
+            result=None if outcome.result == "waiting" else outcome.result,
+            reason=outcome.why or outcome.reason,
         )

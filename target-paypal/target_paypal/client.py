@@ -18,6 +18,7 @@ import requests
 from pyrate_limiter import Limiter, Rate
 from requests.adapters import HTTPAdapter
 
+LIMITER_BUFFER_MS = 2  # pyrate-limiter adds 50 ms to every wait by default: a third of the budget
 TOKEN_MARGIN_SECONDS = 60  # refresh a little before PayPal's expiry
 RETRIABLE = {429, 500, 502, 503, 504}
 
@@ -81,8 +82,7 @@ class PayPalClient:
         self.backoff_base = backoff_base_seconds
         self.timeout = timeout_seconds
         self._sleep = sleep
-        per_ms = max(1, round(1000 / max_requests_per_second)) if max_requests_per_second else 0
-        self._limiter = Limiter(Rate(1, per_ms)) if per_ms else None
+        self._limiter = _limiter(max_requests_per_second)
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
@@ -226,3 +226,11 @@ def _retry_after(response: requests.Response) -> float | None:
         return max(0.0, float(response.headers["Retry-After"]))
     except (KeyError, ValueError):
         return None
+
+
+def _limiter(per_second: float) -> Limiter | None:
+    """At most `per_second` calls in any one-second window (0: no limit)."""
+    if not per_second:
+        return None
+    rate = Rate(int(per_second), 1000) if per_second >= 1 else Rate(1, round(1000 / per_second))
+    return Limiter(rate, buffer_ms=LIMITER_BUFFER_MS)

@@ -19,6 +19,10 @@ class NotReady(Exception):
     """The invoice cannot be composed yet (lines or customer still to come); not an error."""
 
 
+class LeftOut(Exception):
+    """Rules leave every line of the invoice out: there is nothing to invoice."""
+
+
 @dataclass(frozen=True)
 class Invoicer:
     """The clinic as PayPal shows it; the email must be the PayPal business account's."""
@@ -97,6 +101,9 @@ def compose(
         raise NotReady(f"the {len(live)} staged lines do not add up to Cliniko's total")
     if customer is None:
         raise NotReady("its customer is not staged (patient rejected or not selected)")
+    invoiced = [ln for ln in live if not ln.get("excluded")]
+    if not invoiced:
+        raise LeftOut("every line is left out by a rule")
     currency = header["currency_code"]
     detail = {
         "invoice_number": header["invoice_number"],
@@ -111,7 +118,7 @@ def compose(
         "detail": detail,
         "invoicer": invoicer.as_paypal(),
         "primary_recipients": [recipient(customer)],
-        "items": [item(ln, currency) for ln in live],
+        "items": [item(ln, currency) for ln in invoiced],
         "configuration": {
             "tax_inclusive": bool(header.get("tax_inclusive")),
             "tax_calculated_after_discount": True,

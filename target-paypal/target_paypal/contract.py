@@ -14,6 +14,8 @@ STREAMS = {
     "invoices": "invoice_id",
     "invoice_lines": "line_id",
     "rejects": "record_id",
+    "practitioners": "practitioner_id",
+    "owners": "user_id",
 }
 IGNORED_STREAMS = {"meltano_test_stream"}  # `meltano config test` must never reach PayPal
 

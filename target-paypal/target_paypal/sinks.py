@@ -10,8 +10,11 @@ from typing import Any
 from singer_sdk.sinks import BatchSink
 
 from target_paypal.contract import STREAMS, problems
+from target_paypal.store import REJECT_STREAMS_BY_TARGET
 
 MAX_BATCH = 1000
+# The target stream a Cliniko stream's records become (how rejects are counted).
+TARGET_STREAM = {source: target for target, source in REJECT_STREAMS_BY_TARGET.items()}
 
 
 class StagingSink(BatchSink):
@@ -21,6 +24,7 @@ class StagingSink(BatchSink):
 
     def __init__(self, target: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(target, *args, **kwargs)
+        self.target = target
         self.store = target.store
         self.currency = target.config.get("currency", "AUD")
 
@@ -53,11 +57,18 @@ class StagingSink(BatchSink):
             and record["currency_code"] != self.currency
         ):
             reason = f"currency_code is not {self.currency}, the currency this target writes"
+        counted = self.stream_name
+        if counted == "rejects":  # counted with the stream the rejected record came from
+            counted = TARGET_STREAM.get(str(record.get("stream")), "rejects")
+        self.target.received[counted] = self.target.received.get(counted, 0) + 1
         if reason:
             self.logger.error(
                 "Parked %s record %s: %s", self.stream_name, self._key(record), reason
             )
             self.store.park(self.stream_name, self._key(record), reason, record=record)
+            self.store.note_outcome(
+                self.target.run_id, self.stream_name, self._key(record), "parked", reason
+            )
             return
         context.setdefault("records", []).append(record)
 
@@ -65,20 +76,31 @@ class StagingSink(BatchSink):
         records = context.get("records", [])
         if not records:
             return
-        if self.stream_name == "customers":
-            self.store.stage_customers(records)
-        elif self.stream_name == "invoices":
-            self.store.stage_invoices(records)
-        elif self.stream_name == "invoice_lines":
-            self.store.stage_lines(records)
-        elif self.stream_name == "rejects":
-            for reject in records:
-                self.store.park(
-                    f"rejects:{reject['stream']}",
-                    reject["record_id"],
-                    f"rejected by the mapper: {reject['reason']}",
-                    record=reject,
-                )
+        stage = {
+            "customers": self.store.stage_customers,
+            "invoices": self.store.stage_invoices,
+            "invoice_lines": self.store.stage_lines,
+            "practitioners": self.store.stage_practitioners,
+            "owners": self.store.stage_owners,
+            "rejects": self._left_out,
+        }[self.stream_name]
+        stage(records)
+
+    def _left_out(self, rejects: list[dict[str, Any]]) -> None:
+        """The mapper's rejects: `park` keeps the record for review and replay; `skip` records
+        that a rule left it out on purpose. Either way the run's summary counts it."""
+        for reject in rejects:
+            source, record_id = reject["stream"], reject["record_id"]
+            stream = TARGET_STREAM.get(source, source)
+            if reject.get("action") == "skip":
+                reason = f"skipped by a rule: {reject['reason']}"
+                self.store.skip(stream, record_id, reason)
+                outcome = "skipped"
+            else:
+                reason = f"parked by the mapper: {reject['reason']}"
+                self.store.park(f"rejects:{source}", record_id, reason, record=reject)
+                outcome = "parked"
+            self.store.note_outcome(self.target.run_id, stream, record_id, outcome, reason)
 
 
 class IgnoredSink(BatchSink):

@@ -33,6 +33,7 @@ invoices = sa.Table(
     metadata,
     sa.Column("invoice_id", sa.String(40), primary_key=True),
     sa.Column("customer_id", sa.String(40), index=True),
+    sa.Column("practitioner_id", sa.String(40), index=True),
     sa.Column("record", sa.JSON, nullable=False),
     sa.Column("dirty", sa.Boolean, nullable=False, default=True, index=True),
     sa.Column("staged_at", sa.DateTime(timezone=True), nullable=False),
@@ -53,6 +54,7 @@ xrefs = sa.Table(
     sa.Column("paypal_status", sa.String(30)),
     sa.Column("applied_hash", sa.String(64)),
     sa.Column("conflict", sa.String(300)),
+    sa.Column("owner", sa.String(100)),
     sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
 audit = sa.Table(
@@ -81,6 +83,37 @@ dead_letters = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=1),
     sa.Column("resolved_at", sa.DateTime(timezone=True)),
     sa.Column("resolution", sa.String(300)),
+    sa.Index("ix_dead_letters_record", "stream", "record_id"),
+)
+practitioners = sa.Table(
+    "practitioners",
+    metadata,
+    sa.Column("practitioner_id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40)),
+)
+owners = sa.Table(
+    "owners",
+    metadata,
+    sa.Column("user_id", sa.String(40), primary_key=True),
+    sa.Column("owner", sa.String(100), nullable=False),
+)
+skipped = sa.Table(
+    "skipped",
+    metadata,
+    sa.Column("stream", sa.String(60), primary_key=True),
+    sa.Column("record_id", sa.String(60), primary_key=True),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+# The last outcome of each record in each run: what a run's summary counts.
+outcomes = sa.Table(
+    "outcomes",
+    metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True),
+    sa.Column("stream", sa.String(60), primary_key=True),
+    sa.Column("record_id", sa.String(60), primary_key=True),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("reason", sa.String(500)),
 )
 runs = sa.Table(
     "runs",
@@ -105,6 +138,7 @@ class Xref:
     paypal_status: str | None
     applied_hash: str | None
     conflict: str | None
+    owner: str | None = None
 
 
 class StoreError(RuntimeError):
@@ -119,12 +153,27 @@ def open_engine(url: str) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     try:
         metadata.create_all(engine)
+        _add_missing_columns(engine)
     except sa.exc.SQLAlchemyError as error:
         raise StoreError(
             f"The store at {engine.url.render_as_string(hide_password=True)} cannot be used "
             f"({type(error).__name__}): check store_url, or move the file aside."
         ) from None
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """A store made by an earlier version gains the columns added since (all nullable)."""
+    inspector = sa.inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(
+                        sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+                    )
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -150,31 +199,42 @@ class Store:
 
     # --- staging ------------------------------------------------------------------------------
     def stage_customers(self, records: Iterable[dict[str, Any]]) -> None:
-        """Upsert customers; their open invoices become dirty when name or email changed."""
+        """Upsert customers. Invoices become dirty for a customer that is new or changed, and
+        for every customer sharing its old or new email (the shared-email rule may now apply)."""
         with self.begin() as conn:
             for record in records:
+                customer_id = record["customer_id"]
                 old = conn.execute(
-                    sa.select(customers.c.record).where(
-                        customers.c.customer_id == record["customer_id"]
-                    )
+                    sa.select(customers.c.record).where(customers.c.customer_id == customer_id)
                 ).scalar_one_or_none()
                 _upsert(
                     conn,
                     customers,
                     "customer_id",
                     {
-                        "customer_id": record["customer_id"],
-                        "email": record.get("email"),
+                        "customer_id": customer_id,
+                        "email": (record.get("email") or "").lower() or None,
                         "record": record,
                         "staged_at": now(),
                     },
                 )
-                if old is not None and old != record:
-                    conn.execute(
-                        invoices.update()
-                        .where(invoices.c.customer_id == record["customer_id"])
-                        .values(dirty=True)
+                _supersede(conn, "customers", "patients", customer_id)
+                if old == record:
+                    continue
+                emails = {
+                    (r.get("email") or "").lower() for r in (old, record) if r and r.get("email")
+                }
+                owners_of = sa.select(customers.c.customer_id).where(customers.c.email.in_(emails))
+                conn.execute(
+                    invoices.update()
+                    .where(
+                        sa.or_(
+                            invoices.c.customer_id == customer_id,
+                            invoices.c.customer_id.in_(owners_of),
+                        )
                     )
+                    .values(dirty=True)
+                )
 
     def stage_invoices(self, records: Iterable[dict[str, Any]]) -> None:
         with self.begin() as conn:
@@ -186,11 +246,13 @@ class Store:
                     {
                         "invoice_id": record["invoice_id"],
                         "customer_id": record["customer_id"],
+                        "practitioner_id": record.get("practitioner_id"),
                         "record": record,
                         "dirty": True,
                         "staged_at": now(),
                     },
                 )
+                _supersede(conn, "invoices", "invoices", record["invoice_id"])
 
     def stage_lines(self, records: list[dict[str, Any]]) -> None:
         with self.begin() as conn:
@@ -205,10 +267,103 @@ class Store:
                         "record": record,
                     },
                 )
+                _supersede(conn, "invoice_lines", "invoice_items", record["line_id"])
             touched = {record["invoice_id"] for record in records}
             conn.execute(
                 invoices.update().where(invoices.c.invoice_id.in_(touched)).values(dirty=True)
             )
+
+    def stage_practitioners(self, records: Iterable[dict[str, Any]]) -> None:
+        self._stage_reference(practitioners, "practitioner_id", "user_id", records)
+
+    def stage_owners(self, records: Iterable[dict[str, Any]]) -> None:
+        self._stage_reference(owners, "user_id", "owner", records)
+
+    def _stage_reference(
+        self, table: sa.Table, key: str, value: str, records: Iterable[dict[str, Any]]
+    ) -> None:
+        """Upsert a practitioner or owner; the invoices whose owner it changes become dirty."""
+        with self.begin() as conn:
+            for record in records:
+                old = conn.execute(
+                    sa.select(table.c[value]).where(table.c[key] == record[key])
+                ).one_or_none()
+                _upsert(conn, table, key, {key: record[key], value: record.get(value)})
+                if old is not None and old[0] != record.get(value):
+                    practitioner_ids = (
+                        [record[key]]
+                        if table is practitioners
+                        else sa.select(practitioners.c.practitioner_id).where(
+                            practitioners.c.user_id == record[key]
+                        )
+                    )
+                    conn.execute(
+                        invoices.update()
+                        .where(invoices.c.practitioner_id.in_(practitioner_ids))
+                        .values(dirty=True)
+                    )
+
+    def skip(self, stream: str, record_id: str, reason: str) -> None:
+        """A record a rule leaves out on purpose (not an error: nothing to replay)."""
+        with self.begin() as conn:
+            _upsert2(
+                conn,
+                skipped,
+                {"stream": stream, "record_id": record_id},
+                {"reason": reason[:500], "at": now()},
+            )
+
+    def left_out(self, stream: str, record_id: str) -> tuple[str, str] | None:
+        """("skip", reason) or ("park", reason) when the mapper left this record out."""
+        with self.begin() as conn:
+            reason = conn.execute(
+                sa.select(skipped.c.reason).where(
+                    skipped.c.stream == stream, skipped.c.record_id == record_id
+                )
+            ).scalar_one_or_none()
+            if reason is not None:
+                return "skip", reason
+            reason = conn.execute(
+                sa.select(dead_letters.c.reason).where(
+                    dead_letters.c.stream == f"rejects:{REJECT_STREAMS_BY_TARGET[stream]}",
+                    dead_letters.c.record_id == record_id,
+                    dead_letters.c.resolved_at.is_(None),
+                )
+            ).scalar_one_or_none()
+        return ("park", reason) if reason is not None else None
+
+    def shared_emails(self) -> dict[str, list[str]]:
+        """Customer id -> the other customers with the same email (case-insensitive)."""
+        with self.begin() as conn:
+            shared = (
+                sa.select(customers.c.email)
+                .where(customers.c.email.is_not(None))
+                .group_by(customers.c.email)
+                .having(sa.func.count() > 1)
+            )
+            rows = conn.execute(
+                sa.select(customers.c.email, customers.c.customer_id).where(
+                    customers.c.email.in_(shared)
+                )
+            ).all()
+        by_email: dict[str, list[str]] = {}
+        for email, customer_id in rows:
+            by_email.setdefault(email, []).append(customer_id)
+        return {
+            cid: sorted(other for other in ids if other != cid)
+            for ids in by_email.values()
+            for cid in ids
+        }
+
+    def owner_of(self, practitioner_id: str | None) -> str | None:
+        if not practitioner_id:
+            return None
+        with self.begin() as conn:
+            return conn.execute(  # type: ignore[no-any-return]
+                sa.select(owners.c.owner)
+                .join(practitioners, practitioners.c.user_id == owners.c.user_id)
+                .where(practitioners.c.practitioner_id == practitioner_id)
+            ).scalar_one_or_none()
 
     # --- reading for composition --------------------------------------------------------------
     def dirty_invoice_ids(self) -> list[str]:
@@ -299,9 +454,13 @@ class Store:
         xref: Xref | None,
         parked: tuple[str, str | None] | None,
         done: bool,
+        result: str | None = None,
+        reason: str | None = None,
     ) -> None:
         """Everything one invoice's outcome changes, in one transaction."""
         with self.begin() as conn:
+            if result is not None and run_id is not None:
+                _note_outcome(conn, run_id, "invoices", invoice_id, result, reason)
             if audit_entries:
                 conn.execute(
                     audit.insert(), [{"at": now(), "run_id": run_id, **e} for e in audit_entries]
@@ -318,7 +477,7 @@ class Store:
                         dead_letters.c.record_id == invoice_id,
                         dead_letters.c.resolved_at.is_(None),
                     )
-                    .values(resolved_at=now(), resolution="applied")
+                    .values(resolved_at=now(), resolution=result or "applied")
                 )
             if done or parked is not None:
                 conn.execute(
@@ -344,18 +503,70 @@ class Store:
         with self.begin() as conn:
             return [dict(r) for r in conn.execute(query.order_by(dead_letters.c.id)).mappings()]
 
+    def note_outcome(
+        self, run_id: int, stream: str, record_id: str | None, outcome: str, reason: str | None
+    ) -> None:
+        with self.begin() as conn:
+            _note_outcome(conn, run_id, stream, record_id or "(no id)", outcome, reason)
+
+    def run_outcomes(self, run_id: int) -> dict[str, dict[str, int]]:
+        """Stream -> outcome -> how many records ended the run that way."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(outcomes.c.stream, outcomes.c.outcome, sa.func.count())
+                .where(outcomes.c.run_id == run_id)
+                .group_by(outcomes.c.stream, outcomes.c.outcome)
+            ).all()
+        found: dict[str, dict[str, int]] = {}
+        for stream, outcome, count in rows:
+            found.setdefault(stream, {})[outcome] = count
+        return found
+
+    def run_reasons(self, run_id: int, outcome: str) -> list[tuple[str, str, int]]:
+        """(stream, reason, count) of the records that ended the run with `outcome`."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(outcomes.c.stream, outcomes.c.reason, sa.func.count())
+                .where(outcomes.c.run_id == run_id, outcomes.c.outcome == outcome)
+                .group_by(outcomes.c.stream, outcomes.c.reason)
+                .order_by(sa.func.count().desc())
+            ).all()
+        return [(s, r or "", n) for s, r, n in rows]
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self.begin() as conn:
+            rows = conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()
+            return [dict(r) for r in rows]
+
     def start_run(self) -> int:
         with self.begin() as conn:
             result = conn.execute(runs.insert().values(started_at=now(), status="running"))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
-    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
+    def finish_run(self, run_id: int, status: str, counts: dict[str, Any]) -> None:
         with self.begin() as conn:
             conn.execute(
                 runs.update()
                 .where(runs.c.id == run_id)
                 .values(finished_at=now(), status=status, counts=json.loads(json.dumps(counts)))
             )
+            conn.execute(
+                outcomes.delete().where(outcomes.c.run_id <= run_id - KEEP_OUTCOMES_OF_RUNS)
+            )
+
+
+KEEP_OUTCOMES_OF_RUNS = 100
+
+
+def _note_outcome(
+    conn: Connection, run_id: int, stream: str, record_id: str, outcome: str, reason: str | None
+) -> None:
+    _upsert2(
+        conn,
+        outcomes,
+        {"run_id": run_id, "stream": stream, "record_id": record_id},
+        {"outcome": outcome, "reason": (reason or "")[:500] or None},
+    )
 
 
 def _park(
@@ -393,3 +604,39 @@ def _upsert(conn: Connection, table: sa.Table, key: str, values: dict[str, Any])
     updated = conn.execute(table.update().where(table.c[key] == values[key]).values(**values))
     if updated.rowcount == 0:
         conn.execute(table.insert().values(**values))
+
+
+# The Cliniko stream a target stream's rejects come from (dead letters are named after it).
+REJECT_STREAMS_BY_TARGET = {
+    "customers": "patients",
+    "invoices": "invoices",
+    "invoice_lines": "invoice_items",
+    "practitioners": "practitioners",
+    "owners": "users",
+}
+
+
+def _supersede(conn: Connection, stream: str, source: str, record_id: str) -> None:
+    """A valid record replaces what the mapper had left out under the same id."""
+    conn.execute(
+        dead_letters.update()
+        .where(
+            dead_letters.c.stream == f"rejects:{source}",
+            dead_letters.c.record_id == record_id,
+            dead_letters.c.resolved_at.is_(None),
+        )
+        .values(resolved_at=now(), resolution="superseded by a valid record")
+    )
+    conn.execute(
+        skipped.delete().where(skipped.c.stream == stream, skipped.c.record_id == record_id)
+    )
+
+
+def _upsert2(
+    conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """Insert or replace by a composite primary key."""
+    where = [table.c[k] == v for k, v in key.items()]
+    updated = conn.execute(table.update().where(*where).values(**values))
+    if updated.rowcount == 0:
+        conn.execute(table.insert().values(**key, **values))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from functools import cached_property
 from typing import Any
 
@@ -16,6 +17,7 @@ from target_paypal.compose import Invoicer
 from target_paypal.contract import IGNORED_STREAMS
 from target_paypal.sinks import IgnoredSink, StagingSink
 from target_paypal.store import Store, StoreError
+from target_paypal.summary import describe, run_summary
 
 PAYPAL_SANDBOX = "https://api-m.sandbox.paypal.com"
 DEFAULT_STORE = "sqlite:///.meltano/target-paypal/store.db"
@@ -91,6 +93,8 @@ class TargetPayPal(Target):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.run_id = self.store.start_run()
+        self.started = time.monotonic()
+        self.received: dict[str, int] = {}  # records read, by input stream
         self.counts: dict[str, int] = {}
         self._input_ended = False
         self._replay_dead_letters()
@@ -175,12 +179,14 @@ class TargetPayPal(Target):
         self._input_ended = True
         super().process_endofpipe()
         self.apply_pending()
-        parked = len(self.store.open_dead_letters())
-        self.store.finish_run(self.run_id, "succeeded", {**self.counts, "parked_total": parked})
-        summary = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "nothing to do"
-        self.logger.info(
-            "target-paypal run %d: %s; %d records parked in all", self.run_id, summary, parked
+        summary = run_summary(
+            self.received,
+            self.store.run_outcomes(self.run_id),
+            len(self.store.open_dead_letters()),
+            time.monotonic() - self.started,
         )
+        self.store.finish_run(self.run_id, "succeeded", summary)
+        self.logger.info("target-paypal run %d: %s", self.run_id, describe(summary))
 
 
 if __name__ == "__main__":

@@ -22,15 +22,22 @@ PHONE_TYPES = {"mobile": "MOBILE", "home": "HOME", "work": "OTHER", "fax": "FAX"
 TAX_INCLUSIVE = 3
 TAX_EXCLUSIVE = 2
 LOGGER = logging.getLogger("map_cliniko_paypal")
-OUTPUT = {"patients": "customers", "invoices": "invoices", "invoice_items": "invoice_lines"}
+OUTPUT = {
+    "patients": "customers",
+    "invoices": "invoices",
+    "invoice_items": "invoice_lines",
+    "practitioners": "practitioners",
+    "users": "owners",
+}
 
 
 class Reject(Exception):
-    """A record that cannot be mapped; the message names fields, never values."""
+    """A record that cannot be mapped, or that a rule parks for review; the message names
+    fields, never values. target-paypal keeps it as a dead letter and replays it."""
 
 
-class Drop(Exception):
-    """A record a rule leaves out on purpose (no reject record)."""
+class Skip(Exception):
+    """A record a rule leaves out on purpose; target-paypal counts it as skipped."""
 
 
 @dataclass(frozen=True)
@@ -39,14 +46,22 @@ class Out:
     record: dict[str, Any]
 
 
-def reject_record(stream: str, record: dict[str, Any], reason: str) -> Out:
+def reject_record(
+    stream: str, record: dict[str, Any], reason: str, action: str = "park"
+) -> Out:
+    """A rejects record: the Cliniko id, why, and what it belongs to (IDs only)."""
     record_id = record.get("id")
+    invoice_id = record.get("id") if stream == "invoices" else record.get("invoice_id")
+    customer_id = record.get("id") if stream == "patients" else record.get("patient_id")
     return Out(
         "rejects",
         {
             "stream": stream,
             "record_id": str(record_id) if record_id not in (None, "") else "(no id)",
             "reason": reason[:500],
+            "action": action,
+            "invoice_id": str(invoice_id) if invoice_id else None,
+            "customer_id": str(customer_id) if customer_id else None,
         },
     )
 
@@ -108,7 +123,7 @@ def _gone(record: dict[str, Any]) -> bool:
 
 
 def apply_filters(stream: str, record: dict[str, Any], rules: Rules) -> None:
-    """Raise Drop or Reject when a filter of the stream says the record stays out."""
+    """Raise Skip or Reject when a filter of the stream says the record stays out."""
     for index, rule in enumerate(rules.filters.get(stream, ())):
         evaluator = SimpleEval(names=dict(record))
         try:
@@ -121,8 +136,8 @@ def apply_filters(stream: str, record: dict[str, Any], rules: Rules) -> None:
             reason = f"left out by filter {stream}[{index}]" + (
                 f": {rule.reason}" if rule.reason else ""
             )
-            if rule.action == "drop":
-                raise Drop(reason)
+            if rule.action == "skip":
+                raise Skip(reason)
             raise Reject(reason)
 
 
@@ -153,7 +168,7 @@ def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     patient_id = str(_required(record, "id"))
     email = (record.get("invoice_email") or "").strip() or (record.get("email") or "").strip()
     if not email or len(email) > 254 or not EMAIL.match(email):
-        raise (Drop if rules.missing_email == "skip" else Reject)(
+        raise (Skip if rules.missing_email == "skip" else Reject)(
             "no usable email (invoice_email and email are empty or invalid)"
         )
     address_fields = {
@@ -176,6 +191,7 @@ def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         "surname": record.get("last_name"),
         "phone": _phone(record.get("patient_phone_numbers")),
         "address": address,
+        "shared_email": rules.shared_email,
         "updated_at": record.get("updated_at"),
     }
 
@@ -195,9 +211,9 @@ def _status(record: dict[str, Any], rules: Rules) -> str:
             raise Reject(f"status {code} has no entry in the status table")
         action, what = rules.status[code], f"status {code}"
     if isinstance(action, dict):
-        if "drop" in action:
-            raise Drop(f"{what}: {action['drop']}")
-        raise Reject(f"{what}: {action['reject']}")
+        if "skip" in action:
+            raise Skip(f"{what}: {action['skip']}")
+        raise Reject(f"{what}: {action['park']}")
     return str(action)
 
 
@@ -211,12 +227,14 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     if method not in (TAX_EXCLUSIVE, TAX_INCLUSIVE, str(TAX_EXCLUSIVE), str(TAX_INCLUSIVE)):
         raise Reject("calculation_method is neither 2 (tax exclusive) nor 3 (tax inclusive)")
     target_status = _status(record, rules)
+    practitioner = record.get("practitioner_id")
     ids = {
         "number": number,
         "invoice_id": invoice_id,
         "practitioner_id": record.get("practitioner_id") or "unknown",
         "business_id": record.get("business_id") or "unknown",
         "patient_id": record.get("patient_id") or "unknown",
+        "owner": "{owner}",  # resolved by target-paypal, which knows the practitioner's user
     }
     paid = target_status == "PAID"
     payment_date = None
@@ -228,6 +246,7 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     return {
         "invoice_id": invoice_id,
         "customer_id": str(_required(record, "patient_id")),
+        "practitioner_id": str(practitioner) if practitioner else None,
         "invoice_number": invoice_number,
         "invoice_date": _date(record.get("issue_date"), rules.time_zone, "issue_date"),
         "currency_code": rules.currency_code,
@@ -273,10 +292,31 @@ def map_invoice_item(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     return line
 
 
+def map_practitioner(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    user_id = record.get("user_id")
+    return {
+        "practitioner_id": str(_required(record, "id")),
+        "user_id": str(user_id) if user_id else None,
+        "updated_at": record.get("updated_at"),
+    }
+
+
+def map_user(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    """A Cliniko user's owner: the owners table by the user's email, else the default."""
+    email = str(record.get("email") or "").strip().lower()
+    return {
+        "user_id": str(_required(record, "id")),
+        "owner": rules.owners_by_email.get(email, rules.default_owner),
+        "updated_at": record.get("updated_at"),
+    }
+
+
 MAPPERS: dict[str, Callable[[dict[str, Any], Rules], dict[str, Any]]] = {
     "patients": map_patient,
     "invoices": map_invoice,
     "invoice_items": map_invoice_item,
+    "practitioners": map_practitioner,
+    "users": map_user,
 }
 
 
@@ -285,14 +325,21 @@ def map_record(stream: str, record: dict[str, Any], rules: Rules) -> list[Out]:
     mapper = MAPPERS.get(stream)
     if mapper is None:
         return []
+    excluded = None
     try:
-        apply_filters(stream, record, rules)
+        try:
+            apply_filters(stream, record, rules)
+        except Skip as exc:
+            if stream != "invoice_items":
+                raise
+            excluded = str(exc)  # the line still counts towards Cliniko's total
         mapped = mapper(record, rules)
-    except Drop as exc:
-        LOGGER.info("%s %s left out: %s", stream, record.get("id"), exc)
-        return []
+    except Skip as exc:
+        return [reject_record(stream, record, str(exc), action="skip")]
     except Reject as exc:
         return [reject_record(stream, record, str(exc))]
+    if excluded:
+        mapped["excluded"] = excluded[:300]
     target = OUTPUT[stream]
     problem = contract.problems(target, mapped)
     if problem:

@@ -16,7 +16,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 DEFAULT_FILE = "mapping.yaml"
-MEMO_FIELDS = {"number", "invoice_id", "practitioner_id", "business_id", "patient_id"}
+MEMO_FIELDS = {"number", "invoice_id", "practitioner_id", "business_id", "patient_id", "owner"}
 
 
 class RulesError(ValueError):
@@ -30,7 +30,7 @@ class RulesError(ValueError):
 @dataclass(frozen=True)
 class Filter:
     keep: str
-    action: str = "reject"  # or "drop"
+    action: str = "park"  # or "skip"
     reason: str | None = None
 
 
@@ -38,7 +38,8 @@ class Filter:
 class Rules:
     time_zone: str = "Australia/Sydney"
     currency_code: str = "AUD"
-    missing_email: str = "reject"
+    missing_email: str = "park"
+    shared_email: str = "park"
     default_country_code: str = "AU"
     number_prefix: str = ""
     status: dict[int, Any] = field(
@@ -46,7 +47,7 @@ class Rules:
             10: "SENT",
             20: "PAID",
             30: "VOID",
-            40: {"reject": "open credit: refund or apply it by hand in PayPal"},
+            40: {"park": "open credit: refund or apply it by hand in PayPal"},
         }
     )
     archived: Any = "VOID"
@@ -54,8 +55,10 @@ class Rules:
     payment_term: dict[str, Any] | None = field(default_factory=lambda: {"term_type": "NET_30"})
     payment_method: str = "OTHER"
     note: str | None = None
-    memo: str | None = "Cliniko invoice {number}, practitioner {practitioner_id}"
+    memo: str | None = "Cliniko invoice {number}, owner {owner}"
     name_max_length: int = 200
+    owners_by_email: dict[str, str] = field(default_factory=dict)
+    default_owner: str = "unassigned"
     filters: dict[str, tuple[Filter, ...]] = field(default_factory=dict)
 
 
@@ -199,6 +202,7 @@ def build(data: dict[str, Any]) -> Rules:
     customers = data.get("customers") or {}
     invoices = data.get("invoices") or {}
     items = data.get("invoice_items") or {}
+    owners = data.get("owners") or {}
     filters: dict[str, tuple[Filter, ...]] = {}
     for stream, entries in (data.get("filters") or {}).items():
         filters[stream] = tuple(
@@ -209,6 +213,7 @@ def build(data: dict[str, Any]) -> Rules:
         time_zone=data.get("time_zone", defaults.time_zone),
         currency_code=data.get("currency_code", defaults.currency_code),
         missing_email=customers.get("missing_email", defaults.missing_email),
+        shared_email=customers.get("shared_email", defaults.shared_email),
         default_country_code=customers.get("default_country_code", defaults.default_country_code),
         number_prefix=invoices.get("number_prefix", defaults.number_prefix),
         status=(
@@ -223,6 +228,10 @@ def build(data: dict[str, Any]) -> Rules:
         note=invoices.get("note", defaults.note),
         memo=invoices.get("memo", defaults.memo),
         name_max_length=items.get("name_max_length", defaults.name_max_length),
+        owners_by_email={
+            str(email).lower(): owner for email, owner in (owners.get("by_email") or {}).items()
+        },
+        default_owner=owners.get("default", defaults.default_owner),
         filters=filters,
     )
 

@@ -106,6 +106,7 @@ def test_patient_to_customer() -> None:
             "postal_code": "2964",
             "country_code": "AU",
         },
+        "shared_email": "park",
         "updated_at": "2024-03-15T04:37:32Z",
     }
 
@@ -135,8 +136,22 @@ def test_patient_without_usable_email_is_rejected_without_personal_data(emails) 
     assert "email" in r["reason"]
 
 
-def test_missing_email_skip_rule_drops_the_patient() -> None:
-    assert map_record("patients", patient(email=None), replace(RULES, missing_email="skip")) == []
+def test_missing_email_skip_rule_skips_the_patient_with_its_reason() -> None:
+    out = map_record("patients", patient(email=None), replace(RULES, missing_email="skip"))
+    assert [o.stream for o in out] == ["rejects"]
+    assert out[0].record["action"] == "skip" and "no usable email" in out[0].record["reason"]
+    assert out[0].record["customer_id"] == patient()["id"]
+
+
+def test_missing_email_is_parked_by_default() -> None:
+    stream, r = one("patients", patient(email=None, invoice_email=None))
+    assert stream == "rejects" and r["action"] == "park"
+
+
+def test_shared_email_rule_travels_with_the_customer() -> None:
+    # The mapper keeps no state; target-paypal, which holds every customer, applies the rule.
+    _, c = one("patients", patient(), replace(RULES, shared_email="allow"))
+    assert c["shared_email"] == "allow"
 
 
 def test_invoice_header() -> None:
@@ -145,6 +160,7 @@ def test_invoice_header() -> None:
     assert h == {
         "invoice_id": "3005582995244121309",
         "customer_id": "7783300",
+        "practitioner_id": "35805565",
         "invoice_number": "CLK-17",
         "invoice_date": "2025-07-03",
         "currency_code": "AUD",
@@ -152,7 +168,7 @@ def test_invoice_header() -> None:
         "target_status": "SENT",
         "payment_term": {"term_type": "NET_30"},
         "note": "Thank you for visiting the clinic.",
-        "memo": "Cliniko invoice 17, practitioner 35805565",
+        "memo": "Cliniko invoice 17, owner {owner}",
         "payment_date": None,
         "payment_method": None,
         "total": "208.44",
@@ -186,9 +202,11 @@ def test_open_credit_and_unknown_status_are_rejected_with_reasons() -> None:
 
 
 def test_status_table_is_configurable() -> None:
-    rules = replace(RULES, status={**RULES.status, 30: "DRAFT", 40: {"drop": "not synced"}})
+    rules = replace(RULES, status={**RULES.status, 30: "DRAFT", 40: {"skip": "not synced"}})
     assert one("invoices", invoice(status=30), rules)[1]["target_status"] == "DRAFT"
-    assert map_record("invoices", invoice(status=40), rules) == []
+    stream, r = one("invoices", invoice(status=40), rules)
+    assert stream == "rejects" and r["action"] == "skip" and r["reason"] == "status 40: not synced"
+    assert r["invoice_id"] == invoice()["id"]
 
 
 def test_tax_inclusive_and_exclusive() -> None:
@@ -279,23 +297,40 @@ def test_payment_date_falls_back_to_updated_at() -> None:
     assert h["payment_date"] == "2024-04-07"
 
 
-def test_filters_reject_or_drop() -> None:
+def test_filters_park_or_skip() -> None:
     rejecting = replace(RULES, filters={"invoices": (Filter("issue_date >= '2024-01-01'"),)})
     assert one("invoices", invoice(issue_date="2024-05-01"), rejecting)[0] == "invoices"
     stream, r = one("invoices", invoice(issue_date="2023-12-31"), rejecting)
-    assert stream == "rejects" and "filter invoices[0]" in r["reason"]
-    dropping = replace(
-        RULES, filters={"invoice_items": (Filter("code != 'PRD-HP'", action="drop"),)}
+    assert stream == "rejects" and "filter invoices[0]" in r["reason"] and r["action"] == "park"
+    skipping = replace(RULES, filters={"invoices": (Filter("business_id == '1'", "skip"),)})
+    stream, r = one("invoices", invoice(business_id="2"), skipping)
+    assert stream == "rejects" and r["action"] == "skip"
+    # A skipped item stays in the stream, marked, so the target can still check the invoice
+    # against Cliniko's total while leaving the line off the PayPal invoice.
+    leaving_out = replace(
+        RULES, filters={"invoice_items": (Filter("code != 'PRD-HP'", action="skip"),)}
     )
-    assert map_record("invoice_items", item(), dropping) == []
-    assert map_record("invoice_items", item(code="SRV-1"), dropping)[0].stream == "invoice_lines"
+    stream, line = one("invoice_items", item(), leaving_out)
+    assert stream == "invoice_lines" and "filter invoice_items[0]" in line["excluded"]
+    _, line = one("invoice_items", item(code="SRV-1"), leaving_out)
+    assert "excluded" not in line
     broken = replace(RULES, filters={"patients": (Filter("no_such_field == 1"),)})
     stream, r = one("patients", patient(), broken)
     assert stream == "rejects" and "could not be evaluated" in r["reason"]
 
 
 def test_other_streams_are_not_forwarded() -> None:
-    assert map_record("practitioners", {"id": "1"}, RULES) == []
+    assert map_record("appointments", {"id": "1"}, RULES) == []
+
+
+def test_owner_by_the_practitioners_user_email() -> None:
+    rules = replace(RULES, owners_by_email={"jo@clinic.example": "Physio team"})
+    _, owner = one("users", {"id": "7", "email": "Jo@Clinic.example", "updated_at": None}, rules)
+    assert owner == {"user_id": "7", "owner": "Physio team", "updated_at": None}
+    _, other = one("users", {"id": "8", "email": "al@clinic.example"}, rules)
+    assert other["owner"] == "unassigned"
+    _, prac = one("practitioners", {"id": "35805565", "user_id": "7"}, rules)
+    assert prac == {"practitioner_id": "35805565", "user_id": "7", "updated_at": None}
 
 
 def test_singer_messages_through_the_mapper() -> None:
@@ -304,11 +339,11 @@ def test_singer_messages_through_the_mapper() -> None:
         [
             {
                 "type": "SCHEMA",
-                "stream": "practitioners",
+                "stream": "appointments",
                 "schema": {"type": "object"},
                 "key_properties": ["id"],
             },
-            {"type": "RECORD", "stream": "practitioners", "record": {"id": "1"}},
+            {"type": "RECORD", "stream": "appointments", "record": {"id": "1"}},
             {
                 "type": "SCHEMA",
                 "stream": "invoices",

@@ -32,7 +32,8 @@ def paypal_line_total(line: dict, tax_inclusive: bool) -> Decimal:
 def test_sandbox_clinic_maps_to_the_contract_and_adds_up(make_sandbox) -> None:
     sandbox = make_sandbox(seed=42, patients=60, invoices=120)
     tap_messages = run_tap(
-        tap_config(sandbox), ["patients", "invoices", "invoice_items", "practitioners"]
+        tap_config(sandbox),
+        ["patients", "invoices", "invoice_items", "practitioners", "users", "businesses"],
     )
     out = run_mapper(tap_messages)
 
@@ -40,7 +41,15 @@ def test_sandbox_clinic_maps_to_the_contract_and_adds_up(make_sandbox) -> None:
     for message in out:
         if message["type"] == "RECORD":
             records[message["stream"]].append(message["record"])
-    assert set(records) <= {"customers", "invoices", "invoice_lines", "rejects"}
+    # businesses are read but not forwarded: the target only gets its own streams
+    assert set(records) == {
+        "customers",
+        "invoices",
+        "invoice_lines",
+        "rejects",
+        "practitioners",
+        "owners",
+    }
     for stream, rows in records.items():
         for row in rows:
             assert_contract(stream, row)
@@ -55,6 +64,8 @@ def test_sandbox_clinic_maps_to_the_contract_and_adds_up(make_sandbox) -> None:
     assert len(records["customers"]) + rejected["patients"] == tap_counts["patients"]
     assert len(records["invoices"]) + rejected["invoices"] == tap_counts["invoices"]
     assert len(records["invoice_lines"]) + rejected["invoice_items"] == tap_counts["invoice_items"]
+    assert len(records["practitioners"]) == tap_counts["practitioners"]
+    assert len(records["owners"]) == tap_counts["users"]
     assert rejected["invoices"] > 0 and all(r["reason"] for r in records["rejects"])
 
     # statuses seen in the seeded clinic, and the tax methods

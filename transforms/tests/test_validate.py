@@ -42,7 +42,7 @@ def line_of(path: Path, needle: str) -> int:
     [
         ("    20: PAID", "    20: PAYED", "20: PAYED", "invoices.status.20"),
         (
-            "  missing_email: reject",
+            "  missing_email: park",
             "  missing_email: ignore",
             "missing_email: ignore",
             "missing_email",
@@ -55,9 +55,9 @@ def line_of(path: Path, needle: str) -> int:
             "time zone",
         ),
         (
-            "practitioner {practitioner_id}",
-            "practitioner {practitioner_name}",
-            "practitioner_name",
+            "owner {owner}",
+            "owner {owner_name}",
+            "owner_name",
             "memo",
         ),
         (

@@ -15,6 +15,7 @@ from .store import PayPalStore
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOKEN_PATH = "/v1/oauth2/token"
+READ_ONLY_POSTS = {TOKEN_PATH, "/v2/invoicing/search-invoices"}
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,9 @@ class ApiCall:
 
     @property
     def is_write(self) -> bool:
-        """A PayPal write: any non-GET API call other than fetching a token."""
-        return self.method in WRITE_METHODS and self.path != TOKEN_PATH
+        """A PayPal write: any non-GET API call other than fetching a token or searching
+        (search-invoices is a POST that only reads)."""
+        return self.method in WRITE_METHODS and self.path not in READ_ONLY_POSTS
 
 
 class PayPalState:

@@ -105,14 +105,16 @@ def test_call_log_counts_paypal_writes(client, paypal, invoice_body, state):
     invoice_id = sent(paypal, invoice_body)
     paypal.get(f"{INVOICES}/{invoice_id}")
     paypal.post(f"{INVOICES}/{invoice_id}/payments", {"method": "CASH"})
+    paypal.post("/v2/invoicing/search-invoices", {"reference": "none"})  # a POST that reads
     client.get(f"{CONTROL}/invoices")
     calls = [(c.method, c.path.replace(invoice_id, "{id}"), c.status) for c in state.call_log]
     assert calls == [("POST", INVOICES, 201), ("POST", INVOICES + "/{id}/send", 200),
                      ("GET", INVOICES + "/{id}", 200),
-                     ("POST", INVOICES + "/{id}/payments", 200)]
+                     ("POST", INVOICES + "/{id}/payments", 200),
+                     ("POST", "/v2/invoicing/search-invoices", 200)]
     assert len(state.writes()) == 3
     log = client.get(f"{CONTROL}/calls").json()
-    assert log["writes"] == 3 and len(log["calls"]) == 4
+    assert log["writes"] == 3 and len(log["calls"]) == 5
     client.delete(f"{CONTROL}/calls")
     assert state.call_log == []
 

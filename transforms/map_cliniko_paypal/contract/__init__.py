@@ -14,6 +14,8 @@ KEYS = {
     "invoices": "invoice_id",
     "invoice_lines": "line_id",
     "rejects": "record_id",
+    "practitioners": "practitioner_id",
+    "owners": "user_id",
 }
 
 
