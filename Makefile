@@ -30,4 +30,4 @@ sandbox: $(STAMP)
 	$(BIN)/sandbox serve
 
 clean:
-	rm -rf $(VENV) .meltano output
+	rm -rf $(VENV) .meltano output .demo

@@ -27,10 +27,13 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from target_paypal.store import Store
 
 JOB = "cliniko-to-paypal"
 # Small enough for a quick run, big enough to hold every case (asserted in `assert_coverage`).
@@ -176,9 +179,12 @@ def read_clinic(cliniko, was_in_paypal: Collection[str] = ()) -> Clinic:
         status = int(invoice["status"])
         patient_id = str(link_id(invoice, "patient"))
         voided = (
-            "deleted" if invoice.get("deleted_at")
-            else "archived" if invoice.get("archived_at")
-            else "status 30 (Closed)" if status == CLOSED
+            "deleted"
+            if invoice.get("deleted_at")
+            else "archived"
+            if invoice.get("archived_at")
+            else "status 30 (Closed)"
+            if status == CLOSED
             else None
         )
         if voided:
@@ -216,7 +222,8 @@ def read_clinic(cliniko, was_in_paypal: Collection[str] = ()) -> Clinic:
             email=emails.get(patient_id, ""),
             patient_id=patient_id,
             lines=sorted((line_of(i) for i in items[cid]), key=Line.sort_key),
-            payment_date=sydney_date(invoice["closed_at"]) if status_wanted == "MARKED_AS_PAID"
+            payment_date=sydney_date(invoice["closed_at"])
+            if status_wanted == "MARKED_AS_PAID"
             else None,
         )
     return Clinic(invoices, patients, dict(items), all_items, emails, shared, expected, left_out)
@@ -243,14 +250,17 @@ def paypal_lines(invoice: dict[str, Any]) -> list[Line]:
         else:
             wanted = None
         tax = item.get("tax") or {}
-        lines.append(Line(
-            name=item.get("name", ""),
-            quantity=Decimal(str(item["quantity"])),
-            unit_amount=Decimal(str(item["unit_amount"]["value"])),
-            tax_percent=Decimal(str(tax["percent"])) if tax.get("percent") not in (None, "")
-            else None,
-            discount=wanted,
-        ))
+        lines.append(
+            Line(
+                name=item.get("name", ""),
+                quantity=Decimal(str(item["quantity"])),
+                unit_amount=Decimal(str(item["unit_amount"]["value"])),
+                tax_percent=Decimal(str(tax["percent"]))
+                if tax.get("percent") not in (None, "")
+                else None,
+                discount=wanted,
+            )
+        )
     return sorted(lines, key=Line.sort_key)
 
 
@@ -264,8 +274,9 @@ def invoice_problems(want: Expected, got: dict[str, Any]) -> list[str]:
 
     def check(what: str, expected: Any, actual: Any) -> None:
         if expected != actual:
-            problems.append(f"invoice {cid} ({got.get('id')}): {what} is {actual!r}, "
-                            f"expected {expected!r}")
+            problems.append(
+                f"invoice {cid} ({got.get('id')}): {what} is {actual!r}, expected {expected!r}"
+            )
 
     detail = got.get("detail") or {}
     check("status", want.status, got.get("status"))
@@ -280,10 +291,16 @@ def invoice_problems(want: Expected, got: dict[str, Any]) -> list[str]:
     check("amount currency", "AUD", amount.get("currency_code"))
     check("total (PayPal's amount.value)", want.total, money(amount))
     check("GST (PayPal's tax_total)", want.tax_total, money(breakdown.get("tax_total")))
-    check("tax_inclusive", want.tax_inclusive,
-          (got.get("configuration") or {}).get("tax_inclusive", False))
-    check("recipient email", want.email,
-          (recipients[0].get("billing_info") or {}).get("email_address"))
+    check(
+        "tax_inclusive",
+        want.tax_inclusive,
+        (got.get("configuration") or {}).get("tax_inclusive", False),
+    )
+    check(
+        "recipient email",
+        want.email,
+        (recipients[0].get("billing_info") or {}).get("email_address"),
+    )
     lines = paypal_lines(got)
     check("line count", len(want.lines), len(lines))
     if len(lines) == len(want.lines):
@@ -306,12 +323,16 @@ def paypal_problems(sandbox, clinic: Clinic) -> list[str]:
     problems = []
     for cid, copies in sorted(found.items()):
         if cid in clinic.expected and len(copies) > 1:
-            problems.append(f"invoice {cid}: {len(copies)} PayPal invoices "
-                            f"({', '.join(c['id'] for c in copies)}), expected one")
+            problems.append(
+                f"invoice {cid}: {len(copies)} PayPal invoices "
+                f"({', '.join(c['id'] for c in copies)}), expected one"
+            )
         elif cid not in clinic.expected:
             why = clinic.left_out.get(cid, "not a Cliniko invoice")
-            problems.append(f"invoice {cid}: in PayPal as {copies[0]['id']} "
-                            f"({copies[0]['status']}), expected not ({why})")
+            problems.append(
+                f"invoice {cid}: in PayPal as {copies[0]['id']} "
+                f"({copies[0]['status']}), expected not ({why})"
+            )
     for cid, want in sorted(clinic.expected.items()):
         if cid not in found:
             problems.append(f"invoice {cid}: missing from PayPal, expected {want.status}")
@@ -330,7 +351,7 @@ def written_paypal_ids(sandbox) -> dict[str, list[str]]:
     """PayPal invoice id -> the write calls made on it (method and path)."""
     out: dict[str, list[str]] = defaultdict(list)
     for call in sandbox.paypal.writes():
-        rest = call.path[len(INVOICES_PATH):] if call.path.startswith(INVOICES_PATH) else ""
+        rest = call.path[len(INVOICES_PATH) :] if call.path.startswith(INVOICES_PATH) else ""
         out[rest.split("/")[0] or call.path].append(f"{call.method} {call.path}")
     return dict(out)
 
@@ -338,7 +359,7 @@ def written_paypal_ids(sandbox) -> dict[str, list[str]]:
 # --- running the job ------------------------------------------------------------------------------
 
 
-def run_job(project, sandbox) -> subprocess.CompletedProcess[str]:
+def run_job(project, sandbox, check: bool = True) -> subprocess.CompletedProcess[str]:
     """`meltano run cliniko-to-paypal` against the sandbox, with this test's own target store."""
     env = {
         "TARGET_PAYPAL_BASE_URL": sandbox.paypal_url,
@@ -347,7 +368,7 @@ def run_job(project, sandbox) -> subprocess.CompletedProcess[str]:
         "TARGET_PAYPAL_STORE_URL": f"sqlite:///{project.workdir / 'store.db'}",
     }
     done = project.meltano("run", JOB, env=env, timeout=600)
-    assert done.returncode == 0, (
+    assert done.returncode == 0 or not check, (
         f"meltano run {JOB} failed with exit code {done.returncode}; stderr ends:\n"
         f"{done.stderr[-4000:]}"
     )
@@ -402,7 +423,8 @@ def test_first_run_puts_every_invoice_in_paypal_as_cliniko_says(synced) -> None:
     # Time zones: a payment closed late in the UTC day is recorded on the next Sydney day.
     paid = [w for w in clinic.expected.values() if w.status == "MARKED_AS_PAID"]
     shifted = [
-        w.cliniko_id for w in paid
+        w.cliniko_id
+        for w in paid
         if utc_date(clinic.invoices[w.cliniko_id]["closed_at"]) != w.payment_date
     ]
     assert shifted, "the seed needs a paid invoice whose UTC and Sydney closing dates differ"
@@ -472,14 +494,18 @@ def test_changed_patient_email_updates_only_their_open_invoices(synced) -> None:
         got = after[cid][0]
         email = got["primary_recipients"][0]["billing_info"].get("email_address")
         if email != new_email:
-            problems.append(f"open invoice {cid} ({got['id']}): recipient {email!r}, "
-                            f"expected the new {new_email!r}")
+            problems.append(
+                f"open invoice {cid} ({got['id']}): recipient {email!r}, "
+                f"expected the new {new_email!r}"
+            )
     for cid in paid_ids:  # PayPal keeps a paid invoice as it was sent
         got = after[cid][0]
         email = got["primary_recipients"][0]["billing_info"].get("email_address")
         if got["status"] != "MARKED_AS_PAID" or email != old_email:
-            problems.append(f"paid invoice {cid} ({got['id']}): {got['status']} to {email!r}, "
-                            f"expected MARKED_AS_PAID to {old_email!r} as before")
+            problems.append(
+                f"paid invoice {cid} ({got['id']}): {got['status']} to {email!r}, "
+                f"expected MARKED_AS_PAID to {old_email!r} as before"
+            )
     assert not problems, f"patient {patient_id} changed {which}:\n" + "\n".join(problems)
 
     written = written_paypal_ids(sandbox)
@@ -518,8 +544,9 @@ def test_paid_archived_and_deleted_in_cliniko_reach_paypal(synced) -> None:
     closed_text = closed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert sydney_date(closed_text) != utc_date(closed_text)
     store = sandbox.cliniko
-    store.update("invoices", to_pay, {"status": PAID, "status_description": "Paid",
-                                      "closed_at": closed_text})
+    store.update(
+        "invoices", to_pay, {"status": PAID, "status_description": "Paid", "closed_at": closed_text}
+    )
     store.archive("invoices", to_archive)
     store.delete("invoices", to_delete)
     assert store.get("invoices", to_delete)["deleted_at"], "invoices are soft-deleted in Cliniko"
@@ -562,3 +589,67 @@ def test_paid_archived_and_deleted_in_cliniko_reach_paypal(synced) -> None:
         if inv["id"] not in wanted_ids and inv != before.get(inv["id"])
     ]
     assert not unchanged, f"PayPal invoices changed that should not have: {unchanged}"
+
+
+@pytest.mark.timeout(600)
+def test_the_run_summary_accounts_for_every_invoice(synced) -> None:
+    sandbox, project, clinic = synced
+    store = Store(f"sqlite:///{project.workdir / 'store.db'}")
+    summary = store.runs(limit=1)[0]["counts"]
+    outcomes = summary["invoices"]
+    assert sum(outcomes.values()) == len(clinic.invoices), outcomes
+    assert outcomes["created"] == len(clinic.expected), outcomes
+    assert summary["read"]["invoices"] == len(clinic.invoices)
+    assert summary["read"]["customers"] == len(clinic.patients)
+    # Owner: no practitioner of the seed is in the shipped owners table.
+    memos = {i["detail"].get("memo") for i in sandbox.paypal.invoices()}
+    assert memos and all(m.endswith(", owner unassigned") for m in memos), memos
+
+
+SHIPPED_RULES = (
+    Path(__file__).resolve().parents[1] / "transforms" / "map_cliniko_paypal" / "mapping.yaml"
+)
+
+
+@pytest.mark.timeout(600)
+def test_rules_change_by_editing_yaml_only(make_sandbox, meltano_project, tmp_path) -> None:
+    """Open credit skipped instead of parked, and one business only: a copy of the shipped
+    YAML with two edits, named by MAP_CLINIKO_PAYPAL_MAPPING_FILE. A mistake in the copy stops
+    the run with its file and line."""
+    sandbox = make_sandbox(**CLINIC)
+    project = meltano_project(sandbox)
+    clinic = read_clinic(sandbox.cliniko)
+    business = Counter(str(link_id(i, "business")) for i in clinic.invoices.values()).most_common(
+        1
+    )[0][0]
+    rules = SHIPPED_RULES.read_text()
+    rules = rules.replace(
+        'park: "open credit: refund or apply it by hand in PayPal"', 'skip: "open credit"'
+    )
+    rules = rules.replace(
+        "filters:\n  patients: []\n  invoices:\n",
+        "filters:\n  patients: []\n  invoices:\n"
+        f"    - keep: \"business_id == '{business}'\"\n      action: skip\n"
+        "      reason: other site\n",
+    )
+    custom = tmp_path / "rules.yaml"
+    custom.write_text(rules)
+    project.env["MAP_CLINIKO_PAYPAL_MAPPING_FILE"] = str(custom)
+    run_job(project, sandbox)
+
+    store = Store(f"sqlite:///{project.workdir / 'store.db'}")
+    reasons = " | ".join(
+        r for _, r, _ in store.run_reasons(store.runs(limit=1)[0]["id"], "skipped")
+    )
+    assert "status 40: open credit" in reasons and "other site" in reasons, reasons
+    parked = " | ".join(r for _, r, _ in store.run_reasons(store.runs(limit=1)[0]["id"], "parked"))
+    assert "open credit" not in parked
+    in_paypal = set(paypal_by_reference(sandbox))
+    assert in_paypal, "the chosen business has invoices in PayPal"
+    assert all(str(link_id(clinic.invoices[c], "business")) == business for c in in_paypal)
+
+    custom.write_text(rules.replace("    20: PAID", "    20: PAYED"))
+    failed = run_job(project, sandbox, check=False)
+    assert failed.returncode != 0
+    line = next(n for n, text in enumerate(custom.read_text().splitlines(), 1) if "PAYED" in text)
+    assert f"{custom}:{line}:" in failed.stderr + failed.stdout
