@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from map_cliniko_paypal.rules import check_text
+from map_cliniko_paypal.rules import RulesError, check_text
 
 
 def validate(paths: list[str]) -> int:
@@ -37,7 +37,13 @@ def main() -> None:
         sys.exit(validate(args[1:]))
     from map_cliniko_paypal.mapper import MapClinikoPayPal
 
-    MapClinikoPayPal.cli()
+    try:
+        MapClinikoPayPal.cli()
+    except RulesError as error:
+        # One line per mistake, with file and line, instead of a traceback; the run stops.
+        for problem in error.problems:
+            print(f"map-cliniko-paypal stopped: {problem}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -94,3 +94,23 @@ def test_mapper_refuses_a_bad_mapping_file_and_uses_a_good_one(tmp_path: Path) -
     rules = MapClinikoPayPal(config={"mapping_file": str(good)}).rules
     assert rules.number_prefix == "INV-" and rules.status == {10: "DRAFT"}
     assert load(good).time_zone == "Australia/Sydney"
+
+
+def test_a_run_with_a_bad_mapping_file_stops_with_one_line_per_mistake(tmp_path: Path) -> None:
+    path = broken(tmp_path, "    20: PAID", "    20: PAYED")
+    config = tmp_path / "config.json"
+    config.write_text(f'{{"mapping_file": "{path}"}}')
+    done = subprocess.run(
+        [sys.executable, "-m", "map_cliniko_paypal.cli", "--config", str(config)],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    stopped = [ln for ln in done.stderr.splitlines() if "stopped" in ln]
+    assert stopped == [
+        f"map-cliniko-paypal stopped: {path}:{line_of(path, 'PAYED')}: invoices.status.20: "
+        "is not one of the allowed forms (see the shipped mapping.yaml)"
+    ]
