@@ -347,6 +347,15 @@ def report(problems: list[str], limit: int = 40) -> str:
     return f"{len(problems)} difference(s) between Cliniko and PayPal:\n{shown}{more}"
 
 
+def assert_only_these_changed(sandbox, before: dict, changed: Collection[str]) -> None:
+    unchanged = [
+        f"{inv['id']} (Cliniko {inv['detail'].get('reference')})"
+        for inv in sandbox.paypal.invoices()
+        if inv["id"] not in changed and inv != before.get(inv["id"])
+    ]
+    assert not unchanged, f"PayPal invoices changed that should not have: {unchanged}"
+
+
 def written_paypal_ids(sandbox) -> dict[str, list[str]]:
     """PayPal invoice id -> the write calls made on it (method and path)."""
     out: dict[str, list[str]] = defaultdict(list)
@@ -516,12 +525,7 @@ def test_changed_patient_email_updates_only_their_open_invoices(synced) -> None:
     assert set(written) == set(paypal_ids), (
         f"expected writes on {sorted(paypal_ids)} (Cliniko {open_ids}); got {written}"
     )
-    unchanged = [
-        f"{inv['id']} (Cliniko {inv['detail'].get('reference')})"
-        for inv in sandbox.paypal.invoices()
-        if inv["id"] not in paypal_ids and inv != before.get(inv["id"])
-    ]
-    assert not unchanged, f"PayPal invoices changed that should not have: {unchanged}"
+    assert_only_these_changed(sandbox, before, paypal_ids)
 
 
 @pytest.mark.timeout(600)
@@ -583,12 +587,7 @@ def test_paid_archived_and_deleted_in_cliniko_reach_paypal(synced) -> None:
         assert any(c.startswith("POST") and c.endswith("/cancel") for c in calls), (
             f"{paypal_id[cid]} (Cliniko {cid}) not cancelled: {calls}"
         )
-    unchanged = [
-        f"{inv['id']} (Cliniko {inv['detail'].get('reference')})"
-        for inv in sandbox.paypal.invoices()
-        if inv["id"] not in wanted_ids and inv != before.get(inv["id"])
-    ]
-    assert not unchanged, f"PayPal invoices changed that should not have: {unchanged}"
+    assert_only_these_changed(sandbox, before, wanted_ids)
 
 
 @pytest.mark.timeout(600)

@@ -38,6 +38,14 @@ def invoices_of(data, customer_id: str) -> list[str]:
     ]
 
 
+def ops_summary(target, *args: str) -> str:
+    """`paypal-ops summary` on the target's store, as an operator runs it."""
+    command = ["-m", "target_paypal.ops", "--store-url", target.config["store_url"], "summary"]
+    return subprocess.run(
+        [sys.executable, *command, *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
 def last_summary(target) -> dict:
     return store_of(target).runs(limit=1)[0]["counts"]
 
@@ -220,38 +228,11 @@ def test_every_invoice_is_accounted_for_in_the_summary(target, clinic, tmp_path)
     assert outcomes["parked"] == len(theirs) + 1
     assert outcomes["created"] == len(data.invoices) - len(voids) - len(theirs)
 
-    shown = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "target_paypal.ops",
-            "--store-url",
-            target.config["store_url"],
-            "summary",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    shown = ops_summary(target)
     assert f"created {outcomes['created']}" in shown
     assert f"parked {outcomes['parked']}" in shown
     assert f"(= {len(data.invoices) + 1})" in shown
     assert "status 40: open credit" in shown
     assert "@" not in shown and "Surname" not in shown and "Given" not in shown
-    as_json = json.loads(
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "target_paypal.ops",
-                "--store-url",
-                target.config["store_url"],
-                "summary",
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
+    as_json = json.loads(ops_summary(target, "--json"))
     assert as_json["invoices"] == outcomes
