@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
+from typing import Any
 
 import click
 
+from target_paypal.client import PayPalClient, PayPalError
 from target_paypal.store import Store, StoreError
 from target_paypal.summary import INVOICE_OUTCOMES
 
@@ -57,9 +60,7 @@ def summary(store_url: str | None, run_id: int | None, as_json: bool) -> None:
     if run is None:
         raise click.ClickException("no finished run in the store yet: run the pipeline first")
     counts = run["counts"] or {}
-    reasons = {
-        outcome: store.run_reasons(run["id"], outcome) for outcome in ("skipped", "parked")
-    }
+    reasons = {outcome: store.run_reasons(run["id"], outcome) for outcome in ("skipped", "parked")}
     if as_json:
         payload = {**counts, "run_id": run["id"], "reasons": reasons}
         click.echo(json.dumps(payload, indent=2, default=str))
@@ -95,6 +96,99 @@ def describe_run(
         lines.append(f"  {CLINIKO_NAMES.get(stream, stream).capitalize()} left out: {parts}")
     lines.append(f"  Open dead letters (kept for replay): {counts.get('open_dead_letters', 0)}")
     return lines
+
+
+@cli.command()
+@click.option("--cliniko-base-url", envvar=["PAYPAL_OPS_CLINIKO_BASE_URL", "TAP_CLINIKO_BASE_URL"])
+@click.option(
+    "--cliniko-api-key", envvar=["PAYPAL_OPS_CLINIKO_API_KEY", "TAP_CLINIKO_API_KEY"], required=True
+)
+@click.option(
+    "--paypal-base-url",
+    envvar=["PAYPAL_OPS_PAYPAL_BASE_URL", "TARGET_PAYPAL_BASE_URL"],
+    default="https://api-m.sandbox.paypal.com",
+)
+@click.option(
+    "--paypal-client-id",
+    envvar=["PAYPAL_OPS_PAYPAL_CLIENT_ID", "TARGET_PAYPAL_CLIENT_ID"],
+    required=True,
+)
+@click.option(
+    "--paypal-client-secret",
+    envvar=["PAYPAL_OPS_PAYPAL_CLIENT_SECRET", "TARGET_PAYPAL_CLIENT_SECRET"],
+    required=True,
+)
+@click.option(
+    "--mapping-file",
+    envvar=["PAYPAL_OPS_MAPPING_FILE", "MAP_CLINIKO_PAYPAL_MAPPING_FILE"],
+    help="The sync's rules file (default: the shipped one).",
+)
+@click.option(
+    "--output-dir",
+    envvar="PAYPAL_OPS_RECONCILE_DIR",
+    default=".meltano/target-paypal/reconcile",
+    show_default=True,
+)
+@click.pass_obj
+def reconcile(
+    store_url: str | None, output_dir: str, mapping_file: str | None, **settings: str
+) -> None:
+    """Cliniko against PayPal, invoice by invoice: exit 0 when all matches, 1 when something
+    needs attention, 2 when a side could not be read."""
+    from target_paypal import reconcile as rec
+
+    try:
+        result = run_reconcile(store_url, mapping_file, settings)
+    except (rec.ReconcileError, PayPalError, RulesProblem) as error:
+        click.echo(f"reconcile stopped: {error}", err=True)
+        raise SystemExit(2) from None
+    paths = rec.write(result, Path(output_dir))
+    mismatches = ", ".join(f"{rec.LABELS[k].lower()} {n}" for k, n in result.counts.items() if n)
+    click.echo(f"Reconciliation: {'all matches' if result.ok else mismatches}")
+    for why, count in result.held.items():
+        click.echo(f"  held back on purpose ({why}): {count}")
+    click.echo(f"  written: {', '.join(str(p) for p in paths.values())}")
+    raise SystemExit(0 if result.ok else 1)
+
+
+def run_reconcile(store_url: str | None, mapping_file: str | None, settings: dict) -> Any:
+    from target_paypal import reconcile as rec
+
+    rules = load_rules(mapping_file)
+    tap_config = {"api_key": settings["cliniko_api_key"]}
+    if settings.get("cliniko_base_url"):
+        tap_config["base_url"] = settings["cliniko_base_url"]
+    records = rec.read_cliniko(tap_config)
+    client = PayPalClient(
+        settings["paypal_base_url"],
+        settings["paypal_client_id"],
+        settings["paypal_client_secret"],
+        max_requests_per_second=10,
+    )
+    paypal = list(rec.list_paypal(client))
+    return rec.reconcile(
+        rec.wanted_invoices(records, rules),
+        rec.customer_emails(records, rules),
+        paypal,
+        open_store(store_url),
+        rules.number_prefix,
+        rules.time_zone,
+    )
+
+
+class RulesProblem(RuntimeError):
+    """The mapping rules could not be loaded."""
+
+
+def load_rules(mapping_file: str | None) -> Any:
+    try:
+        from map_cliniko_paypal.rules import RulesError, load
+    except ImportError:
+        raise RulesProblem("map-cliniko-paypal is not installed beside target-paypal") from None
+    try:
+        return load(mapping_file)
+    except RulesError as error:
+        raise RulesProblem(str(error)) from None
 
 
 def main() -> None:

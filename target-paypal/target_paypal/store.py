@@ -332,6 +332,24 @@ class Store:
             ).scalar_one_or_none()
         return ("park", reason) if reason is not None else None
 
+    def skipped_ids(self, stream: str) -> set[str]:
+        """Records a rule skipped: left out by the mapper, or whose latest outcome is skipped."""
+        with self.begin() as conn:
+            rules = set(
+                conn.execute(sa.select(skipped.c.record_id).where(skipped.c.stream == stream))
+                .scalars()
+                .all()
+            )
+            latest: dict[str, str] = {}
+            rows = conn.execute(
+                sa.select(outcomes.c.record_id, outcomes.c.outcome)
+                .where(outcomes.c.stream == stream)
+                .order_by(outcomes.c.run_id)
+            )
+            for record_id, outcome in rows:
+                latest[record_id] = outcome
+        return rules | {r for r, outcome in latest.items() if outcome == "skipped"}
+
     def shared_emails(self) -> dict[str, list[str]]:
         """Customer id -> the other customers with the same email (case-insensitive)."""
         with self.begin() as conn:
