@@ -54,6 +54,7 @@ class MeltanoProject:
             "PAYPAL_OPS_PAYPAL_CLIENT_ID": sandbox.paypal_client_id,
             "PAYPAL_OPS_PAYPAL_CLIENT_SECRET": sandbox.paypal_client_secret,
             "PAYPAL_OPS_RECONCILE_DIR": str(self.workdir / "reconcile"),
+            "TARGET_PAYPAL_PLAN_DIR": str(self.workdir / "plan"),
         }
 
     def run(self, *blocks: str, check: bool = True) -> subprocess.CompletedProcess[str]:

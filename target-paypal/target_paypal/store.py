@@ -448,9 +448,30 @@ class Store:
             with self.begin() as conn:
                 conn.execute(audit.insert(), rows)
 
-    def audit_log(self) -> list[dict[str, Any]]:
+    def audit_log(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        query = sa.select(audit).order_by(audit.c.id)
+        if run_id is not None:
+            query = query.where(audit.c.run_id == run_id)
         with self.begin() as conn:
-            return [dict(r) for r in conn.execute(sa.select(audit).order_by(audit.c.id)).mappings()]
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def run_invoice_outcomes(self, run_id: int) -> dict[str, str]:
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(outcomes.c.record_id, outcomes.c.outcome).where(
+                    outcomes.c.run_id == run_id, outcomes.c.stream == "invoices"
+                )
+            )
+            return {record_id: outcome for record_id, outcome in rows}
+
+    def invoice_headers(self, invoice_ids: set[str]) -> dict[str, dict[str, Any]]:
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(invoices.c.invoice_id, invoices.c.record).where(
+                    invoices.c.invoice_id.in_(invoice_ids)
+                )
+            )
+            return {invoice_id: record for invoice_id, record in rows}
 
     def park(
         self,
