@@ -191,6 +191,97 @@ def load_rules(mapping_file: str | None) -> Any:
         raise RulesProblem(str(error)) from None
 
 
+@cli.group("dead-letters")
+def dead_letters_group() -> None:
+    """Records kept because they could not be applied: list, replay, discard (IDs only)."""
+
+
+def _selection(every: bool, record_ids: tuple[str, ...], reason: str | None, stream: str | None):
+    from target_paypal.dead_letters import Selection
+
+    return Selection(every, record_ids, reason, stream)
+
+
+def _selecting(command: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--all", "every", is_flag=True, help="Every open dead letter."),
+            click.option("--id", "record_ids", multiple=True, help="A record's id (repeatable)."),
+            click.option("--reason", help="Letters whose reason contains this text."),
+            click.option("--stream", help="Only this stream (e.g. invoices, rejects:patients)."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+@dead_letters_group.command("list")
+@_selecting
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def dead_letters_list(store_url, every, record_ids, reason, stream, as_json) -> None:
+    """Open dead letters (all unless filtered): stream, id, attempts, reason."""
+    from target_paypal.dead_letters import chosen
+
+    selection = _selection(True, record_ids, reason, stream)
+    letters = chosen(open_store(store_url), selection)
+    fields = ("id", "stream", "record_id", "attempts", "created_at", "reason", "debug_id")
+    rows = [{k: letter[k] for k in fields} for letter in letters]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['id']:>6}  {row['stream']:<18} {row['record_id']:<20} "
+            f"x{row['attempts']:<3} {row['reason']}"
+        )
+    click.echo(f"{len(rows)} open dead letter(s)")
+
+
+@dead_letters_group.command("replay")
+@_selecting
+@click.option(
+    "--currency",
+    envvar=["PAYPAL_OPS_CURRENCY", "TARGET_PAYPAL_CURRENCY"],
+    default="AUD",
+    show_default=True,
+    help="target-paypal's currency setting (records in another currency stay parked).",
+)
+@click.pass_obj
+def dead_letters_replay(store_url, every, record_ids, reason, stream, currency) -> None:
+    """Queue letters again for the next run (which applies them even with no new input)."""
+    from target_paypal.dead_letters import replay
+
+    selection = _selection(every, record_ids, reason, stream)
+    if selection.empty():
+        raise click.UsageError("say which: --all, --id, --reason or --stream")
+    done = replay(open_store(store_url), selection, currency)
+    click.echo(f"Queued for the next run: {len(done.queued)} invoice(s)")
+    click.echo(f"Staged again (they pass the contract now): {len(done.restaged)}")
+    if done.still_failing:
+        click.echo(f"Still failing, kept: {', '.join(done.still_failing[:20])}")
+    if done.need_cliniko:
+        click.echo(
+            f"Need Cliniko's record again ({len(done.need_cliniko)}): fix them in Cliniko, or "
+            "after changing the rules run `meltano run --full-refresh cliniko-to-paypal`"
+        )
+
+
+@dead_letters_group.command("discard")
+@_selecting
+@click.option("--why", required=True, help="Why they are closed (kept in the audit log).")
+@click.pass_obj
+def dead_letters_discard(store_url, every, record_ids, reason, stream, why) -> None:
+    """Close letters by hand with a reason; they are not retried again."""
+    from target_paypal.dead_letters import discard
+
+    selection = _selection(every, record_ids, reason, stream)
+    if selection.empty():
+        raise click.UsageError("say which: --all, --id, --reason or --stream")
+    letters = discard(open_store(store_url), selection, why)
+    click.echo(f"Discarded {len(letters)} dead letter(s); the reason is in the audit log")
+
+
 def main() -> None:
     cli(prog_name="paypal-ops")
 

@@ -535,6 +535,34 @@ class Store:
                 .values(resolved_at=now(), resolution=resolution)
             )
 
+    def discard(self, letter_id: int, why: str) -> None:
+        """Close one dead letter by hand, with the reason, and say so in the audit log."""
+        with self.begin() as conn:
+            letter = conn.execute(
+                sa.select(dead_letters.c.stream, dead_letters.c.record_id).where(
+                    dead_letters.c.id == letter_id
+                )
+            ).one()
+            conn.execute(
+                dead_letters.update()
+                .where(dead_letters.c.id == letter_id)
+                .values(resolved_at=now(), resolution=f"discarded: {why}"[:300])
+            )
+            conn.execute(
+                audit.insert().values(
+                    at=now(),
+                    invoice_id=letter.record_id if letter.stream == "invoices" else None,
+                    operation=f"discard {letter.stream}"[:40],
+                    outcome=f"dead letter {letter_id} ({letter.record_id}): {why}"[:300],
+                )
+            )
+            if letter.stream == "invoices":
+                conn.execute(
+                    invoices.update()
+                    .where(invoices.c.invoice_id == letter.record_id)
+                    .values(dirty=False)
+                )
+
     def open_dead_letters(self, stream: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(dead_letters).where(dead_letters.c.resolved_at.is_(None))
         if stream:
