@@ -126,7 +126,7 @@ def describe_run(
 @click.option(
     "--output-dir",
     envvar="PAYPAL_OPS_RECONCILE_DIR",
-    default=".meltano/target-paypal/reconcile",
+    default="output/reconcile",
     show_default=True,
 )
 @click.pass_obj
