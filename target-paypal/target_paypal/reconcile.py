@@ -363,7 +363,7 @@ def write(result: Reconciliation, folder: Path) -> dict[str, Path]:
     """reconcile.json, reconcile.csv (one row per item) and reconcile.html in `folder`."""
     import csv
 
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    from jinja2 import Environment, PackageLoader
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = {kind: folder / f"reconcile.{kind}" for kind in ("json", "csv", "html")}
@@ -375,7 +375,7 @@ def write(result: Reconciliation, folder: Path) -> dict[str, Path]:
         for item in result.items:
             writer.writerow({**item, "fields": " ".join(item["fields"])})
     env = Environment(
-        loader=PackageLoader("target_paypal", "templates"), autoescape=select_autoescape()
+        loader=PackageLoader("target_paypal", "templates"), autoescape=True
     )
     html = env.get_template("reconcile.html.j2").render(r=data, labels=LABELS)
     paths["html"].write_text(html)
