@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from target_paypal.client import PayPalClient, PayPalError
+from target_paypal.report import report_command
 from target_paypal.store import Store, StoreError
 from target_paypal.summary import INVOICE_OUTCOMES
 
@@ -46,6 +47,9 @@ def open_store(store_url: str | None) -> Store:
 def cli(ctx: click.Context, store_url: str | None) -> None:
     """Operate the Cliniko -> PayPal sync from target-paypal's store."""
     ctx.obj = store_url
+
+
+cli.add_command(report_command)
 
 
 @cli.command()
