@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from target_paypal.alerts_cli import notify_command
 from target_paypal.client import PayPalClient, PayPalError
 from target_paypal.store import Store, StoreError
 from target_paypal.summary import INVOICE_OUTCOMES
@@ -193,6 +194,9 @@ def load_rules(mapping_file: str | None) -> Any:
 
 def main() -> None:
     cli(prog_name="paypal-ops")
+
+
+cli.add_command(notify_command)
 
 
 if __name__ == "__main__":
