@@ -236,7 +236,11 @@ class TargetPayPal(Target):
     def _alert(self) -> None:
         """One alert when this run parked new records (a failed run: `paypal-ops notify`)."""
         urls = parse_urls(self.config.get("alert_urls"))
-        alert = run_alert(self.store, self.run_id) if urls else None
+        try:
+            alert = run_alert(self.store, self.run_id) if urls else None
+        except Exception as error:  # an alert never fails a run that succeeded
+            self.logger.warning("No alert for run %d: %s", self.run_id, type(error).__name__)
+            return
         if alert is not None:
             sent = notify(urls, alert, self.store, self.logger)
             self.logger.info("Alert %s sent to %d of %d channels", alert.subject, sent, len(urls))
