@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import csv
+import http.server
 import json
+import threading
 from collections import defaultdict
 from decimal import Decimal
 
@@ -13,6 +15,31 @@ import pytest
 
 CLINIC = {"seed": 7, "patients": 80, "invoices": 140}
 UNPAID = {"SENT", "UNPAID"}
+
+
+@pytest.fixture
+def webhook_posts():
+    """A local Slack-compatible webhook sink: the JSON bodies it received."""
+    posts: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = (
+        f"json://127.0.0.1:{server.server_address[1]}/hook"
+        "?:message=text&:version&:title&:type&:attachments"
+    )
+    yield url, posts
+    server.shutdown()
+    server.server_close()
 
 
 def report(project) -> dict:
@@ -47,14 +74,17 @@ def gst_by_month(sandbox, cliniko_ids: set[str]) -> dict[str, tuple[Decimal, Dec
 
 @pytest.mark.timeout(900)
 def test_reconcile_lists_each_injected_discrepancy_and_nothing_else(
-    make_sandbox, meltano_project
+    make_sandbox, meltano_project, webhook_posts
 ) -> None:
     sandbox = make_sandbox(**CLINIC)
     project = meltano_project(sandbox)
+    hook, posts = webhook_posts
+    project.env["PAYPAL_OPS_ALERT_URLS"] = json.dumps([hook])
     project.run("cliniko-to-paypal")
 
     clean = project.run("reconcile")
     assert report(project)["ok"] is True, report(project)["items"][:5]
+    assert posts == [], "no alert when everything matches"
     assert "all matches" in clean.stderr + clean.stdout
 
     synced = ours(sandbox)
@@ -115,6 +145,10 @@ def test_reconcile_lists_each_injected_discrepancy_and_nothing_else(
     assert never_synced in page and stray["id"] in page
     emails = {p.get("email") for p in sandbox.cliniko.records("patients")} - {None, ""}
     surnames = {p["last_name"] for p in sandbox.cliniko.records("patients")}
-    for text in (page, json.dumps(result), done.stdout + done.stderr):
+    # One alert, naming the invoices by ID.
+    assert len(posts) == 1, posts
+    alert = posts[0]["text"]
+    assert never_synced in alert and synced[paid]["id"] in alert
+    for text in (page, json.dumps(result), done.stdout + done.stderr, alert):
         assert not [e for e in emails if e in text]
         assert not [s for s in surnames if f">{s}<" in text or f'"{s}"' in text]

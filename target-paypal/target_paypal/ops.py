@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from target_paypal.alerts_cli import notify_command
 from target_paypal.client import PayPalClient, PayPalError
 from target_paypal.report import report_command
 from target_paypal.store import Store, StoreError
@@ -147,12 +148,26 @@ def reconcile(
         click.echo(f"reconcile stopped: {error}", err=True)
         raise SystemExit(2) from None
     paths = rec.write(result, Path(output_dir))
+    _alert_reconciliation(store_url, result)
     mismatches = ", ".join(f"{rec.LABELS[k].lower()} {n}" for k, n in result.counts.items() if n)
     click.echo(f"Reconciliation: {'all matches' if result.ok else mismatches}")
     for why, count in result.held.items():
         click.echo(f"  held back on purpose ({why}): {count}")
     click.echo(f"  written: {', '.join(str(p) for p in paths.values())}")
     raise SystemExit(0 if result.ok else 1)
+
+
+def _alert_reconciliation(store_url: str | None, result: Any) -> None:
+    """Mismatches reach the alert channels (once per reconciliation); never fails the command."""
+    from dataclasses import asdict
+
+    from target_paypal.alerts import notify, parse_urls, reconciliation_alert
+    from target_paypal.alerts_cli import URL_VARIABLES
+
+    alert = reconciliation_alert(asdict(result))
+    urls = next((parse_urls(os.environ[v]) for v in URL_VARIABLES if os.environ.get(v)), [])
+    if alert is not None and urls:
+        notify(urls, alert, open_store(store_url))
 
 
 def run_reconcile(store_url: str | None, mapping_file: str | None, settings: dict) -> Any:
@@ -288,6 +303,9 @@ def dead_letters_discard(store_url, every, record_ids, reason, stream, why) -> N
 
 def main() -> None:
     cli(prog_name="paypal-ops")
+
+
+cli.add_command(notify_command)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,17 @@ runs = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("counts", sa.JSON),
 )
+# Alerts sent, one per subject ("run:5", "reconcile:<time>"): so each is sent once.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("subject", sa.String(80), primary_key=True),
+    sa.Column("run_id", sa.Integer, index=True),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("delivered", sa.Integer, nullable=False),
+    sa.Column("channels", sa.Integer, nullable=False),
+)
 
 
 def now() -> dt.datetime:
@@ -621,8 +632,72 @@ class Store:
                 outcomes.delete().where(outcomes.c.run_id <= run_id - KEEP_OUTCOMES_OF_RUNS)
             )
 
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        with self.begin() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one_or_none()
+        return None if row is None else dict(row)
+
+    def new_parked(self, run_id: int) -> list[tuple[str, str, str]]:
+        """(stream, record_id, reason) of the records this run parked that were not parked
+        before it: their open dead letter was made during the run (a retry still parked is not
+        new)."""
+        run = self.run(run_id)
+        if run is None:
+            return []
+        with self.begin() as conn:
+            parked = conn.execute(
+                sa.select(outcomes.c.stream, outcomes.c.record_id, outcomes.c.reason)
+                .where(outcomes.c.run_id == run_id, outcomes.c.outcome == "parked")
+                .order_by(outcomes.c.stream, outcomes.c.record_id)
+            ).all()
+            letters = conn.execute(
+                sa.select(dead_letters.c.stream, dead_letters.c.record_id).where(
+                    dead_letters.c.resolved_at.is_(None),
+                    dead_letters.c.created_at >= _aware(run["started_at"]),
+                )
+            ).all()
+        opened = {(stream, record_id) for stream, record_id in letters}
+        found = []
+        for stream, record_id, reason in parked:
+            source = f"rejects:{REJECT_STREAMS_BY_TARGET.get(stream, stream)}"
+            if (stream, record_id) in opened or (source, record_id) in opened:
+                found.append((stream, record_id, reason or ""))
+        return found
+
+    def notified(self, subject: str) -> bool:
+        with self.begin() as conn:
+            return (
+                conn.execute(
+                    sa.select(notifications.c.subject).where(notifications.c.subject == subject)
+                ).first()
+                is not None
+            )
+
+    def note_notified(
+        self, subject: str, kind: str, run_id: int | None, delivered: int, channels: int
+    ) -> None:
+        with self.begin() as conn:
+            _upsert(
+                conn,
+                notifications,
+                "subject",
+                {
+                    "subject": subject,
+                    "kind": kind,
+                    "run_id": run_id,
+                    "sent_at": now(),
+                    "delivered": delivered,
+                    "channels": channels,
+                },
+            )
+
 
 KEEP_OUTCOMES_OF_RUNS = 100
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes (stored in UTC)."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _note_outcome(

@@ -14,6 +14,7 @@ from singer_sdk import typing as th
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
+from target_paypal.alerts import notify, parse_urls, run_alert
 from target_paypal.apply import Applier, InvoiceApplier
 from target_paypal.client import PayPalClient, PayPalError
 from target_paypal.compose import Invoicer
@@ -101,6 +102,14 @@ class TargetPayPal(Target):
             th.StringType,
             default="output/plan",
             description="Where a dry run writes plan.json and plan.txt.",
+        ),
+        th.Property(
+            "alert_urls",
+            th.ArrayType(th.StringType),
+            secret=True,
+            description="Apprise URLs to alert when a run parks new records (one alert per "
+            "run; IDs and counts only): e.g. jsons://host/path?:message=text for a "
+            "Slack-compatible webhook, mailtos://user:password@host?to=... for email.",
         ),
         th.Property("retry_max_tries", th.IntegerType, default=6),
         th.Property("retry_backoff_base_ms", th.IntegerType, default=1000),
@@ -215,12 +224,26 @@ class TargetPayPal(Target):
         )
         self.store.finish_run(self.run_id, "succeeded", summary)
         self.logger.info("target-paypal run %d: %s", self.run_id, describe(summary))
+        if not self.dry_run:
+            self._alert()
         if self.dry_run:
             plan = build_plan(self.store, self.run_id)
             paths = write_plan(plan, Path(self.config.get("plan_dir") or "output/plan"))
             for line in describe_plan(plan):
                 self.logger.info(line)
             self.logger.info("Plan written to %s and %s", *paths)
+
+    def _alert(self) -> None:
+        """One alert when this run parked new records (a failed run: `paypal-ops notify`)."""
+        urls = parse_urls(self.config.get("alert_urls"))
+        try:
+            alert = run_alert(self.store, self.run_id) if urls else None
+        except Exception as error:  # an alert never fails a run that succeeded
+            self.logger.warning("No alert for run %d: %s", self.run_id, type(error).__name__)
+            return
+        if alert is not None:
+            sent = notify(urls, alert, self.store, self.logger)
+            self.logger.info("Alert %s sent to %d of %d channels", alert.subject, sent, len(urls))
 
 
 def scratch_copy(url: str, folder: Path, logger: Any) -> str:
