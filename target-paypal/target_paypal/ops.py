@@ -14,6 +14,7 @@ import click
 
 from target_paypal.store import Store, StoreError
 from target_paypal.summary import INVOICE_OUTCOMES
+from target_paypal.webhooks import webhooks_command
 
 DEFAULT_STORE = "sqlite:///.meltano/target-paypal/store.db"
 CLINIKO_NAMES = {
@@ -95,6 +96,9 @@ def describe_run(
         lines.append(f"  {CLINIKO_NAMES.get(stream, stream).capitalize()} left out: {parts}")
     lines.append(f"  Open dead letters (kept for replay): {counts.get('open_dead_letters', 0)}")
     return lines
+
+
+cli.add_command(webhooks_command)
 
 
 def main() -> None:
