@@ -108,6 +108,17 @@ def _utc(value: Any) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+async def _read_limited(request: Request) -> bytes:
+    """The raw body, refused past MAX_BODY bytes without reading it all."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Refused(413, "the body is too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_app(
     store: Store,
     webhook_id: str,
@@ -138,10 +149,8 @@ def create_app(
         return 200, result
 
     async def receive(request: Request) -> PlainTextResponse:
-        body = await request.body()
         try:
-            if len(body) > MAX_BODY:
-                raise Refused(413, "the body is too large")
+            body = await _read_limited(request)
             status, text = await run_in_threadpool(handle, dict(request.headers), body)
         except Refused as refused:
             log.warning(
@@ -166,7 +175,7 @@ def create_app(
 @click.option("--port", default=8767, show_default=True, type=int)
 @click.option(
     "--webhook-id",
-    envvar="PAYPAL_WEBHOOK_ID",
+    envvar=["PAYPAL_OPS_WEBHOOK_ID", "PAYPAL_WEBHOOK_ID"],
     required=True,
     help="The webhook's id in PayPal's developer dashboard (part of what PayPal signs).",
 )
@@ -179,7 +188,7 @@ def create_app(
 )
 @click.option(
     "--allowed-cert-hosts",
-    envvar="PAYPAL_WEBHOOK_CERT_HOSTS",
+    envvar=["PAYPAL_OPS_WEBHOOK_CERT_HOSTS", "PAYPAL_WEBHOOK_CERT_HOSTS"],
     default=",".join(DEFAULT_CERT_HOSTS),
     show_default=True,
     help="Where certificates may come from: hosts (https) or scheme://host:port origins.",

@@ -34,6 +34,7 @@ from target_paypal.webhook_verify import (
     CertificateSource,
     OfflineVerifier,
     OnlineVerifier,
+    Refused,
     parse_allowed,
 )
 from target_paypal.webhooks import PATH, create_app
@@ -160,6 +161,7 @@ def test_genuine_event_updates_the_store_within_a_second(make_receiver, caplog):
     assert event["event_id"].startswith("WH-")
     assert event["invoice_id"] == "300000000000000001"
     assert elapsed < 1.0
+    assert receiver.sandbox.paypal.webhooks.wait_idle(5)  # the sender notes the answer last
     [delivery] = receiver.sandbox.paypal.webhooks.deliveries()
     assert (delivery.status, delivery.answer.strip()) == (200, "recorded")
     assert EMAIL.encode() in delivery.body  # the event carries the payer...
@@ -245,6 +247,8 @@ def test_wrong_webhook_id_tampered_body_and_bad_headers_are_refused(genuine):
     assert tampered != fresh
     refused(receiver, tampered, sign(receiver, fresh), 401)
     refused(receiver, fresh, {**sign(receiver, fresh), "PAYPAL-AUTH-ALGO": "SHA1withRSA"}, 400)
+    huge = fresh[:-1] + b', "padding": "' + b"x" * 1_000_000 + b'"}'
+    assert "too large" in refused(receiver, huge, sign(receiver, huge), 413)
     headers = sign(receiver, fresh)
     del headers["PAYPAL-TRANSMISSION-SIG"]
     assert "PAYPAL-TRANSMISSION-SIG" in refused(receiver, fresh, headers, 400)
@@ -276,7 +280,7 @@ def test_default_allow_list_is_paypal_over_https():
         "https://api.paypal.com:8443/v1/notifications/certs/CERT-1",
         "https://evil.example/v1/notifications/certs/CERT-1",
     ):
-        with pytest.raises(Exception, match="allowed certificate host"):
+        with pytest.raises(Refused, match="allowed certificate host"):
             source.get(url)
 
 
@@ -318,6 +322,7 @@ def test_online_verification_against_the_sandbox(make_receiver):
     paypal_id = open_invoice(receiver)
     receiver.sandbox.paypal.mark_paid(paypal_id)
     assert poll(lambda: events_of(receiver.store, paypal_id), 1.0)
+    assert receiver.sandbox.paypal.webhooks.wait_idle(5)
     [delivery] = receiver.sandbox.paypal.webhooks.deliveries()
     event = json.loads(delivery.body)
     event["id"] = "WH-NEW0000000000000-00000000000000001"
