@@ -161,6 +161,7 @@ def test_genuine_event_updates_the_store_within_a_second(make_receiver, caplog):
     assert event["event_id"].startswith("WH-")
     assert event["invoice_id"] == "300000000000000001"
     assert elapsed < 1.0
+    print(f"paid -> store updated in {elapsed * 1000:.0f} ms")
     assert receiver.sandbox.paypal.webhooks.wait_idle(5)  # the sender notes the answer last
     [delivery] = receiver.sandbox.paypal.webhooks.deliveries()
     assert (delivery.status, delivery.answer.strip()) == (200, "recorded")
@@ -398,6 +399,7 @@ def test_end_to_end_invoice_from_the_target_paid_by_hand(target, clinic, tmp_pat
         elapsed = time.monotonic() - started
         assert changed, Path(log_path).read_text()
         assert elapsed < 1.0
+        print(f"paid by hand -> xref changed in {elapsed * 1000:.0f} ms")
         assert store.xref(xref.invoice_id).conflict
         [event] = store.webhook_events()
         assert (event["invoice_id"], event["paypal_id"]) == (xref.invoice_id, xref.paypal_id)
