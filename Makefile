@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint sandbox clean
+.PHONY: install browser demo test lint sandbox clean
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml tap-cliniko/pyproject.toml transforms/pyproject.toml target-paypal/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +14,16 @@ $(STAMP): pyproject.toml sandbox/pyproject.toml tap-cliniko/pyproject.toml trans
 	$(BIN)/meltano install
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# Debian's chromium and chromium-driver for the sync-health page's browser test (root: apt-get).
+browser:
+	bash scripts/install-browser.sh
 
 demo: $(STAMP)
 	bash scripts/demo.sh
 
-test: lint
+test: lint browser
 	$(BIN)/pytest
 
 lint: $(STAMP)

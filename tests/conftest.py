@@ -39,6 +39,33 @@ class MeltanoProject:
             timeout=timeout,
         )
 
+    def paypal_env(self) -> dict[str, str]:
+        """target-paypal and paypal-ops pointed at the sandbox and at this test's own store."""
+        sandbox, store = self.sandbox, f"sqlite:///{self.workdir / 'store.db'}"
+        return {
+            "TARGET_PAYPAL_BASE_URL": sandbox.paypal_url,
+            "TARGET_PAYPAL_CLIENT_ID": sandbox.paypal_client_id,
+            "TARGET_PAYPAL_CLIENT_SECRET": sandbox.paypal_client_secret,
+            "TARGET_PAYPAL_STORE_URL": store,
+            "PAYPAL_OPS_STORE_URL": store,
+            "PAYPAL_OPS_CLINIKO_BASE_URL": sandbox.cliniko_url,
+            "PAYPAL_OPS_CLINIKO_API_KEY": sandbox.api_key,
+            "PAYPAL_OPS_PAYPAL_BASE_URL": sandbox.paypal_url,
+            "PAYPAL_OPS_PAYPAL_CLIENT_ID": sandbox.paypal_client_id,
+            "PAYPAL_OPS_PAYPAL_CLIENT_SECRET": sandbox.paypal_client_secret,
+            "PAYPAL_OPS_RECONCILE_DIR": str(self.workdir / "reconcile"),
+            "TARGET_PAYPAL_PLAN_DIR": str(self.workdir / "plan"),
+        }
+
+    def run(self, *blocks: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`meltano run <blocks>` with the PayPal side on the sandbox."""
+        done = self.meltano("run", *blocks, env=self.paypal_env(), timeout=600)
+        assert done.returncode == 0 or not check, (
+            f"meltano run {' '.join(blocks)} failed with exit code {done.returncode}; "
+            f"stderr ends:\n{done.stderr[-4000:]}"
+        )
+        return done
+
     def run_to_jsonl(self, select: list[str], env: dict | None = None) -> dict[str, list[dict]]:
         """`meltano run tap-cliniko target-jsonl`; returns the records written, by stream."""
         self.runs += 1

@@ -370,18 +370,7 @@ def written_paypal_ids(sandbox) -> dict[str, list[str]]:
 
 def run_job(project, sandbox, check: bool = True) -> subprocess.CompletedProcess[str]:
     """`meltano run cliniko-to-paypal` against the sandbox, with this test's own target store."""
-    env = {
-        "TARGET_PAYPAL_BASE_URL": sandbox.paypal_url,
-        "TARGET_PAYPAL_CLIENT_ID": sandbox.paypal_client_id,
-        "TARGET_PAYPAL_CLIENT_SECRET": sandbox.paypal_client_secret,
-        "TARGET_PAYPAL_STORE_URL": f"sqlite:///{project.workdir / 'store.db'}",
-    }
-    done = project.meltano("run", JOB, env=env, timeout=600)
-    assert done.returncode == 0 or not check, (
-        f"meltano run {JOB} failed with exit code {done.returncode}; stderr ends:\n"
-        f"{done.stderr[-4000:]}"
-    )
-    return done
+    return project.run(JOB, check=check)
 
 
 @pytest.fixture

@@ -364,6 +364,24 @@ class Store:
             ).scalar_one_or_none()
         return ("park", reason) if reason is not None else None
 
+    def skipped_ids(self, stream: str) -> set[str]:
+        """Records a rule skipped: left out by the mapper, or whose latest outcome is skipped."""
+        with self.begin() as conn:
+            rules = set(
+                conn.execute(sa.select(skipped.c.record_id).where(skipped.c.stream == stream))
+                .scalars()
+                .all()
+            )
+            latest: dict[str, str] = {}
+            rows = conn.execute(
+                sa.select(outcomes.c.record_id, outcomes.c.outcome)
+                .where(outcomes.c.stream == stream)
+                .order_by(outcomes.c.run_id)
+            )
+            for record_id, outcome in rows:
+                latest[record_id] = outcome
+        return rules | {r for r, outcome in latest.items() if outcome == "skipped"}
+
     def shared_emails(self) -> dict[str, list[str]]:
         """Customer id -> the other customers with the same email (case-insensitive)."""
         with self.begin() as conn:
@@ -462,9 +480,30 @@ class Store:
             with self.begin() as conn:
                 conn.execute(audit.insert(), rows)
 
-    def audit_log(self) -> list[dict[str, Any]]:
+    def audit_log(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        query = sa.select(audit).order_by(audit.c.id)
+        if run_id is not None:
+            query = query.where(audit.c.run_id == run_id)
         with self.begin() as conn:
-            return [dict(r) for r in conn.execute(sa.select(audit).order_by(audit.c.id)).mappings()]
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def run_invoice_outcomes(self, run_id: int) -> dict[str, str]:
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(outcomes.c.record_id, outcomes.c.outcome).where(
+                    outcomes.c.run_id == run_id, outcomes.c.stream == "invoices"
+                )
+            )
+            return {record_id: outcome for record_id, outcome in rows}
+
+    def invoice_headers(self, invoice_ids: set[str]) -> dict[str, dict[str, Any]]:
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(invoices.c.invoice_id, invoices.c.record).where(
+                    invoices.c.invoice_id.in_(invoice_ids)
+                )
+            )
+            return {invoice_id: record for invoice_id, record in rows}
 
     def park(
         self,
@@ -527,6 +566,34 @@ class Store:
                 )
                 .values(resolved_at=now(), resolution=resolution)
             )
+
+    def discard(self, letter_id: int, why: str) -> None:
+        """Close one dead letter by hand, with the reason, and say so in the audit log."""
+        with self.begin() as conn:
+            letter = conn.execute(
+                sa.select(dead_letters.c.stream, dead_letters.c.record_id).where(
+                    dead_letters.c.id == letter_id
+                )
+            ).one()
+            conn.execute(
+                dead_letters.update()
+                .where(dead_letters.c.id == letter_id)
+                .values(resolved_at=now(), resolution=f"discarded: {why}"[:300])
+            )
+            conn.execute(
+                audit.insert().values(
+                    at=now(),
+                    invoice_id=letter.record_id if letter.stream == "invoices" else None,
+                    operation=f"discard {letter.stream}"[:40],
+                    outcome=f"dead letter {letter_id} ({letter.record_id}): {why}"[:300],
+                )
+            )
+            if letter.stream == "invoices":
+                conn.execute(
+                    invoices.update()
+                    .where(invoices.c.invoice_id == letter.record_id)
+                    .values(dirty=False)
+                )
 
     def open_dead_letters(self, stream: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(dead_letters).where(dead_letters.c.resolved_at.is_(None))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
+import tempfile
 import time
 from functools import cached_property
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from singer_sdk import typing as th
 from singer_sdk.sinks import Sink
@@ -15,6 +18,7 @@ from target_paypal.apply import Applier, InvoiceApplier
 from target_paypal.client import PayPalClient, PayPalError
 from target_paypal.compose import Invoicer
 from target_paypal.contract import IGNORED_STREAMS
+from target_paypal.plan import PlanningClient, build_plan, describe_plan, write_plan
 from target_paypal.sinks import IgnoredSink, StagingSink
 from target_paypal.store import Store, StoreError
 from target_paypal.summary import describe, run_summary
@@ -85,6 +89,19 @@ class TargetPayPal(Target):
             default=10,
             description="Cap on PayPal calls per second (all workers together).",
         ),
+        th.Property(
+            "dry_run",
+            th.BooleanType,
+            default=False,
+            description="Go through the whole sync but write a plan instead of calling PayPal's "
+            "write endpoints; works on a scratch copy of the store and passes no STATE on.",
+        ),
+        th.Property(
+            "plan_dir",
+            th.StringType,
+            default="output/plan",
+            description="Where a dry run writes plan.json and plan.txt.",
+        ),
         th.Property("retry_max_tries", th.IntegerType, default=6),
         th.Property("retry_backoff_base_ms", th.IntegerType, default=1000),
         th.Property("request_timeout_seconds", th.IntegerType, default=60),
@@ -100,10 +117,18 @@ class TargetPayPal(Target):
         self._replay_dead_letters()
 
     # --- collaborators ------------------------------------------------------------------------
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.config.get("dry_run"))
+
     @cached_property
     def store(self) -> Store:
+        url = self.config.get("store_url") or DEFAULT_STORE
         try:
-            return Store(self.config.get("store_url") or DEFAULT_STORE)
+            if self.dry_run:
+                self._scratch = tempfile.TemporaryDirectory(prefix="target-paypal-plan-")
+                url = scratch_copy(url, Path(self._scratch.name), self.logger)
+            return Store(url)
         except StoreError as error:
             self.logger.error("target-paypal stopped: %s", error)
             sys.exit(1)
@@ -111,7 +136,7 @@ class TargetPayPal(Target):
     @cached_property
     def client(self) -> PayPalClient:
         config = self.config
-        return PayPalClient(
+        client = PayPalClient(
             config.get("base_url") or PAYPAL_SANDBOX,
             config["client_id"],
             config["client_secret"],
@@ -121,6 +146,8 @@ class TargetPayPal(Target):
             timeout_seconds=int(config.get("request_timeout_seconds", 60)),
             pool_size=max(8, int(config.get("max_concurrency", 4))),
         )
+        # A dry run reads PayPal but answers its own writes (same interface, duck-typed).
+        return cast(PayPalClient, PlanningClient(client)) if self.dry_run else client
 
     @cached_property
     def applier(self) -> Applier:
@@ -173,7 +200,8 @@ class TargetPayPal(Target):
     def _write_state_message(self, state: dict) -> None:
         # Meltano's bookmark may only move once everything before it is applied or parked.
         self.apply_pending()
-        super()._write_state_message(state)
+        if not self.dry_run:  # a dry run must not move Meltano's bookmarks
+            super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
         self._input_ended = True
@@ -187,6 +215,25 @@ class TargetPayPal(Target):
         )
         self.store.finish_run(self.run_id, "succeeded", summary)
         self.logger.info("target-paypal run %d: %s", self.run_id, describe(summary))
+        if self.dry_run:
+            plan = build_plan(self.store, self.run_id)
+            paths = write_plan(plan, Path(self.config.get("plan_dir") or "output/plan"))
+            for line in describe_plan(plan):
+                self.logger.info(line)
+            self.logger.info("Plan written to %s and %s", *paths)
+
+
+def scratch_copy(url: str, folder: Path, logger: Any) -> str:
+    """A dry run's store: a consistent copy of the SQLite store (SQLite's backup API, so pages
+    still in the WAL come too), or an empty one beside it for other databases."""
+    scratch = folder / "store.db"
+    source = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if source is not None and source.exists():
+        with sqlite3.connect(source) as src, sqlite3.connect(scratch) as dst:
+            src.backup(dst)
+    elif source is None:
+        logger.warning("Dry run on an empty scratch store: only SQLite stores are copied")
+    return f"sqlite:///{scratch}"
 
 
 if __name__ == "__main__":

@@ -202,13 +202,21 @@ def create_app(
 )
 @click.option(
     "--paypal-url",
-    envvar="TARGET_PAYPAL_BASE_URL",
+    envvar=["PAYPAL_OPS_PAYPAL_BASE_URL", "TARGET_PAYPAL_BASE_URL"],
     default="https://api-m.sandbox.paypal.com",
     show_default=True,
     help="PayPal's API (online verification only).",
 )
-@click.option("--client-id", envvar="TARGET_PAYPAL_CLIENT_ID", help="For --verify online.")
-@click.option("--client-secret", envvar="TARGET_PAYPAL_CLIENT_SECRET", help="For --verify online.")
+@click.option(
+    "--client-id",
+    envvar=["PAYPAL_OPS_PAYPAL_CLIENT_ID", "TARGET_PAYPAL_CLIENT_ID"],
+    help="For --verify online.",
+)
+@click.option(
+    "--client-secret",
+    envvar=["PAYPAL_OPS_PAYPAL_CLIENT_SECRET", "TARGET_PAYPAL_CLIENT_SECRET"],
+    help="For --verify online.",
+)
 @click.pass_obj
 def webhooks_command(
     store_url: str | None,

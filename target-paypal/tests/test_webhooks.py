@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from clinic_sandbox.paypal.webhooks import rfc3339, signed_string
 from target_paypal.client import PayPalClient
+from target_paypal.report import conflicts
 from target_paypal.store import Store, Xref
 from target_paypal.webhook_verify import (
     CertificateSource,
@@ -143,6 +144,7 @@ def events_of(store: Store, paypal_id: str) -> list[dict]:
 
 
 def test_genuine_event_updates_the_store_within_a_second(make_receiver, caplog):
+    """The sync-health page lists the conflict at once (it reads the cross-references)."""
     caplog.set_level(logging.INFO, logger="target_paypal.webhooks")
     receiver = make_receiver()
     paypal_id = open_invoice(receiver)
@@ -156,6 +158,7 @@ def test_genuine_event_updates_the_store_within_a_second(make_receiver, caplog):
 
     assert xref, f"store not updated within 1 s: {receiver.store.xref('300000000000000001')}"
     assert xref.conflict == "PAID in PayPal, not by this sync: left as it is"
+    assert [x.invoice_id for x in conflicts(receiver.store.xrefs())] == [xref.invoice_id]
     [event] = events_of(receiver.store, paypal_id)
     assert event["event_type"] == "INVOICING.INVOICE.PAID"
     assert event["event_id"].startswith("WH-")

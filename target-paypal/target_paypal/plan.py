@@ -1,0 +1,156 @@
+"""Dry run: the whole sync with PayPal's write endpoints replaced by a plan.
+
+`PlanningClient` passes reads (token, get, search) to PayPal and answers writes itself, keeping a
+simulated copy of each invoice it "wrote" so the applier's later steps (send, then pay what is
+due) see what PayPal would show. The target works on a scratch copy of its store, so the dry run
+changes nothing the real run relies on, and passes no STATE on, so Meltano's bookmarks stay put.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from target_paypal.amounts import invoice_total
+from target_paypal.client import PayPalClient
+from target_paypal.store import Store
+
+OPERATIONS = ("create", "update", "send", "record_payment", "cancel", "delete")
+
+
+def _as_line(item: dict[str, Any]) -> dict[str, Any]:
+    """A PayPal item in the contract's line shape, for PayPal's arithmetic in amounts.py."""
+    discount = item.get("discount") or {}
+    return {
+        "quantity": item["quantity"],
+        "unit_amount": item["unit_amount"]["value"],
+        "tax_percent": (item.get("tax") or {}).get("percent"),
+        "discount_percent": discount.get("percent"),
+        "discount_amount": (discount.get("amount") or {}).get("value"),
+    }
+
+
+def _with_amount(invoice: dict[str, Any]) -> dict[str, Any]:
+    inclusive = bool((invoice.get("configuration") or {}).get("tax_inclusive"))
+    total = invoice_total([_as_line(i) for i in invoice.get("items") or []], inclusive)
+    currency = (invoice.get("detail") or {}).get("currency_code", "AUD")
+    invoice["amount"] = {"currency_code": currency, "value": str(total)}
+    invoice["due_amount"] = dict(invoice["amount"])
+    return invoice
+
+
+class PlanningClient:
+    """PayPalClient's interface: reads from PayPal, writes simulated (nothing is sent)."""
+
+    def __init__(self, real: PayPalClient) -> None:
+        self.real = real
+        self.base_url = real.base_url
+        self._simulated: dict[str, dict[str, Any]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def access_token(self, renew: bool = False) -> str:
+        return self.real.access_token(renew)
+
+    def get_invoice(self, paypal_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            if paypal_id in self._simulated:
+                return copy.deepcopy(self._simulated[paypal_id])
+        if paypal_id.startswith("PLANNED-"):
+            return None
+        return self.real.get_invoice(paypal_id)
+
+    def find_by_reference(self, reference: str) -> list[dict[str, Any]]:
+        return self.real.find_by_reference(reference)
+
+    def _keep(self, invoice: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._simulated[invoice["id"]] = invoice
+        return copy.deepcopy(invoice)
+
+    def _change(self, paypal_id: str, **fields: Any) -> dict[str, Any]:
+        current = self.get_invoice(paypal_id) or {"id": paypal_id}
+        return self._keep({**current, **fields})
+
+    def create_invoice(self, body: dict[str, Any]) -> dict[str, Any]:
+        planned = f"PLANNED-{next(self._ids)}"
+        return self._keep(_with_amount({**copy.deepcopy(body), "id": planned, "status": "DRAFT"}))
+
+    def replace_invoice(self, paypal_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        current = self.get_invoice(paypal_id) or {}
+        status = current.get("status", "DRAFT")
+        return self._keep(_with_amount({**copy.deepcopy(body), "id": paypal_id, "status": status}))
+
+    def send_invoice(self, paypal_id: str, send_to_recipient: bool = True) -> None:
+        self._change(paypal_id, status="UNPAID")
+
+    def record_payment(self, paypal_id: str, payment: dict[str, Any]) -> str:
+        currency = payment["amount"]["currency_code"]
+        self._change(
+            paypal_id, status="MARKED_AS_PAID", due_amount={"currency_code": currency, "value": "0"}
+        )
+        return "PLANNED-PAYMENT"
+
+    def cancel_invoice(self, paypal_id: str) -> None:
+        self._change(paypal_id, status="CANCELLED")
+
+    def delete_invoice(self, paypal_id: str) -> None:
+        with self._lock:
+            self._simulated.pop(paypal_id, None)
+
+
+def build_plan(store: Store, run_id: int) -> dict[str, Any]:
+    """What the run would do: invoices by outcome and PayPal operations, with totals and GST."""
+    outcomes = store.run_invoice_outcomes(run_id)
+    headers = store.invoice_headers(set(outcomes))
+    by_outcome: dict[str, dict[str, Any]] = {}
+    for invoice_id, outcome in outcomes.items():
+        _add(by_outcome, outcome, headers.get(invoice_id))
+    by_operation: dict[str, dict[str, Any]] = {op: _empty() for op in OPERATIONS}
+    for entry in store.audit_log(run_id):
+        if entry["operation"] in by_operation:
+            _add(by_operation, entry["operation"], headers.get(entry["invoice_id"]))
+    return {
+        "run_id": run_id,
+        "invoices": dict(sorted(by_outcome.items())),
+        "operations": by_operation,
+    }
+
+
+def _empty() -> dict[str, Any]:
+    return {"count": 0, "total": "0.00", "gst": "0.00"}
+
+
+def _add(table: dict[str, dict[str, Any]], key: str, header: dict[str, Any] | None) -> None:
+    row = table.setdefault(key, _empty())
+    row["count"] += 1
+    if header:
+        row["total"] = str(Decimal(row["total"]) + Decimal(header.get("total") or "0"))
+        row["gst"] = str(Decimal(row["gst"]) + Decimal(header.get("tax_total") or "0"))
+
+
+def describe_plan(plan: dict[str, Any]) -> list[str]:
+    lines = ["Plan (dry run: nothing was written to PayPal)", "  Invoices:"]
+    for outcome, row in plan["invoices"].items():
+        lines.append(
+            f"    {outcome:<12} {row['count']:7d}   total {row['total']:>12}   GST {row['gst']}"
+        )
+    lines.append("  PayPal writes it would make:")
+    for operation, row in plan["operations"].items():
+        lines.append(
+            f"    {operation:<14} {row['count']:5d}   total {row['total']:>12}   GST {row['gst']}"
+        )
+    return lines
+
+
+def write_plan(plan: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    as_json, as_text = folder / "plan.json", folder / "plan.txt"
+    as_json.write_text(json.dumps(plan, indent=2) + "\n")
+    as_text.write_text("\n".join(describe_plan(plan)) + "\n")
+    return as_json, as_text
