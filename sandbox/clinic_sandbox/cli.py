@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--paypal-port", type=int, default=8766)
     serve.add_argument("--paypal-client-id", default="sandbox-client-id")
     serve.add_argument("--paypal-client-secret", default="sandbox-client-secret")
+    serve.add_argument("--paypal-webhook-url", default=None,
+                       help="send signed INVOICING.INVOICE.* events here (default: none)")
+    serve.add_argument("--paypal-webhook-id", default="WH-SANDBOX-LOCAL",
+                       help="the webhook id the events are signed for")
     return parser
 
 
@@ -43,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
                            paypal_port=args.paypal_port, paypal_client_id=args.paypal_client_id,
                            paypal_client_secret=args.paypal_client_secret)
     with server:
+        if args.paypal_webhook_url:
+            server.set_paypal_webhook(args.paypal_webhook_url, args.paypal_webhook_id)
+            print(f"PayPal webhooks: {args.paypal_webhook_url} (webhook id "
+                  f"{args.paypal_webhook_id})", flush=True)
         print(f"Cliniko sandbox: {server.cliniko_url}", flush=True)
         print(f"API key:         {server.api_key}", flush=True)
         print(f"Controls:        {server.control_url}/stats", flush=True)

@@ -96,6 +96,7 @@ class SandboxServer:
             self.cliniko.base_url = self.cliniko_url
             self._paypal_port = self._serve(self.paypal_app, self._paypal_port,
                                             "sandbox-paypal").port
+            self.paypal.webhooks.base_url = self.paypal_url
         except BaseException:
             self.stop()
             raise
@@ -208,3 +209,13 @@ class SandboxServer:
 
     def reset_paypal_stats(self) -> None:
         self.paypal_guard.stats.reset()
+
+    def set_paypal_webhook(self, url: str | None, webhook_id: str | None = None,
+                           retries: int = 2) -> None:
+        """Send signed INVOICING.INVOICE.* events to `url` (None: stop sending)."""
+        self.paypal.webhooks.configure(url, webhook_id, retries)
+
+    @property
+    def paypal_cert_origin(self) -> str:
+        """The origin a receiver must allow certificates from (`--allowed-cert-hosts`)."""
+        return self.paypal_url

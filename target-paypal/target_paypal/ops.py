@@ -19,6 +19,7 @@ from target_paypal.client import PayPalClient, PayPalError
 from target_paypal.report import report_command
 from target_paypal.store import Store, StoreError
 from target_paypal.summary import INVOICE_OUTCOMES
+from target_paypal.webhooks import webhooks_command
 
 DEFAULT_STORE = "sqlite:///.meltano/target-paypal/store.db"
 CLINIKO_NAMES = {
@@ -299,6 +300,9 @@ def dead_letters_discard(store_url, every, record_ids, reason, stream, why) -> N
         raise click.UsageError("say which: --all, --id, --reason or --stream")
     letters = discard(open_store(store_url), selection, why)
     click.echo(f"Discarded {len(letters)} dead letter(s); the reason is in the audit log")
+
+
+cli.add_command(webhooks_command)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from .search import matches, newest_first, page_of, summary
 from .state import PayPalState
 from .store import new_debug_id
 from .validation import validate_search
+from .webhook_routes import add_webhook_routes
 
 API_PREFIXES = ("/v1/", "/v2/")
 INVOICES = "/v2/invoicing/invoices"
@@ -143,6 +144,7 @@ def create_paypal_app(state: PayPalState, faults: Faults | None = None) -> FastA
     _add_token_route(app, state)
     _add_invoice_routes(app, state)
     add_control_routes(app, state)
+    add_webhook_routes(app, state, [Depends(_bearer(state))])
     return app
 
 

@@ -311,6 +311,25 @@ class Invoicing:
         payments["transactions"].append(payment)
         self._settle(invoice)
 
+    def refund(self, invoice_id: str) -> str:
+        """Refund everything paid (a sandbox control action): PAID → REFUNDED, MARKED_AS_PAID →
+        MARKED_AS_REFUNDED."""
+        with self.store.lock:
+            invoice = self.get(invoice_id)
+            if invoice["status"] not in ("PAID", "MARKED_AS_PAID"):
+                raise unprocessable("CANNOT_REFUND_INVOICE",
+                                    "Only a paid invoice can be refunded.")
+            paid = invoice["payments"]["paid_amount"]
+            external = invoice["status"] == "MARKED_AS_PAID"
+            refund = {"refund_id": (new_external_payment_id() if external
+                                    else new_paypal_transaction_id()),
+                      "type": "EXTERNAL" if external else "PAYPAL",
+                      "refund_date": self.today().isoformat(), "amount": paid}
+            invoice["refunds"] = {"transactions": [refund], "refund_amount": paid}
+            invoice["status"] = "MARKED_AS_REFUNDED" if external else "REFUNDED"
+            self.store.put(invoice)
+            return str(refund["refund_id"])
+
     def delete_payment(self, invoice_id: str, payment_id: str) -> None:
         with self.store.lock:
             invoice = self.get(invoice_id)

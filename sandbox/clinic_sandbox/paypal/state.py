@@ -12,10 +12,12 @@ from typing import Any, Literal
 from .auth import OBSERVED_EXPIRES_IN, Credentials, TokenIssuer
 from .lifecycle import Invoicing, InvoicingRules
 from .store import PayPalStore
+from .webhooks import WebhookSender
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOKEN_PATH = "/v1/oauth2/token"
-READ_ONLY_POSTS = {TOKEN_PATH, "/v2/invoicing/search-invoices"}
+READ_ONLY_POSTS = {TOKEN_PATH, "/v2/invoicing/search-invoices",
+                   "/v1/notifications/verify-webhook-signature"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class PayPalState:
         self.honour_request_id = honour_request_id
         self.stale_token_body = stale_token_body
         self._outage = False
+        self.webhooks = WebhookSender(clock)  # signed INVOICING.INVOICE.* events, when set up
+        self.store.on_put = self.webhooks.notice
         self._log_lock = threading.Condition()
         self._calls: list[ApiCall] = []
 
@@ -90,6 +94,11 @@ class PayPalState:
             currency = self.invoicing.get(invoice_id)["detail"]["currency_code"]
             body["amount"] = {"currency_code": currency, "value": value}
         return self.invoicing.record_payment(invoice_id, body)
+
+    def refund(self, invoice_id: str) -> str:
+        """The merchant refunds a paid invoice in full → REFUNDED (MARKED_AS_REFUNDED when
+        every payment was recorded by hand). Returns the refund id."""
+        return self.invoicing.refund(invoice_id)
 
     def cancel(self, invoice_id: str) -> None:
         """The merchant cancels in PayPal's web UI (same status rules as the API)."""
@@ -165,5 +174,6 @@ class PayPalState:
     def reset(self) -> None:
         """Forget invoices, tokens, idempotency replies and calls; end any outage."""
         self.store.clear()
+        self.webhooks.clear()
         self.clear_call_log()
         self._outage = False

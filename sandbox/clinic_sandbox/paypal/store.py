@@ -62,6 +62,8 @@ class PayPalStore:
         self._invoices: dict[str, dict[str, Any]] = {}
         self._tokens: dict[str, Token] = {}
         self._replies: dict[tuple[str, str, str], tuple[int, Any]] = {}
+        # Told of every invoice write as (before, after), under the lock (webhooks listen here).
+        self.on_put: Callable[[dict[str, Any] | None, dict[str, Any]], None] | None = None
 
     @contextmanager
     def locked(self) -> Iterator[PayPalStore]:
@@ -76,7 +78,10 @@ class PayPalStore:
 
     def put(self, invoice: dict[str, Any]) -> None:
         with self.lock:
+            before = self._invoices.get(invoice["id"])
             self._invoices[invoice["id"]] = copy.deepcopy(invoice)
+            if self.on_put is not None:
+                self.on_put(before, self._invoices[invoice["id"]])
 
     def remove(self, invoice_id: str) -> bool:
         with self.lock:

@@ -1,0 +1,256 @@
+"""`paypal-ops webhooks`: PayPal's INVOICING.INVOICE.* events into target-paypal's store.
+
+POST /paypal/webhooks, in this order: body size, signature headers, transmission time (stale or
+from the future), signature (offline certificate check or PayPal's online endpoint), the event,
+then one store transaction that refuses a transmission id seen before and records the event
+once per event id. Answers: 200 recorded / duplicate event (PayPal retries a delivery under
+the same event id and a new transmission: it must get a 2xx, but nothing is recorded twice) /
+ignored event type; 400 malformed, stale or replayed; 401 not signed by PayPal; 503 the
+signature cannot be checked now (PayPal will retry). A refusal's body is one line naming the
+reason, never anything from the request. Logs carry event, transmission and invoice IDs only.
+
+PAID, CANCELLED and REFUNDED set the invoice's `xrefs.paypal_status` at once (unless a later
+event for that invoice is already recorded), with a conflict when PayPal closed the invoice
+and this sync did not, exactly as the applier records one when it finds it on its next run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import click
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from target_paypal.apply import CLOSED_BY_HAND, PAID
+from target_paypal.store import Store, WebhookEvent, Xref
+from target_paypal.webhook_verify import (
+    DEFAULT_CERT_HOSTS,
+    CertificateSource,
+    Delivery,
+    Refused,
+    Verifier,
+    check_fresh,
+)
+
+log = logging.getLogger("target_paypal.webhooks")
+PATH = "/paypal/webhooks"
+MAX_BODY = 1_000_000
+RECORDED = {
+    "INVOICING.INVOICE.PAID": "PAID",
+    "INVOICING.INVOICE.CANCELLED": "CANCELLED",
+    "INVOICING.INVOICE.REFUNDED": "REFUNDED",
+}
+STATUSES = {  # the invoice statuses each event may report (PAID covers partial and pending)
+    "INVOICING.INVOICE.PAID": {"PAID", "MARKED_AS_PAID", "PARTIALLY_PAID", "PAYMENT_PENDING"},
+    "INVOICING.INVOICE.CANCELLED": {"CANCELLED"},
+    "INVOICING.INVOICE.REFUNDED": {"REFUNDED", "PARTIALLY_REFUNDED", "MARKED_AS_REFUNDED"},
+}
+_SAFE_ID = re.compile(r"[^A-Za-z0-9._:-]")
+
+
+def safe_id(value: Any) -> str:
+    """An ID fit for a log line (what arrives in a header is not trusted)."""
+    return _SAFE_ID.sub("?", str(value))[:100]
+
+
+def hand_closed(status: str, xref: Xref, staged: dict | None) -> str | None:
+    """The applier's rule: a closed status this sync neither set nor wants is a conflict."""
+    if status not in CLOSED_BY_HAND or status == xref.paypal_status:
+        return None
+    target = (staged or {}).get("target_status")
+    if (target == "PAID" and status in PAID) or (target == "VOID" and status == "CANCELLED"):
+        return None
+    return f"{status} in PayPal, not by this sync: left as it is"
+
+
+def parse_event(body: bytes) -> WebhookEvent:
+    try:
+        event = json.loads(body)
+    except ValueError:
+        raise Refused(400, "the body is not JSON") from None
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+        raise Refused(400, "the body is not a PayPal event")
+    event_type = str(event.get("event_type") or "")
+    resource = event.get("resource")
+    resource = resource if isinstance(resource, dict) else {}
+    invoice = resource.get("invoice")
+    invoice = invoice if isinstance(invoice, dict) else resource
+    status = invoice.get("status")
+    if status not in STATUSES.get(event_type, ()):
+        status = RECORDED.get(event_type)
+    paypal_id = invoice.get("id")
+    return WebhookEvent(
+        event_id=event["id"][:60],
+        event_type=event_type[:60],
+        paypal_id=paypal_id[:40] if isinstance(paypal_id, str) else None,
+        status=status,
+        created_at=_utc(event.get("create_time")),
+    )
+
+
+def _utc(value: Any) -> str:
+    """PayPal's create_time as one sortable form (unparseable: the empty string, oldest)."""
+    try:
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def _read_limited(request: Request) -> bytes:
+    """The raw body, refused past MAX_BODY bytes without reading it all."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Refused(413, "the body is too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    store: Store,
+    webhook_id: str,
+    verifier: Verifier,
+    max_age_seconds: float = 300,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> Starlette:
+    """The receiver as an ASGI app (serve it with uvicorn, or test it in process)."""
+    max_age = dt.timedelta(seconds=max_age_seconds)
+
+    def handle(headers: dict[str, str], body: bytes) -> tuple[int, str]:
+        delivery = Delivery.from_request(headers, body)
+        check_fresh(delivery, clock(), max_age)
+        verifier.verify(delivery, webhook_id)
+        event = parse_event(body)
+        keep = event.event_type in RECORDED
+        result = store.record_webhook(delivery.transmission_id, event, hand_closed, keep)
+        if result == "replayed":
+            raise Refused(400, "replayed: this transmission id was delivered before")
+        log.info(
+            "webhook %s: event=%s type=%s invoice=%s transmission=%s",
+            result,
+            safe_id(event.event_id),
+            safe_id(event.event_type),
+            safe_id(event.paypal_id),
+            safe_id(delivery.transmission_id),
+        )
+        return 200, result
+
+    async def receive(request: Request) -> PlainTextResponse:
+        try:
+            body = await _read_limited(request)
+            status, text = await run_in_threadpool(handle, dict(request.headers), body)
+        except Refused as refused:
+            log.warning(
+                "webhook refused (%s): %s; transmission=%s",
+                refused.status,
+                refused.reason,
+                safe_id(request.headers.get("paypal-transmission-id", "-")),
+            )
+            return PlainTextResponse(f"refused: {refused.reason}\n", status_code=refused.status)
+        return PlainTextResponse(f"{text}\n", status_code=status)
+
+    async def health(_: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok\n")
+
+    return Starlette(
+        routes=[Route(PATH, receive, methods=["POST"]), Route("/healthz", health)],
+    )
+
+
+@click.command("webhooks")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8767, show_default=True, type=int)
+@click.option(
+    "--webhook-id",
+    envvar=["PAYPAL_OPS_WEBHOOK_ID", "PAYPAL_WEBHOOK_ID"],
+    required=True,
+    help="The webhook's id in PayPal's developer dashboard (part of what PayPal signs).",
+)
+@click.option(
+    "--verify",
+    type=click.Choice(["offline", "online"]),
+    default="offline",
+    show_default=True,
+    help="offline: check the certificate signature here; online: ask PayPal.",
+)
+@click.option(
+    "--allowed-cert-hosts",
+    envvar=["PAYPAL_OPS_WEBHOOK_CERT_HOSTS", "PAYPAL_WEBHOOK_CERT_HOSTS"],
+    default=",".join(DEFAULT_CERT_HOSTS),
+    show_default=True,
+    help="Where certificates may come from: hosts (https) or scheme://host:port origins.",
+)
+@click.option(
+    "--max-age-seconds",
+    type=click.IntRange(1, 86400),
+    default=300,
+    show_default=True,
+    help="Refuse deliveries sent longer ago than this.",
+)
+@click.option(
+    "--paypal-url",
+    envvar=["PAYPAL_OPS_PAYPAL_BASE_URL", "TARGET_PAYPAL_BASE_URL"],
+    default="https://api-m.sandbox.paypal.com",
+    show_default=True,
+    help="PayPal's API (online verification only).",
+)
+@click.option(
+    "--client-id",
+    envvar=["PAYPAL_OPS_PAYPAL_CLIENT_ID", "TARGET_PAYPAL_CLIENT_ID"],
+    help="For --verify online.",
+)
+@click.option(
+    "--client-secret",
+    envvar=["PAYPAL_OPS_PAYPAL_CLIENT_SECRET", "TARGET_PAYPAL_CLIENT_SECRET"],
+    help="For --verify online.",
+)
+@click.pass_obj
+def webhooks_command(
+    store_url: str | None,
+    host: str,
+    port: int,
+    webhook_id: str,
+    verify: str,
+    allowed_cert_hosts: str,
+    max_age_seconds: int,
+    paypal_url: str,
+    client_id: str | None,
+    client_secret: str | None,
+) -> None:
+    """Receive PayPal's invoice events (PAID, CANCELLED, REFUNDED) into the store."""
+    import uvicorn
+
+    from target_paypal.client import PayPalClient
+    from target_paypal.ops import open_store
+    from target_paypal.webhook_verify import OfflineVerifier, OnlineVerifier, parse_allowed
+
+    verifier: Verifier
+    if verify == "online":
+        if not (client_id and client_secret):
+            raise click.UsageError(
+                "--verify online needs --client-id and --client-secret "
+                "(or TARGET_PAYPAL_CLIENT_ID / TARGET_PAYPAL_CLIENT_SECRET)"
+            )
+        verifier = OnlineVerifier(PayPalClient(paypal_url, client_id, client_secret, max_tries=3))
+    else:
+        allowed = parse_allowed(allowed_cert_hosts)
+        if not allowed:
+            raise click.UsageError("--allowed-cert-hosts is empty")
+        verifier = OfflineVerifier(CertificateSource(allowed))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    app = create_app(open_store(store_url), webhook_id, verifier, max_age_seconds)
+    click.echo(f"PayPal webhooks: listening on http://{host}:{port}{PATH} ({verify} checks)")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
