@@ -24,16 +24,10 @@ import apprise
 from apprise.logger import LOGGER_NAME as APPRISE_LOGGER
 
 from target_paypal.store import Store
+from target_paypal.summary import CLINIKO_NAMES
 
 LOGGER = logging.getLogger("target_paypal.alerts")
 MAX_IDS = 10  # record IDs listed per reason or kind; the counts are always complete
-CLINIKO_NAMES = {
-    "customers": "patients",
-    "invoices": "invoices",
-    "invoice_lines": "invoice items",
-    "practitioners": "practitioners",
-    "owners": "users",
-}
 MISMATCHES = {
     "missing_in_paypal": "missing in PayPal",
     "not_in_cliniko": "in PayPal, not in Cliniko",

@@ -16,9 +16,8 @@ import os
 import click
 
 from target_paypal.alerts import channel, notify, parse_urls, run_alert
-from target_paypal.store import Store, StoreError
+from target_paypal.store import DEFAULT_STORE, Store, StoreError
 
-DEFAULT_STORE = "sqlite:///.meltano/target-paypal/store.db"
 URL_VARIABLES = ("PAYPAL_OPS_ALERT_URLS", "TARGET_PAYPAL_ALERT_URLS")
 
 

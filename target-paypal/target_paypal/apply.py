@@ -215,22 +215,20 @@ class Applier:
         self.invoices = invoices
         self.max_concurrency = max(1, max_concurrency)
         self.run_id = run_id
-        self.counts: dict[str, int] = {}
         self.final = False
         self.shared: dict[str, list[str]] = {}
 
-    def apply_dirty(self, final: bool = False) -> dict[str, int]:
+    def apply_dirty(self, final: bool = False) -> None:
         """Apply what changed. `final`: the input has ended, so an invoice still incomplete
         will not complete in this run: park it with the reason instead of leaving it staged."""
         self.final = final
         pending = self.store.dirty_invoice_ids()
         if not pending:
-            return self.counts
+            return
         self.shared = self.store.shared_emails()
         with ThreadPoolExecutor(self.max_concurrency) as pool:
             for outcome in pool.map(self._one, pending):
                 self._record(outcome)
-        return self.counts
 
     def _one(self, invoice_id: str) -> Outcome:
         header, lines, customer = self.store.invoice_bundle(invoice_id)
@@ -280,7 +278,6 @@ class Applier:
             outcome.reason = f"incomplete at the end of the input: {outcome.reason}"
         if outcome.result == "parked":
             parked = (outcome.reason or "failed", outcome.debug_id)
-        self.counts[outcome.result] = self.counts.get(outcome.result, 0) + 1
         self.store.record_outcome(
             self.run_id,
             outcome.invoice_id,

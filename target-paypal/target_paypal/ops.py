@@ -17,18 +17,10 @@ import click
 from target_paypal.alerts_cli import notify_command
 from target_paypal.client import PayPalClient, PayPalError
 from target_paypal.report import report_command
-from target_paypal.store import Store, StoreError
-from target_paypal.summary import INVOICE_OUTCOMES
+from target_paypal.store import DEFAULT_STORE, Store, StoreError
+from target_paypal.summary import CLINIKO_NAMES, INVOICE_OUTCOMES
 from target_paypal.webhooks import webhooks_command
 
-DEFAULT_STORE = "sqlite:///.meltano/target-paypal/store.db"
-CLINIKO_NAMES = {
-    "customers": "patients",
-    "invoices": "invoices",
-    "invoice_lines": "invoice items",
-    "practitioners": "practitioners",
-    "owners": "users",
-}
 LABELS = {"skipped": "skipped by a rule", "conflict": "conflicts"}
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+DEFAULT_STORE = "sqlite:///.meltano/target-paypal/store.db"
 metadata = sa.MetaData()
 
 customers = sa.Table(

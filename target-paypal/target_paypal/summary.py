@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+# Target streams as a clinic calls the Cliniko records they come from.
+CLINIKO_NAMES = {
+    "customers": "patients",
+    "invoices": "invoices",
+    "invoice_lines": "invoice items",
+    "practitioners": "practitioners",
+    "owners": "users",
+}
 # The order a finance user reads them in; every invoice of a run ends in exactly one.
 INVOICE_OUTCOMES = ("created", "updated", "unchanged", "skipped", "parked", "conflict")
 

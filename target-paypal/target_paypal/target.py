@@ -21,11 +21,10 @@ from target_paypal.compose import Invoicer
 from target_paypal.contract import IGNORED_STREAMS
 from target_paypal.plan import PlanningClient, build_plan, describe_plan, write_plan
 from target_paypal.sinks import IgnoredSink, StagingSink
-from target_paypal.store import Store, StoreError
+from target_paypal.store import DEFAULT_STORE, Store, StoreError
 from target_paypal.summary import describe, run_summary
 
 PAYPAL_SANDBOX = "https://api-m.sandbox.paypal.com"
-DEFAULT_STORE = "sqlite:///.meltano/target-paypal/store.db"
 
 
 class TargetPayPal(Target):
@@ -121,7 +120,6 @@ class TargetPayPal(Target):
         self.run_id = self.store.start_run()
         self.started = time.monotonic()
         self.received: dict[str, int] = {}  # records read, by input stream
-        self.counts: dict[str, int] = {}
         self._input_ended = False
         self._replay_dead_letters()
 
@@ -188,8 +186,7 @@ class TargetPayPal(Target):
         if not self.store.dirty_invoice_ids():
             return
         self._check_credentials()
-        counts = self.applier.apply_dirty(final=self._input_ended)
-        self.counts = dict(counts)
+        self.applier.apply_dirty(final=self._input_ended)
 
     def _check_credentials(self) -> None:
         """Refused credentials stop the run (nothing applied, no STATE) rather than park all."""

@@ -73,7 +73,6 @@ def test_a_kept_record_that_passes_now_is_staged_again(tmp_path) -> None:
     store.park("customers", "42", "contract broken by an older version", record=customer)
     done = replay(store, Selection(record_ids=("42",)))
     assert done.restaged == ["customers 42"] and store.open_dead_letters() == []
-    assert store.invoice_bundle("nothing")[2] is None
     with store.begin() as conn:
         from target_paypal.store import customers
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PHONE_TYPES = {"mobile": "MOBILE", "home": "HOME", "work": "OTHER", "fax": "FAX", "pager": "PAGER"}
 TAX_INCLUSIVE = 3
 TAX_EXCLUSIVE = 2
-LOGGER = logging.getLogger("map_cliniko_paypal")
 OUTPUT = {
     "patients": "customers",
     "invoices": "invoices",
