@@ -13,6 +13,19 @@ REPO = Path(__file__).resolve().parents[1]
 MELTANO = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "meltano"
 
 
+def own_sys_dir(workdir: Path) -> Path:
+    """A `.meltano` of this test's own: Meltano writes each plugin's config and catalog into
+    `.meltano/run/<plugin>/` under fixed names, so tests running at once (pytest-xdist) would
+    overwrite each other's. The installed plugins are shared through symlinks."""
+    sys_dir = workdir / "meltano-sys"
+    sys_dir.mkdir(exist_ok=True)
+    for kind in ("extractors", "loaders", "mappers", "utilities"):
+        link = sys_dir / kind
+        if not link.exists():
+            link.symlink_to(REPO / ".meltano" / kind, target_is_directory=True)
+    return sys_dir
+
+
 class MeltanoProject:
     """Runs meltano commands in the repository with an isolated system database and output."""
 
@@ -22,6 +35,7 @@ class MeltanoProject:
         self.env = {
             **os.environ,
             "MELTANO_ENVIRONMENT": "dev",
+            "MELTANO_SYS_DIR_ROOT": str(own_sys_dir(workdir)),
             "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "TAP_CLINIKO_BASE_URL": sandbox.cliniko_url,
