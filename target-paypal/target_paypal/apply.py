@@ -8,6 +8,7 @@ overwritten: the applier records a conflict instead.
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -15,6 +16,7 @@ from typing import Any
 
 from target_paypal.client import PayPalClient, PayPalError
 from target_paypal.compose import Invoicer, LeftOut, NotReady, compose, content_hash
+from target_paypal.reader import printable
 from target_paypal.store import Store, Xref
 
 EDITABLE = {"DRAFT", "SENT", "UNPAID", "SCHEDULED"}
@@ -23,6 +25,7 @@ PAID = {"PAID", "MARKED_AS_PAID"}
 CLOSED_BY_HAND = PAID | {"CANCELLED", "REFUNDED", "PARTIALLY_REFUNDED", "MARKED_AS_REFUNDED"}
 NEVER_CREATED = "void in Cliniko (closed, archived or deleted) and never in PayPal"
 UNASSIGNED = "unassigned"  # the owner of an invoice whose practitioner is not known
+LOGGER = logging.getLogger("target-paypal")
 
 
 @dataclass
@@ -276,8 +279,17 @@ class Applier:
         if outcome.result == "waiting" and self.final:
             outcome.result = "parked"
             outcome.reason = f"incomplete at the end of the input: {outcome.reason}"
+            lines = self.store.parked_lines(outcome.invoice_id)
+            if lines:
+                outcome.reason += f" (parked line(s): {', '.join(lines[:5])})"
         if outcome.result == "parked":
             parked = (outcome.reason or "failed", outcome.debug_id)
+            LOGGER.warning(
+                "Parked invoice %s: %s: %s",
+                printable(outcome.invoice_id),
+                printable(parked[0], 500),
+                "kept in the dead letters and retried on every run (paypal-ops dead-letters list)",
+            )
         self.store.record_outcome(
             self.run_id,
             outcome.invoice_id,

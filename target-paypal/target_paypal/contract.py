@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -18,6 +19,11 @@ STREAMS = {
     "owners": "user_id",
 }
 IGNORED_STREAMS = {"meltano_test_stream"}  # `meltano config test` must never reach PayPal
+# Never sent to PayPal nor into a log: control characters (terminal escapes among them; tab and
+# line breaks are allowed), bidi embeddings/overrides/isolates and lone UTF-16 surrogates.
+UNSAFE_TEXT = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 @cache
@@ -34,13 +40,29 @@ def validator(stream: str) -> Draft202012Validator:
 def problems(stream: str, record: dict[str, Any]) -> str | None:
     """A one-line reason naming the fields at fault (not their values), or None if valid."""
     errors = sorted(validator(stream).iter_errors(record), key=lambda e: list(e.absolute_path))
-    if not errors:
+    unsafe = list(_unsafe_fields(record))
+    if not errors and not unsafe:
         return None
-    described = []
+    described = [
+        f"{where}: control characters, bidi overrides or lone surrogates (not allowed)"
+        for where in unsafe[:3]
+    ]
     for error in errors[:5]:
         where = ".".join(str(p) for p in error.absolute_path) or "record"
         described.append(f"{where}: {error.validator} {_expected(error)}".strip())
     return "does not match the contract: " + "; ".join(described)
+
+
+def _unsafe_fields(value: Any, path: str = "") -> Any:
+    """Where text holds characters that must not reach PayPal or a terminal (field paths)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _unsafe_fields(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _unsafe_fields(item, f"{path}.{index}")
+    elif isinstance(value, str) and UNSAFE_TEXT.search(value):
+        yield "".join(c for c in path if c.isprintable())[:60] or "record"
 
 
 def _expected(error: Any) -> str:

@@ -10,9 +10,12 @@ from typing import Any
 from singer_sdk.sinks import BatchSink
 
 from target_paypal.contract import STREAMS, problems
+from target_paypal.reader import printable
 from target_paypal.store import REJECT_STREAMS_BY_TARGET
 
 MAX_BATCH = 1000
+FIX_INPUT = "fix what writes target-paypal's input (the mapper or its rules) and send it again"
+FIX_IN_CLINIKO = "correct it in Cliniko (the next run reads it again) or change the mapping rules"
 # The target stream a Cliniko stream's records become (how rejects are counted).
 TARGET_STREAM = {source: target for target, source in REJECT_STREAMS_BY_TARGET.items()}
 
@@ -42,14 +45,17 @@ class StagingSink(BatchSink):
 
     def _key(self, record: dict[str, Any]) -> str | None:
         value = record.get(STREAMS.get(self.stream_name, "id"))
-        return str(value)[:60] if value is not None else None
+        return printable(value) if value is not None else None
 
     def process_record(self, record: dict, context: dict) -> None:
         record = {k: v for k, v in record.items() if not k.startswith("_sdc_")}
         reason = (
             problems(self.stream_name, record)
             if self.stream_name in STREAMS
-            else (f"unknown stream '{self.stream_name}': expected one of {', '.join(STREAMS)}")
+            else (
+                f"unknown stream '{printable(self.stream_name)}': expected one of "
+                f"{', '.join(STREAMS)}"
+            )
         )
         if (
             not reason
@@ -63,7 +69,11 @@ class StagingSink(BatchSink):
         self.target.received[counted] = self.target.received.get(counted, 0) + 1
         if reason:
             self.logger.error(
-                "Parked %s record %s: %s", self.stream_name, self._key(record), reason
+                "Parked %s record %s: %s: %s",
+                printable(self.stream_name),
+                self._key(record) or "(no id)",
+                reason,
+                FIX_INPUT,
             )
             self.store.park(self.stream_name, self._key(record), reason, record=record)
             self.store.note_outcome(
@@ -98,6 +108,13 @@ class StagingSink(BatchSink):
                 outcome = "skipped"
             else:
                 reason = f"parked by the mapper: {reject['reason']}"
+                self.logger.warning(
+                    "Parked %s record %s: %s: %s",
+                    printable(source),
+                    printable(record_id),
+                    printable(reason, 500),
+                    FIX_IN_CLINIKO,
+                )
                 self.store.park(f"rejects:{source}", record_id, reason, record=reject)
                 outcome = "parked"
             self.store.note_outcome(self.target.run_id, stream, record_id, outcome, reason)

@@ -614,6 +614,20 @@ class Store:
         with self.begin() as conn:
             return [dict(r) for r in conn.execute(query.order_by(dead_letters.c.id)).mappings()]
 
+    def parked_lines(self, invoice_id: str) -> list[str]:
+        """The ids of an invoice's lines kept as open dead letters (by the mapper or target)."""
+        streams = ("invoice_lines", "rejects:invoice_items")
+        query = sa.select(dead_letters.c.record_id, dead_letters.c.record).where(
+            dead_letters.c.resolved_at.is_(None), dead_letters.c.stream.in_(streams)
+        )
+        with self.begin() as conn:
+            rows = conn.execute(query).all()
+        return sorted(
+            str(record_id)
+            for record_id, record in rows
+            if isinstance(record, dict) and str(record.get("invoice_id")) == invoice_id
+        )
+
     def note_outcome(
         self, run_id: int, stream: str, record_id: str | None, outcome: str, reason: str | None
     ) -> None:

@@ -18,8 +18,9 @@ from target_paypal.alerts import notify, parse_urls, run_alert
 from target_paypal.apply import Applier, InvoiceApplier
 from target_paypal.client import PayPalClient, PayPalError
 from target_paypal.compose import Invoicer
-from target_paypal.contract import IGNORED_STREAMS
+from target_paypal.contract import IGNORED_STREAMS, STREAMS
 from target_paypal.plan import PlanningClient, build_plan, describe_plan, write_plan
+from target_paypal.reader import ForgivingReader, printable, raw_line
 from target_paypal.sinks import IgnoredSink, StagingSink
 from target_paypal.store import DEFAULT_STORE, Store, StoreError
 from target_paypal.summary import describe, run_summary
@@ -32,6 +33,7 @@ class TargetPayPal(Target):
 
     name = "target-paypal"
     default_sink_class = StagingSink
+    message_reader_class = ForgivingReader
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -121,6 +123,7 @@ class TargetPayPal(Target):
         self.started = time.monotonic()
         self.received: dict[str, int] = {}  # records read, by input stream
         self._input_ended = False
+        cast(ForgivingReader, self.message_reader).on_bad_line = self._park_line
         self._replay_dead_letters()
 
     # --- collaborators ------------------------------------------------------------------------
@@ -173,6 +176,37 @@ class TargetPayPal(Target):
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         return IgnoredSink if stream_name in IGNORED_STREAMS else StagingSink
+
+    # --- bad input lines ------------------------------------------------------------------------
+    def _process_record_message(self, message_dict: dict) -> None:
+        if "record" in message_dict and not isinstance(message_dict["record"], dict):
+            self._park_line(None, "a RECORD message whose record is not an object", message_dict)
+            return
+        super()._process_record_message(message_dict)
+
+    def _park_line(self, number: int | None, reason: str, message: Any) -> None:
+        """Keep an input line that is not a usable message; the run goes on.
+
+        A record of a known stream (e.g. one sent before its SCHEMA) is kept under its stream
+        and id, so `paypal-ops dead-letters replay` checks it against the contract and stages
+        it; anything else is kept whole under `input`, for a person to look at.
+        """
+        stream = message.get("stream") if isinstance(message, dict) else None
+        record = message.get("record") if isinstance(message, dict) else None
+        key = STREAMS.get(stream) if isinstance(stream, str) else None
+        where = f"line {number}" if number else "a line"
+        if key and isinstance(record, dict) and record.get(key) not in (None, ""):
+            kept_stream, record_id, kept = str(stream), str(record[key])[:60], raw_line(record)
+            label = f"{kept_stream} record {printable(record_id)} ({where} of the input)"
+            todo = "fix what writes target-paypal's input, then `paypal-ops dead-letters replay`"
+        else:
+            kept_stream, kept = "input", raw_line(message)
+            record_id = f"run {self.run_id} {where}"
+            label = f"input {where} (dead letter 'input' '{record_id}')"
+            todo = "fix what writes target-paypal's input (tap or mapper) and run again"
+        self.logger.error("Parked %s: %s: %s", label, reason, todo)
+        self.store.park(kept_stream, record_id, f"{reason}: {todo}", record=kept)
+        self.store.note_outcome(self.run_id, kept_stream, record_id, "parked", reason)
 
     # --- apply before STATE -------------------------------------------------------------------
     def _replay_dead_letters(self) -> None:

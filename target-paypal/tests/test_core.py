@@ -32,3 +32,11 @@ class TestTargetPayPal(_StandardTests):  # type: ignore[misc,valid-type]
         # The SDK's suite expects the run to fail; target-paypal parks that one record and goes
         # on ("one bad record never stops the others"), as test_upsert.py checks.
         pytest.skip("parked, not fatal: see test_a_bad_date_or_a_missing_key_is_parked_not_fatal")
+
+    def test_target_invalid_schema(self) -> None:
+        # The SDK's suite expects the run to fail; target-paypal parks the bad line and goes on.
+        pytest.skip("parked, not fatal: see tests/reliability/test_bad_input.py")
+
+    def test_target_record_before_schema(self) -> None:
+        # As above: the record is parked under its stream and id, and replay can stage it.
+        pytest.skip("parked, not fatal: see tests/reliability/test_bad_input.py")

@@ -108,3 +108,14 @@ def leak_scan() -> Iterator[LeakScan]:
     yield scan
     leaks = scan.leaks()
     assert not leaks, "secrets or personal data in output:\n" + "\n".join(leaks)
+
+
+@pytest.fixture
+def distinctive_credentials() -> dict[str, str]:
+    """The credentials above as `make_sandbox` keyword arguments (test modules cannot import
+    this conftest under importlib mode)."""
+    return {
+        "api_key": CLINIKO_KEY,
+        "paypal_client_id": PAYPAL_CLIENT_ID,
+        "paypal_client_secret": PAYPAL_SECRET,
+    }

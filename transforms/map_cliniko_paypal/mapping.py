@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -18,6 +19,10 @@ CENT = Decimal("0.01")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s\"-][^@\s]*\.[^@\s]+$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PHONE_TYPES = {"mobile": "MOBILE", "home": "HOME", "work": "OTHER", "fax": "FAX", "pager": "PAGER"}
+# Terminal escape sequences (CSI ... final byte, OSC ... BEL/ST), then any other control
+# character, bidi embedding/override/isolate marks and lone surrogates.
+ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 TAX_INCLUSIVE = 3
 TAX_EXCLUSIVE = 2
 OUTPUT = {
@@ -65,6 +70,17 @@ def reject_record(
 
 
 # --- values -------------------------------------------------------------------------------------
+
+
+def text(value: Any) -> str | None:
+    """Text as PayPal should show it: NFC, escape sequences and control characters removed
+    (tabs and newlines become spaces), bidi overrides and lone surrogates dropped; emoji and
+    combining accents kept."""
+    if value is None:
+        return None
+    cleaned = ESCAPES.sub("", str(value))
+    cleaned = UNSAFE.sub(lambda m: " " if m.group() in "\t\n\r" else "", cleaned)
+    return unicodedata.normalize("NFC", " ".join(cleaned.split())) or None
 
 
 def _required(record: dict[str, Any], name: str) -> Any:
@@ -170,11 +186,11 @@ def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
             "no usable email (invoice_email and email are empty or invalid)"
         )
     address_fields = {
-        "address_line_1": record.get("address_1"),
-        "address_line_2": record.get("address_2"),
-        "admin_area_2": record.get("city"),
-        "admin_area_1": record.get("state"),
-        "postal_code": record.get("post_code"),
+        "address_line_1": text(record.get("address_1")),
+        "address_line_2": text(record.get("address_2")),
+        "admin_area_2": text(record.get("city")),
+        "admin_area_1": text(record.get("state")),
+        "postal_code": text(record.get("post_code")),
     }
     address = None
     if any(address_fields.values()):
@@ -185,8 +201,8 @@ def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     return {
         "customer_id": patient_id,
         "email": email,
-        "given_name": record.get("preferred_first_name") or record.get("first_name"),
-        "surname": record.get("last_name"),
+        "given_name": text(record.get("preferred_first_name") or record.get("first_name")),
+        "surname": text(record.get("last_name")),
         "phone": _phone(record.get("patient_phone_numbers")),
         "address": address,
         "shared_email": rules.shared_email,
@@ -261,20 +277,34 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     }
 
 
+def _not_negative(value: Any, name: str) -> Any:
+    if _decimal(value, name) < 0:
+        raise Reject(
+            f"{name} is negative (PayPal invoice lines cannot be; use a discount or a credit)"
+        )
+    return value
+
+
 def map_invoice_item(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
-    name = str(_required(record, "name")).strip()
+    name = text(_required(record, "name"))
     if not name:
         raise Reject("name is missing")
     rate = record.get("tax_rate")
+    if rate not in (None, "") and not 0 <= _decimal(rate, "tax_rate") <= 100:
+        raise Reject("tax_rate is not a percentage from 0 to 100")
     line: dict[str, Any] = {
         "line_id": str(_required(record, "id")),
         "invoice_id": str(_required(record, "invoice_id")),
         "position": None,
         "name": name[: rules.name_max_length],
         "description": None,  # treatment descriptions are health information: never sent
-        "quantity": plain_number(_required(record, "quantity"), "quantity"),
-        "unit_amount": money(_required(record, "unit_price"), "unit_price"),
-        "tax_name": record.get("tax_name") or None,
+        "quantity": plain_number(
+            _not_negative(_required(record, "quantity"), "quantity"), "quantity"
+        ),
+        "unit_amount": money(
+            _not_negative(_required(record, "unit_price"), "unit_price"), "unit_price"
+        ),
+        "tax_name": text(record.get("tax_name")),
         "tax_percent": plain_number(rate, "tax_rate") if rate not in (None, "") else None,
         "deleted": _gone(record),
         "updated_at": record.get("updated_at"),

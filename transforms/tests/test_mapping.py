@@ -230,6 +230,12 @@ def test_invoice_number_longer_than_25_is_rejected() -> None:
         (item(unit_price=None), "unit_price"),
         (item(quantity="x1"), "quantity"),
         (item(invoice_id=""), "invoice_id"),
+        (item(unit_price="NaN"), "unit_price"),
+        (item(unit_price="-Infinity"), "unit_price"),
+        (item(unit_price="-5.00"), "unit_price is negative"),
+        (item(quantity="-1"), "quantity is negative"),
+        (item(tax_rate="150"), "tax_rate is not a percentage"),
+        (item(tax_rate="-10"), "tax_rate is not a percentage"),
     ],
 )
 def test_unmappable_records_are_rejected_naming_the_field(record, field) -> None:
@@ -253,6 +259,21 @@ def test_invoice_item_to_line() -> None:
     )
     assert line["description"] is None and line["position"] is None and line["deleted"] is False
     assert "discount_amount" not in line and "discount_percent" not in line
+
+
+def test_control_characters_are_removed_and_emoji_and_accents_kept() -> None:
+    _, customer = one(
+        "patients",
+        patient(
+            first_name="Zo\u00eb\x00\x1b[31m", last_name="\u202eO'Brien \U0001f600 e\u0301\ud83d"
+        ),
+    )
+    assert (customer["given_name"], customer["surname"]) == (
+        "Zo\u00eb",
+        "O'Brien \U0001f600 \u00e9",
+    )
+    _, line = one("invoice_items", item(name="Massage\t\x1b]0;t\x07\U0001f486\u200d\u2640\ufe0f\n"))
+    assert line["name"] == "Massage \U0001f486\u200d\u2640\ufe0f"
 
 
 def test_gst_free_line_and_deleted_line() -> None:
