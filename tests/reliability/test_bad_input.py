@@ -126,7 +126,7 @@ def test_bad_cliniko_data_is_parked_and_the_rest_reaches_paypal(
     leak_scan.sandbox(sandbox)
     cliniko = sandbox.cliniko
     pool = open_invoices(sandbox)
-    assert len(pool) >= 14, f"the seed has only {len(pool)} usable open invoices"
+    assert len(pool) >= 15, f"the seed has only {len(pool)} usable open invoices"
     case = dict(
         zip(
             [
@@ -138,6 +138,7 @@ def test_bad_cliniko_data_is_parked_and_the_rest_reaches_paypal(
                 "NaN",
                 "Infinity",
                 "tax 150",
+                "tax 15",
                 "number too long",
                 "unicode",
                 "good1",
@@ -161,13 +162,15 @@ def test_bad_cliniko_data_is_parked_and_the_rest_reaches_paypal(
             case[name]["patient_id"],
             {"email": email, "invoice_email": None, "last_name": "Featherstonehaugh"},
         )
-    # Bad amounts and a tax rate PayPal cannot take, each on one line of its own invoice.
+    # Bad amounts, a tax rate PayPal cannot take and one the clinic does not have, each on one
+    # line of its own invoice.
     for name, change in (
         ("abc", {"unit_price": "abc"}),
         ("quantity -1", {"quantity": "-1"}),
         ("NaN", {"unit_price": "NaN"}),
         ("Infinity", {"unit_price": "Infinity"}),
         ("tax 150", {"tax_rate": "150.0"}),
+        ("tax 15", {"tax_rate": "15.0"}),
     ):
         cliniko.update("invoice_items", case[name]["lines"][0]["id"], change)
     # A number that makes PayPal's invoice_number longer than its 25 characters.
@@ -222,6 +225,7 @@ def test_bad_cliniko_data_is_parked_and_the_rest_reaches_paypal(
         ("NaN", "unit_price is not a decimal number"),
         ("Infinity", "unit_price is not a decimal number"),
         ("tax 150", "tax_rate is not a percentage from 0 to 100"),
+        ("tax 15", "tax_rate 15 is not one of the clinic's rates (0, 10 in"),
     ):
         invoice_id, line_id = case[name]["id"], case[name]["lines"][0]["id"]
         line = one_line(output, f"Parked invoice_items record {line_id}:")

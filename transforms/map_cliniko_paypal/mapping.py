@@ -285,13 +285,24 @@ def _not_negative(value: Any, name: str) -> Any:
     return value
 
 
+def _check_tax_rate(rate: Decimal, rules: Rules) -> None:
+    if not 0 <= rate <= 100:
+        raise Reject("tax_rate is not a percentage from 0 to 100")
+    if rules.tax_rates is not None and rate not in rules.tax_rates:
+        known = ", ".join(f"{r.normalize():f}" for r in sorted(rules.tax_rates))
+        raise Reject(
+            f"tax_rate {rate.normalize():f} is not one of the clinic's rates "
+            f"({known} in invoice_items.tax_rates)"
+        )
+
+
 def map_invoice_item(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     name = text(_required(record, "name"))
     if not name:
         raise Reject("name is missing")
     rate = record.get("tax_rate")
-    if rate not in (None, "") and not 0 <= _decimal(rate, "tax_rate") <= 100:
-        raise Reject("tax_rate is not a percentage from 0 to 100")
+    if rate not in (None, ""):
+        _check_tax_rate(_decimal(rate, "tax_rate"), rules)
     line: dict[str, Any] = {
         "line_id": str(_required(record, "id")),
         "invoice_id": str(_required(record, "invoice_id")),

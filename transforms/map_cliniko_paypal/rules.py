@@ -6,6 +6,7 @@ import ast
 import json
 import string
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -57,6 +58,8 @@ class Rules:
     note: str | None = None
     memo: str | None = "Cliniko invoice {number}, owner {owner}"
     name_max_length: int = 200
+    # The clinic's tax rates in percent; a line with any other rate is parked (None: any 0-100).
+    tax_rates: frozenset[Decimal] | None = None
     owners_by_email: dict[str, str] = field(default_factory=dict)
     default_owner: str = "unassigned"
     filters: dict[str, tuple[Filter, ...]] = field(default_factory=dict)
@@ -228,6 +231,11 @@ def build(data: dict[str, Any]) -> Rules:
         note=invoices.get("note", defaults.note),
         memo=invoices.get("memo", defaults.memo),
         name_max_length=items.get("name_max_length", defaults.name_max_length),
+        tax_rates=(
+            frozenset(Decimal(str(rate)) for rate in items["tax_rates"])
+            if items.get("tax_rates") is not None
+            else defaults.tax_rates
+        ),
         owners_by_email={
             str(email).lower(): owner for email, owner in (owners.get("by_email") or {}).items()
         },

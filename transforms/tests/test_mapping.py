@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -236,6 +237,7 @@ def test_invoice_number_longer_than_25_is_rejected() -> None:
         (item(quantity="-1"), "quantity is negative"),
         (item(tax_rate="150"), "tax_rate is not a percentage"),
         (item(tax_rate="-10"), "tax_rate is not a percentage"),
+        (item(tax_rate="15.0"), "tax_rate 15 is not one of the clinic's rates (0, 10 in"),
     ],
 )
 def test_unmappable_records_are_rejected_naming_the_field(record, field) -> None:
@@ -386,3 +388,11 @@ def test_singer_messages_through_the_mapper() -> None:
     ]
     assert out[-1]["value"] == state
     assert out[0]["key_properties"] == ["invoice_id"]
+
+
+def test_tax_rates_rule_accepts_the_clinics_rates_only() -> None:
+    assert RULES.tax_rates == {Decimal(0), Decimal(10)}
+    assert one("invoice_items", item(tax_rate="10.0"))[0] == "invoice_lines"
+    assert one("invoice_items", item(tax_rate="0.0"))[0] == "invoice_lines"
+    anything = replace(RULES, tax_rates=None)  # a rules file without the list
+    assert one("invoice_items", item(tax_rate="15.0"), anything)[0] == "invoice_lines"
