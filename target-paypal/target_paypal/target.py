@@ -236,7 +236,8 @@ class TargetPayPal(Target):
             )
         stop(
             self.logger,
-            f"PayPal refused the client id/secret (HTTP {error.status} invalid_client) at "
+            f"PayPal refused the client id/secret (HTTP {error.status} "
+            f"{'invalid_client' if error.status == 401 else error.name}) at "
             f"{where}: check TARGET_PAYPAL_CLIENT_ID and TARGET_PAYPAL_CLIENT_SECRET",
         )
 
