@@ -20,6 +20,7 @@ from singer_sdk import RESTStream
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import BaseHATEOASPaginator
+from urllib3.exceptions import NewConnectionError
 
 from tap_cliniko.bookmarks import SIGNPOST_KEY, STATE_KEY, SameSecondTracker, cliniko_ts, parse_ts
 from tap_cliniko.records import add_foreign_keys, conform
@@ -34,6 +35,13 @@ if TYPE_CHECKING:
 
 class ClinikoAuthError(FatalAPIError):
     """Cliniko refused the API key: nothing else can work, so the run stops."""
+
+
+class ClinikoUnreachable(FatalAPIError):
+    """No connection to Cliniko could be made before it ever answered: a wrong base_url."""
+
+
+STARTUP_TRIES = 3  # tries of a refused connection before Cliniko has answered anything
 
 
 def body_of(response: requests.Response) -> dict[str, Any]:
@@ -116,6 +124,7 @@ class ClinikoStream(RESTStream[Any]):
 
     # --- errors and retries ------------------------------------------------------------------
     def validate_response(self, response: requests.Response) -> None:
+        self._tap.reached_cliniko = True  # type: ignore[attr-defined]
         if self._server_started is None:
             self._server_started = server_time(response)
         status = response.status_code
@@ -157,11 +166,22 @@ class ClinikoStream(RESTStream[Any]):
         attempt = 0
         error = yield  # type: ignore[misc]
         while True:
+            if attempt + 1 >= STARTUP_TRIES and self._unreachable(error):
+                raise ClinikoUnreachable(
+                    f"cannot connect to Cliniko at {self.url_base} ({type(error).__name__}, "
+                    f"{STARTUP_TRIES} tries): check base_url (TAP_CLINIKO_BASE_URL) and the network"
+                )
             wait = _rate_limit_wait(error)
             if wait is None:
                 wait = min(base * 2**attempt, 60.0)
                 attempt += 1
             error = yield wait
+
+    def _unreachable(self, error: Any) -> bool:
+        """No connection made at all (refused, unknown host), and Cliniko never answered."""
+        reason = getattr(error.args[0] if getattr(error, "args", None) else None, "reason", None)
+        reached = self._tap.reached_cliniko  # type: ignore[attr-defined]
+        return isinstance(reason, NewConnectionError) and not reached
 
     def backoff_jitter(self, value: float) -> float:
         return value * random.uniform(1.0, 1.25)

@@ -7,6 +7,7 @@ import sys
 from functools import cached_property
 from importlib.metadata import version
 from typing import Any
+from urllib.parse import urlparse
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
@@ -113,6 +114,19 @@ class TapCliniko(Tap):
         ),
     ).to_dict()
 
+    # Set once Cliniko has answered anything: until then a refused connection is a wrong
+    # base_url or no network, and the run stops after a few quick tries (STARTUP_TRIES).
+    reached_cliniko = False
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """A missing key or a malformed base URL stops the run with one line saying what to set
+        (singer-sdk's messages name schema properties only). Discovery needs neither."""
+        problem = config_problem(self.config)
+        if problem and raise_errors:
+            self.logger.error("tap-cliniko stopped: %s", problem)
+            sys.exit(1)
+        return super()._validate_config(raise_errors=raise_errors)
+
     @property
     def base_url(self) -> str:
         url = (
@@ -144,6 +158,22 @@ class TapCliniko(Tap):
             # One clear line for the operator, not a traceback (and never the key).
             cls.logger.error("tap-cliniko stopped: %s", error)
             sys.exit(1)
+
+
+def config_problem(config: Any) -> str | None:
+    """What is wrong with the settings, as one line naming what to set; None when nothing."""
+    if not str(config.get("api_key") or "").strip():
+        return (
+            "no Cliniko API key: set tap-cliniko's api_key (TAP_CLINIKO_API_KEY) to a key from "
+            "Cliniko (Settings > Integrations > API keys)"
+        )
+    url = urlparse(str(config.get("base_url") or "https://api.au1.cliniko.com/v1"))
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return (
+            "base_url is not an http(s) URL: set TAP_CLINIKO_BASE_URL to "
+            "https://api.<shard>.cliniko.com/v1, or leave it unset (the key's shard picks it)"
+        )
+    return None
 
 
 REFERENCED_FIRST = ("users", "practitioners", "businesses", "taxes", "patients")

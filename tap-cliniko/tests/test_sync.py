@@ -201,3 +201,28 @@ def test_refused_key_ends_the_run_with_one_line_and_no_key(
     assert sum("refused the API key" in line for line in errors) == 1
     assert "Traceback" not in run.stderr
     assert secret not in run.stderr + run.stdout
+
+
+def test_a_refused_connection_stops_after_three_quick_tries(run_tap, tap_config) -> None:
+    """A wrong base_url (nothing listening) is not retried for minutes: one line, exit 1."""
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tap_config(base_url=f"http://127.0.0.1:{port}/v1", retry_backoff_base_ms=10)
+    from tap_cliniko.client import ClinikoUnreachable
+
+    started = time.monotonic()
+    with pytest.raises(ClinikoUnreachable, match=r"cannot connect to Cliniko at .*, 3 tries\)"):
+        run_tap(config, ["users"])
+    assert time.monotonic() - started < 30
+
+
+def test_a_missing_key_or_a_malformed_url_is_named() -> None:
+    from tap_cliniko.tap import config_problem
+
+    assert "TAP_CLINIKO_API_KEY" in (config_problem({"api_key": " "}) or "")
+    assert "TAP_CLINIKO_BASE_URL" in (config_problem({"api_key": "k", "base_url": "htp:/x"}) or "")
+    assert config_problem({"api_key": "k", "base_url": "http://127.0.0.1:1/v1"}) is None

@@ -17,6 +17,7 @@ from typing import Any
 import requests
 from pyrate_limiter import Limiter, Rate
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 
 LIMITER_BUFFER_MS = 2  # pyrate-limiter adds 50 ms to every wait by default: a third of the budget
 TOKEN_MARGIN_SECONDS = 60  # refresh a little before PayPal's expiry
@@ -32,6 +33,7 @@ class PayPalError(Exception):
     issues: list[str] = field(default_factory=list)
     debug_id: str | None = None
     operation: str = ""
+    unreachable: bool = False  # no connection could be made (refused, unknown host)
 
     @property
     def retriable(self) -> bool:
@@ -89,13 +91,14 @@ class PayPalClient:
         self.session.mount("https://", adapter)
 
     # --- auth ---------------------------------------------------------------------------------
-    def access_token(self, renew: bool = False) -> str:
+    def access_token(self, renew: bool = False, tries: int | None = None) -> str:
         with self._token_lock:
             if renew or not self._token or time.time() >= self._token_expires:
                 response = self._send(
                     "POST",
                     "/v1/oauth2/token",
                     "token",
+                    tries=tries,
                     auth=self._credentials,
                     data={"grant_type": "client_credentials"},
                 )
@@ -106,9 +109,12 @@ class PayPalClient:
             return self._token  # type: ignore[return-value]
 
     # --- transport ----------------------------------------------------------------------------
-    def _send(self, method: str, path: str, operation: str, **kwargs: Any) -> requests.Response:
+    def _send(
+        self, method: str, path: str, operation: str, tries: int | None = None, **kwargs: Any
+    ) -> requests.Response:
         """One call with retries on 429, 5xx and dropped connections; raises PayPalError."""
-        for attempt in range(1, self.max_tries + 1):
+        max_tries = tries or self.max_tries
+        for attempt in range(1, max_tries + 1):
             if self._limiter is not None:
                 self._limiter.try_acquire("paypal")
             try:
@@ -117,6 +123,7 @@ class PayPalClient:
                 )
             except (requests.ConnectionError, requests.Timeout) as error:
                 failure = PayPalError(None, type(error).__name__, operation=operation)
+                failure.unreachable = _no_connection(error)
                 wait = self._backoff(attempt)
             else:
                 if response.status_code < 400:
@@ -128,7 +135,7 @@ class PayPalClient:
                 if not failure.retriable:
                     raise failure
                 wait = _retry_after(response) or self._backoff(attempt)
-            if attempt < self.max_tries:
+            if attempt < max_tries:
                 self._sleep(wait)
         raise failure
 
@@ -219,6 +226,12 @@ class PayPalClient:
         )
         found = response.json().get("items") or []
         return [i for i in found if (i.get("detail") or {}).get("reference") == reference]
+
+
+def _no_connection(error: Exception) -> bool:
+    """True when no connection was made at all (refused, unknown host), not for a dropped one."""
+    reason = getattr(error.args[0] if error.args else None, "reason", None)
+    return isinstance(reason, NewConnectionError)
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -54,8 +54,8 @@ class PlanningClient:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def access_token(self, renew: bool = False) -> str:
-        return self.real.access_token(renew)
+    def access_token(self, renew: bool = False, tries: int | None = None) -> str:
+        return self.real.access_token(renew, tries)
 
     def get_invoice(self, paypal_id: str) -> dict[str, Any] | None:
         with self._lock:

@@ -189,21 +189,60 @@ class StoreError(RuntimeError):
     """The store cannot be opened or written: the run must stop before touching PayPal."""
 
 
-def open_engine(url: str) -> Engine:
+def open_engine(url: str, lock_timeout_seconds: float = 30) -> Engine:
+    """The store's engine, checked before anything is read from or written to PayPal: a file
+    that is not a SQLite database (corrupt, truncated) or a store another process keeps locked
+    for longer than `lock_timeout_seconds` stops the run with a StoreError. A damaged file is
+    never recreated or repaired here: it is left as it is for a restore."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        busy_ms = int(lock_timeout_seconds * 1000)
+        sa.event.listen(engine, "connect", lambda conn, _: _sqlite_pragmas(conn, busy_ms))
     try:
         metadata.create_all(engine)
         _add_missing_columns(engine)
+        if engine.dialect.name == "sqlite":
+            _check_writable(engine)
     except sa.exc.SQLAlchemyError as error:
-        raise StoreError(
-            f"The store at {engine.url.render_as_string(hide_password=True)} cannot be used "
-            f"({type(error).__name__}): check store_url, or move the file aside."
-        ) from None
+        raise _store_error(engine, error, lock_timeout_seconds) from None
     return engine
+
+
+def _store_error(engine: Engine, error: sa.exc.SQLAlchemyError, waited: float) -> StoreError:
+    where = engine.url.database if engine.dialect.name == "sqlite" else None
+    where = where or engine.url.render_as_string(hide_password=True)
+    detail = str(getattr(error, "orig", None) or "").lower()
+    if "locked" in detail or "busy" in detail:
+        return StoreError(
+            f"the store {where} is locked by another process (waited {waited:g} s): let the "
+            "other sync or paypal-ops command finish (or stop it), then run again"
+        )
+    if engine.dialect.name == "sqlite" and isinstance(error, sa.exc.DatabaseError):
+        return StoreError(
+            f"the store {where} is corrupt or not a SQLite database ({detail or 'unreadable'}); "
+            "it was left untouched: restore it from a backup, or set store_url "
+            "(TARGET_PAYPAL_STORE_URL) to the right file"
+        )
+    return StoreError(
+        f"the store at {where} cannot be used ({type(error).__name__}): check store_url "
+        "(TARGET_PAYPAL_STORE_URL)"
+    )
+
+
+def _check_writable(engine: Engine) -> None:
+    """Take and release SQLite's write lock, waiting at most the busy timeout for it."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute("ROLLBACK")
+        cursor.close()
+    except Exception as error:  # the driver's own OperationalError: wrap it as SQLAlchemy would
+        raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, error) from error
+    finally:
+        raw.close()
 
 
 def _add_missing_columns(engine: Engine) -> None:
@@ -220,21 +259,22 @@ def _add_missing_columns(engine: Engine) -> None:
                     )
 
 
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(connection: Any, busy_timeout_ms: int) -> None:
     """WAL: readers do not block the writer, and a commit survives a killed process without an
-    fsync per transaction (synchronous=NORMAL); wait for a lock instead of failing at once."""
+    fsync per transaction (synchronous=NORMAL); wait for a lock instead of failing at once
+    (set first, so that switching to WAL waits for a lock too)."""
     cursor = connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
 class Store:
     """Every read and write of the target's own data."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = open_engine(url)
+    def __init__(self, url: str, lock_timeout_seconds: float = 30) -> None:
+        self.engine = open_engine(url, lock_timeout_seconds)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

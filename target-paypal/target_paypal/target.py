@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NoReturn, cast
+from urllib.parse import urlparse
 
 from singer_sdk import typing as th
 from singer_sdk.sinks import Sink
@@ -115,10 +119,26 @@ class TargetPayPal(Target):
         th.Property("retry_max_tries", th.IntegerType, default=6),
         th.Property("retry_backoff_base_ms", th.IntegerType, default=1000),
         th.Property("request_timeout_seconds", th.IntegerType, default=60),
+        th.Property(
+            "store_lock_timeout_seconds",
+            th.NumberType,
+            default=30,
+            description="How long to wait for a store another process holds locked before "
+            "the run stops.",
+        ),
     ).to_dict()
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Missing credentials or a malformed base URL stop the run with one line saying
+        which setting to fix (singer-sdk's own messages name schema properties only)."""
+        problem = config_problem(self.config)
+        if problem and raise_errors:
+            stop(self.logger, problem)
+        return super()._validate_config(raise_errors=raise_errors)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._check_paypal()
         self.run_id = self.store.start_run()
         self.started = time.monotonic()
         self.received: dict[str, int] = {}  # records read, by input stream
@@ -138,10 +158,9 @@ class TargetPayPal(Target):
             if self.dry_run:
                 self._scratch = tempfile.TemporaryDirectory(prefix="target-paypal-plan-")
                 url = scratch_copy(url, Path(self._scratch.name), self.logger)
-            return Store(url)
+            return Store(url, float(self.config.get("store_lock_timeout_seconds", 30)))
         except StoreError as error:
-            self.logger.error("target-paypal stopped: %s", error)
-            sys.exit(1)
+            stop(self.logger, str(error))
 
     @cached_property
     def client(self) -> PayPalClient:
@@ -222,20 +241,39 @@ class TargetPayPal(Target):
         self._check_credentials()
         self.applier.apply_dirty(final=self._input_ended)
 
+    def _check_paypal(self) -> None:
+        """Before anything is read: refused credentials, or a PayPal that cannot be connected
+        to at all (refused, no such host; a few quick tries), stop the run. A PayPal that
+        answers with errors (outage, 5xx) does not: the run goes on and parks what fails."""
+        try:
+            self.client.access_token(tries=STARTUP_TRIES)
+        except PayPalError as error:
+            if error.status in (400, 401) or error.unreachable:
+                self._stop_for(error)
+
     def _check_credentials(self) -> None:
         """Refused credentials stop the run (nothing applied, no STATE) rather than park all."""
         try:
             self.client.access_token()
         except PayPalError as error:
             if error.status in (400, 401):
-                self.logger.error(
-                    "target-paypal stopped: PayPal refused client_id/client_secret (HTTP %s). "
-                    "Set TARGET_PAYPAL_CLIENT_ID and TARGET_PAYPAL_CLIENT_SECRET for %s.",
-                    error.status,
-                    self.client.base_url,
-                )
-                sys.exit(1)
+                self._stop_for(error)
             # PayPal unreachable or failing: go on, every invoice is parked for the next run.
+
+    def _stop_for(self, error: PayPalError) -> NoReturn:
+        where = self.client.base_url
+        if error.unreachable:
+            stop(
+                self.logger,
+                f"cannot connect to PayPal at {where} ({error.name}, {STARTUP_TRIES} tries): "
+                "check base_url (TARGET_PAYPAL_BASE_URL) and the network",
+            )
+        stop(
+            self.logger,
+            f"PayPal refused the client id/secret (HTTP {error.status} "
+            f"{'invalid_client' if error.status == 401 else error.name}) at "
+            f"{where}: check TARGET_PAYPAL_CLIENT_ID and TARGET_PAYPAL_CLIENT_SECRET",
+        )
 
     def _write_state_message(self, state: dict) -> None:
         # Meltano's bookmark may only move once everything before it is applied or parked.
@@ -277,14 +315,68 @@ class TargetPayPal(Target):
             self.logger.info("Alert %s sent to %d of %d channels", alert.subject, sent, len(urls))
 
 
+STARTUP_TRIES = 3  # connection attempts at start-up before PayPal counts as unreachable
+
+
+def config_problem(config: Any) -> str | None:
+    """What is wrong with the settings, as one line naming what to set; None when nothing."""
+    missing = [k for k in ("client_id", "client_secret") if not str(config.get(k) or "").strip()]
+    if missing:
+        names = " and ".join(f"TARGET_PAYPAL_{k.upper()}" for k in missing)
+        return f"no PayPal {' or '.join(k.replace('_', ' ') for k in missing)}: set {names}"
+    url = urlparse(str(config.get("base_url") or PAYPAL_SANDBOX))
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return (
+            "base_url is not an http(s) URL: set TARGET_PAYPAL_BASE_URL to "
+            "https://api-m.paypal.com (live) or https://api-m.sandbox.paypal.com"
+        )
+    return None
+
+
+def stop(logger: Any, problem: str) -> NoReturn:
+    """End the run with one line. Meltano is still writing the tap's records into our stdin,
+    and it fails with a BrokenPipeError traceback when a target exits without reading them
+    (meltano#7047): a small child reads and discards them until Meltano, seeing this process
+    end, stops the tap and closes the pipe."""
+    logger.error("target-paypal stopped: %s", problem)
+    try:
+        stdin = sys.stdin.fileno()
+    except (AttributeError, ValueError, OSError):  # no real stdin (in-process tests)
+        stdin = None
+    if stdin is None or os.isatty(stdin):
+        sys.exit(1)
+    # Kept referenced and left running on purpose; os._exit, not sys.exit, since the
+    # interpreter's clean-up would warn that it still runs.
+    READERS.append(
+        subprocess.Popen(
+            [sys.executable, "-c", DISCARD_STDIN],
+            stdin=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    logging.shutdown()
+    os._exit(1)
+
+
+DISCARD_STDIN = "import shutil, sys; shutil.copyfileobj(sys.stdin.buffer, open('/dev/null', 'wb'))"
+READERS: list[subprocess.Popen[bytes]] = []
+
+
 def scratch_copy(url: str, folder: Path, logger: Any) -> str:
     """A dry run's store: a consistent copy of the SQLite store (SQLite's backup API, so pages
     still in the WAL come too), or an empty one beside it for other databases."""
     scratch = folder / "store.db"
     source = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
     if source is not None and source.exists():
-        with sqlite3.connect(source) as src, sqlite3.connect(scratch) as dst:
-            src.backup(dst)
+        try:
+            with sqlite3.connect(source) as src, sqlite3.connect(scratch) as dst:
+                src.backup(dst)
+        except sqlite3.Error as error:
+            raise StoreError(
+                f"the store {source} cannot be copied for a dry run ({error}): if it is "
+                "corrupt, restore it from a backup; if it is locked, let the other run finish"
+            ) from None
     elif source is None:
         logger.warning("Dry run on an empty scratch store: only SQLite stores are copied")
     return f"sqlite:///{scratch}"

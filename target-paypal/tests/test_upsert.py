@@ -103,7 +103,7 @@ def test_refused_credentials_stop_the_run_with_one_line(target, clinic) -> None:
     done = target.run(data.messages(), client_secret="not-the-secret")
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and "refused client_id/client_secret" in errors[0]
+    assert len(errors) == 1 and "refused the client id/secret" in errors[0]
     assert "not-the-secret" not in done.stderr and done.stdout == ""
     assert "Traceback" not in done.stderr
 
