@@ -21,6 +21,12 @@ from requests.adapters import HTTPAdapter
 LIMITER_BUFFER_MS = 2  # pyrate-limiter adds 50 ms to every wait by default: a third of the budget
 TOKEN_MARGIN_SECONDS = 60  # refresh a little before PayPal's expiry
 RETRIABLE = {429, 500, 502, 503, 504}
+# A connection lost before, or while, the answer came: a dropped body is a ChunkedEncodingError.
+TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
 
 
 @dataclass
@@ -115,7 +121,7 @@ class PayPalClient:
                 response = self.session.request(
                     method, self.base_url + path, timeout=self.timeout, **kwargs
                 )
-            except (requests.ConnectionError, requests.Timeout) as error:
+            except TRANSPORT_ERRORS as error:
                 failure = PayPalError(None, type(error).__name__, operation=operation)
                 wait = self._backoff(attempt)
             else:
