@@ -189,7 +189,11 @@ class TargetPayPal(Target):
         self.applier.apply_dirty(final=self._input_ended)
 
     def _check_credentials(self) -> None:
-        """Refused credentials stop the run (nothing applied, no STATE) rather than park all."""
+        """Refused credentials, or PayPal unreachable, stop the run before anything is applied
+        and before STATE is passed on, rather than park every invoice: what was read stays
+        staged (dirty) in the store, the bookmark stays where it was, and the next run applies
+        it. (Trying each invoice in turn would wait out every retry, token call by token call.)
+        """
         try:
             self.client.access_token()
         except PayPalError as error:
@@ -201,7 +205,17 @@ class TargetPayPal(Target):
                     self.client.base_url,
                 )
                 sys.exit(1)
-            # PayPal unreachable or failing: go on, every invoice is parked for the next run.
+            if error.retriable:
+                self.logger.error(
+                    "target-paypal stopped: PayPal unreachable at %s (%s, after %d tries); "
+                    "nothing written, nothing lost: the records read are kept in the store and "
+                    "applied on the next run. Run it again when PayPal is back.",
+                    self.client.base_url,
+                    error,
+                    self.client.max_tries,
+                )
+                sys.exit(1)
+            # Any other answer: go on, an invoice that still fails is parked for the next run.
 
     def _write_state_message(self, state: dict) -> None:
         # Meltano's bookmark may only move once everything before it is applied or parked.
