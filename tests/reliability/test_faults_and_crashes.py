@@ -290,6 +290,11 @@ def after_cliniko_requests(sandbox, n: int) -> Callable[[], bool]:
     return lambda: sandbox.stats()["requests"] >= start + n
 
 
+def after_cliniko_pages(sandbox, path: str, n: int) -> Callable[[], bool]:
+    start = sandbox.stats()["by_path"].get(path, 0)
+    return lambda: sandbox.stats()["by_path"].get(path, 0) >= start + n
+
+
 def after_paypal_writes(sandbox, n: int) -> Callable[[], bool]:
     start = len(sandbox.paypal.writes())
     return lambda: len(sandbox.paypal.writes()) >= start + n
@@ -354,7 +359,10 @@ def test_sigkills_anywhere_lose_and_duplicate_nothing(
 
     # The back-fill: killed while reading Cliniko, then while writing to PayPal, then the moment
     # Meltano saved the run's state (everything staged or applied by then).
-    outcomes = [kill("reading Cliniko", after_cliniko_requests(sandbox, chance.randint(2, 14)))]
+    # Reading invoice items: the tap has already sent the invoices' STATE, which must not reach
+    # Meltano before the invoices are staged.
+    point = after_cliniko_pages(sandbox, "/v1/invoice_items", chance.randint(1, 8))
+    outcomes = [kill("reading Cliniko", point)]
     left = expected_writes - len(sandbox.paypal.writes())
     point = after_paypal_writes(sandbox, chance.randint(1, max(1, left // 2)))
     outcomes.append(kill("writing to PayPal", point))
