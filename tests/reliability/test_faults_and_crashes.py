@@ -49,7 +49,6 @@ JOB = "cliniko-to-paypal"
 # `meltano run` keeps the job's state under <environment>:<extractor>-to-<loader>.
 STATE_ID = "dev:tap-cliniko--billing-to-target-paypal"
 CLINIC = {"seed": 42, "patients": 60, "invoices": 100}
-FAULTS = {"error_5xx": 0, "error_429": 0, "drop": 0, "slow": 0, "slow_seconds": 0.3}
 # Fast retries: an injected 429's Retry-After is the limiter's window, so windows are 1 s.
 FAST = {
     "TAP_CLINIKO_RETRY_BACKOFF_BASE_MS": "50",
@@ -58,7 +57,7 @@ FAST = {
     "TARGET_PAYPAL_RETRY_BACKOFF_BASE_MS": "50",
     "TARGET_PAYPAL_RETRY_MAX_TRIES": "8",
 }
-FAULTS0 = {"error_5xx": 0.10, "error_429": 0.05, "drop": 0.02, "slow": 0.05, "slow_seconds": 0.3}
+FAULTS = {"error_5xx": 0.10, "error_429": 0.05, "drop": 0.02, "slow": 0.05, "slow_seconds": 0.3}
 
 
 # --- the sandbox and the project -----------------------------------------------------------------
@@ -290,14 +289,37 @@ def after_cliniko_requests(sandbox, n: int) -> Callable[[], bool]:
     return lambda: sandbox.stats()["requests"] >= start + n
 
 
-def after_cliniko_pages(sandbox, path: str, n: int) -> Callable[[], bool]:
-    start = sandbox.stats()["by_path"].get(path, 0)
-    return lambda: sandbox.stats()["by_path"].get(path, 0) >= start + n
-
-
 def after_paypal_writes(sandbox, n: int) -> Callable[[], bool]:
     start = len(sandbox.paypal.writes())
     return lambda: len(sandbox.paypal.writes()) >= start + n
+
+
+def after_paypal_calls(sandbox, n: int) -> Callable[[], bool]:
+    start = sandbox.paypal.call_count()
+    return lambda: sandbox.paypal.call_count() >= start + n
+
+
+def either(*triggers: Callable[[], bool]) -> Callable[[], bool]:
+    return lambda: any(trigger() for trigger in triggers)
+
+
+def when_bookmark_saved(project, stream: str) -> Callable[[], bool]:
+    """Meltano saved a state with a bookmark for `stream` that differs from the one it had."""
+
+    def bookmark() -> Any:
+        row = state_row(project) or ()
+        for column in row:
+            try:
+                state = json.loads(column) if column else {}
+            except ValueError:
+                continue
+            found = covered(state, stream).bookmark
+            if found:
+                return found
+        return None
+
+    before = bookmark()
+    return lambda: bookmark() not in (None, before)
 
 
 def when_state_saved(project) -> Callable[[], bool]:
@@ -357,21 +379,20 @@ def test_sigkills_anywhere_lose_and_duplicate_nothing(
         )
         return outcome
 
-    # The back-fill: killed while reading Cliniko, then while writing to PayPal, then the moment
-    # Meltano saved the run's state (everything staged or applied by then).
-    # Reading invoice items: the tap has already sent the invoices' STATE, which must not reach
-    # Meltano before the invoices are staged.
-    point = after_cliniko_pages(sandbox, "/v1/invoice_items", chance.randint(1, 8))
+    # The back-fill: killed while the tap reads Cliniko; then the moment the invoices' bookmark
+    # could reach Meltano (it saved one, or the target began on PayPal: everything read is
+    # staged by then); then while writing to PayPal; then just after Meltano saved the state.
+    point = after_cliniko_requests(sandbox, chance.randint(2, 14))
     outcomes = [kill("reading Cliniko", point)]
+    point = either(when_bookmark_saved(project, "invoices"), after_paypal_calls(sandbox, 1))
+    outcomes.append(kill("invoices bookmark or first PayPal call", point))
     left = expected_writes - len(sandbox.paypal.writes())
     point = after_paypal_writes(sandbox, chance.randint(1, max(1, left // 2)))
     outcomes.append(kill("writing to PayPal", point))
     outcomes.append(kill("just after Meltano saved state", when_state_saved(project)))
-    # Cliniko changes, so the next runs have work beyond the saved bookmark; killed again.
+    # Cliniko changes, so the next run has work beyond the saved bookmark: killed again.
     change_cliniko(sandbox, clinic, chance)
     clinic = read_clinic(sandbox.cliniko, was_in_paypal=set(paypal_by_reference(sandbox)))
-    point = after_cliniko_requests(sandbox, chance.randint(2, 5))
-    outcomes.append(kill("reading Cliniko (2)", point))
     point = after_paypal_writes(sandbox, chance.randint(1, 4))
     outcomes.append(kill("writing to PayPal (2)", point))
 
