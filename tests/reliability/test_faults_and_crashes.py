@@ -106,8 +106,17 @@ def assert_exact(sandbox, clinic: Clinic) -> None:
     assert not problems, report(problems)
 
 
-def store_of(project) -> Store:
-    return Store(f"sqlite:///{project.workdir / 'store.db'}")
+def assert_xrefs(project, sandbox) -> None:
+    """The store's cross-reference of every invoice in PayPal names that very invoice (what
+    reconcile, replay and the next run's updates go by)."""
+    store = Store(f"sqlite:///{project.workdir / 'store.db'}")
+    xrefs = {xref.invoice_id: xref.paypal_id for xref in store.xrefs()}
+    wrong = {
+        cid: (copies[0]["id"], xrefs.get(cid))
+        for cid, copies in paypal_by_reference(sandbox).items()
+        if xrefs.get(cid) != copies[0]["id"]
+    }
+    assert not wrong, f"cross-references (PayPal id, store's) that disagree: {wrong}"
 
 
 # --- Meltano's state ------------------------------------------------------------------------------
@@ -345,6 +354,7 @@ def test_faults_on_both_apis_still_give_the_exact_paypal_state(
 
     ok(run(project, leak_scan))
 
+    assert_xrefs(project, sandbox)
     for api, stats in (("Cliniko", sandbox.stats()), ("PayPal", sandbox.paypal_stats())):
         statuses = stats["by_status"]
         fives = sum(n for status, n in statuses.items() if status.startswith("5"))
@@ -407,6 +417,7 @@ def test_sigkills_anywhere_lose_and_duplicate_nothing(
 
     ok(run(project, leak_scan, "--force"))
     assert_exact(sandbox, clinic)
+    assert_xrefs(project, sandbox)
 
 
 def change_cliniko(sandbox, clinic: Clinic, chance: random.Random) -> None:
@@ -456,3 +467,4 @@ def test_paypal_down_for_a_whole_run_loses_nothing(
     sandbox.set_paypal_outage(False)
     ok(run(project, leak_scan))
     assert_exact(sandbox, clinic)
+    assert_xrefs(project, sandbox)
