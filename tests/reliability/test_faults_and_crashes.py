@@ -412,8 +412,6 @@ def test_sigkills_anywhere_lose_and_duplicate_nothing(
     assert len(killed) >= 5, f"killed only at {killed}; finished: {outcomes}"
     for name in ("reading Cliniko", "writing to PayPal", "writing to PayPal (2)"):
         assert name in killed, f"never killed {name}: {outcomes}"
-    for path in project.workdir.glob("*.log"):
-        leak_scan.path(path)
 
     ok(run(project, leak_scan, "--force"))
     assert_exact(sandbox, clinic)
@@ -421,7 +419,7 @@ def test_sigkills_anywhere_lose_and_duplicate_nothing(
 
 
 def change_cliniko(sandbox, clinic: Clinic, chance: random.Random) -> None:
-    """A day at the clinic: some open invoices paid, one archived, a patient's email fixed."""
+    """A day at the clinic: four open invoices paid, one archived."""
     store = sandbox.cliniko
     open_ids = sorted(w.cliniko_id for w in clinic.expected.values() if w.status == "UNPAID")
     for cid in chance.sample(open_ids, 4):
