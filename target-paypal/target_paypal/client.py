@@ -22,6 +22,12 @@ from urllib3.exceptions import NewConnectionError
 LIMITER_BUFFER_MS = 2  # pyrate-limiter adds 50 ms to every wait by default: a third of the budget
 TOKEN_MARGIN_SECONDS = 60  # refresh a little before PayPal's expiry
 RETRIABLE = {429, 500, 502, 503, 504}
+# A connection lost before, or while, the answer came: a dropped body is a ChunkedEncodingError.
+TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
 
 
 @dataclass
@@ -121,7 +127,7 @@ class PayPalClient:
                 response = self.session.request(
                     method, self.base_url + path, timeout=self.timeout, **kwargs
                 )
-            except (requests.ConnectionError, requests.Timeout) as error:
+            except TRANSPORT_ERRORS as error:
                 failure = PayPalError(None, type(error).__name__, operation=operation)
                 failure.unreachable = _no_connection(error)
                 wait = self._backoff(attempt)

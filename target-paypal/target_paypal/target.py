@@ -244,7 +244,8 @@ class TargetPayPal(Target):
     def _check_paypal(self) -> None:
         """Before anything is read: refused credentials, or a PayPal that cannot be connected
         to at all (refused, no such host; a few quick tries), stop the run. A PayPal that
-        answers with errors (outage, 5xx) does not: the run goes on and parks what fails."""
+        answers with errors (outage, 5xx) does not yet: what is read is staged first, and
+        `_check_credentials` stops the run if PayPal still fails when it is to be applied."""
         try:
             self.client.access_token(tries=STARTUP_TRIES)
         except PayPalError as error:
@@ -252,13 +253,25 @@ class TargetPayPal(Target):
                 self._stop_for(error)
 
     def _check_credentials(self) -> None:
-        """Refused credentials stop the run (nothing applied, no STATE) rather than park all."""
+        """Refused credentials, or PayPal unreachable, stop the run before anything is applied
+        and before STATE is passed on, rather than park every invoice: what was read stays
+        staged (dirty) in the store, the bookmark stays where it was, and the next run applies
+        it. (Trying each invoice in turn would wait out every retry, token call by token call.)
+        """
         try:
             self.client.access_token()
         except PayPalError as error:
             if error.status in (400, 401):
                 self._stop_for(error)
-            # PayPal unreachable or failing: go on, every invoice is parked for the next run.
+            if error.retriable:
+                stop(
+                    self.logger,
+                    f"PayPal unreachable at {self.client.base_url} ({error}, after "
+                    f"{self.client.max_tries} tries); nothing written, nothing lost: the records "
+                    "read are kept in the store and applied on the next run. Run it again when "
+                    "PayPal is back.",
+                )
+            # Any other answer: go on, an invoice that still fails is parked for the next run.
 
     def _stop_for(self, error: PayPalError) -> NoReturn:
         where = self.client.base_url

@@ -59,6 +59,23 @@ def test_5xx_is_retried_with_growing_backoff(paypal_sandbox) -> None:
     assert waits[0] < waits[1] < waits[2]
 
 
+def test_a_connection_dropped_mid_answer_is_retried(paypal_sandbox) -> None:
+    """The sandbox drops as servers do: a 200 head, part of the body, then a closed connection
+    (requests raises ChunkedEncodingError, not ConnectionError)."""
+    paypal_sandbox.set_paypal_faults(drop=1.0, seed=1)
+    waits: list[float] = []
+    client = client_for(paypal_sandbox, waits, max_tries=3)
+    with pytest.raises(PayPalError) as error:
+        client.access_token()
+    assert error.value.retriable and error.value.name == "ChunkedEncodingError"
+    assert len(waits) == 2
+    paypal_sandbox.set_paypal_faults(drop=0.5, seed=3)
+    client = client_for(paypal_sandbox, max_tries=20)
+    for n in range(4):
+        client.create_invoice({**BODY, "detail": {**BODY["detail"], "invoice_number": f"T-{n}"}})
+    assert sum(c.status == 0 for c in paypal_sandbox.paypal.call_log) >= 2
+
+
 def test_refused_credentials_say_so_without_the_secret(paypal_sandbox) -> None:
     client = PayPalClient(
         paypal_sandbox.paypal_url, "wrong-id", "very-secret-value", max_requests_per_second=0

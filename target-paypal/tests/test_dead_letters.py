@@ -25,8 +25,10 @@ def test_list_replay_and_discard(target, clinic, by_reference) -> None:
     sent = [i for i, h in data.invoices.items() if h["target_status"] == "SENT"]
     in_nzd, down = sent[0], sent[1:4]
     data.invoices[in_nzd]["currency_code"] = "NZD"
-    target.sandbox.set_paypal_outage(True)
-    done = target.run(data.messages(only={"customers", "invoices", "invoice_lines"}))
+    # PayPal failing every invoice call (one call a minute: the token's), one try each.
+    target.sandbox.set_paypal_rate_limit(limit=1, window_seconds=60)
+    only = {"customers", "invoices", "invoice_lines"}
+    done = target.run(data.messages(only=only), retry_max_tries=1)
     assert done.returncode == 0, done.stderr[-3000:]
 
     open_letters = letters(target)
@@ -37,7 +39,7 @@ def test_list_replay_and_discard(target, clinic, by_reference) -> None:
     assert "@" not in text and "Surname" not in text, "IDs only"
 
     # PayPal is back: replaying by id queues those for the next run, even one with no input.
-    target.sandbox.set_paypal_outage(False)
+    target.sandbox.set_paypal_rate_limit(limit=None)
     replayed = ops(target, "dead-letters", "replay", "--id", down[0])
     assert replayed.returncode == 0 and "Queued for the next run: 1 invoice(s)" in replayed.stdout
     assert down[0] in Store(target.config["store_url"]).dirty_invoice_ids()

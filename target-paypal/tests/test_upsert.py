@@ -204,11 +204,22 @@ def test_faults_change_nothing_in_the_result(target, clinic, by_reference) -> No
 
 
 def test_an_outage_loses_nothing(target, clinic, by_reference) -> None:
+    """PayPal unreachable: the run stops with one clear line, passes no STATE on and parks
+    nothing (the records are fine); what it read stays staged and the next run applies it."""
     data = clinic(customers=5, invoices=10)
     target.sandbox.set_paypal_outage(True)
     down = target.run(data.messages(), retry_max_tries=2)
-    assert down.returncode == 0, down.stderr[-3000:]
+    assert down.returncode == 1, down.stderr[-3000:]
+    stopped = [line for line in down.stderr.splitlines() if "target-paypal stopped" in line]
+    assert len(stopped) == 1 and "PayPal unreachable" in stopped[0], down.stderr[-3000:]
+    assert "HTTP 503" in stopped[0] and "next run" in stopped[0]
+    assert '"type": "STATE"' not in down.stdout and '"type":"STATE"' not in down.stdout
     assert by_reference(target.sandbox) == {}
+    from target_paypal.store import Store
+
+    store = Store(target.config["store_url"])
+    assert store.open_dead_letters("invoices") == []
+    assert set(store.dirty_invoice_ids()) == set(data.invoices)
     target.sandbox.set_paypal_outage(False)
     empty = '{"type": "STATE", "value": {"bookmarks": {"invoices": {"n": 2}}}}\n'
     back = target.run(empty)

@@ -1,0 +1,329 @@
+"""What PayPal should hold, worked out from the Cliniko sandbox's own records, and how PayPal's
+copy differs from it. Shared by the end-to-end tests (`tests/test_pipeline.py`) and the
+reliability suite (`tests/reliability/`); importable because pytest puts `tests/` on the path.
+
+It follows the rules of the shipped mapping (transforms/map_cliniko_paypal/mapping.yaml) without
+importing the mapper or the target: a bug in either cannot hide behind a shared helper.
+
+The rules, as a clinic's finance team states them:
+
+* A patient's billing email is `invoice_email` (stripped) if set, else `email` (stripped). It is
+  usable when it looks like an email and is at most 254 characters. Invoices of a patient without
+  a usable email, or whose email another patient also uses (case-insensitive: a family sharing
+  one inbox), stay out of PayPal (parked for a human).
+* Cliniko Open (10) -> PayPal UNPAID (sent); Paid (20) -> MARKED_AS_PAID with the payment recorded
+  on the Sydney date of `closed_at`; Closed (30) -> never created (cancelled if it already was);
+  Open credit (40) -> parked. Archived or deleted -> like Closed.
+* Number "CLK-<number>", reference = Cliniko id, invoice date = issue_date, AUD, tax inclusive
+  when calculation_method is 3, one line per live invoice item (quantity, unit price, GST
+  percent, discount percent or amount), and PayPal's own total and GST equal Cliniko's to the cent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+SYDNEY = ZoneInfo("Australia/Sydney")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s\"-][^@\s]*\.[^@\s]+$")
+OPEN, PAID, CLOSED, OPEN_CREDIT = 10, 20, 30, 40
+TAX_INCLUSIVE = 3
+
+
+# --- what PayPal should hold, from Cliniko's records ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    quantity: Decimal
+    unit_amount: Decimal
+    tax_percent: Decimal | None
+    discount: tuple[str, Decimal] | None  # ("percent", 12.5) or ("amount", 5.00)
+
+    def sort_key(self) -> tuple[Any, ...]:
+        """Numeric, so "1.0" and "1" sort alike on both sides."""
+        none = Decimal(-1)
+        kind, value = self.discount or ("", none)
+        tax = none if self.tax_percent is None else self.tax_percent
+        return (self.name, self.quantity, self.unit_amount, tax, kind, value)
+
+
+@dataclass
+class Expected:
+    """One Cliniko invoice as PayPal should show it."""
+
+    cliniko_id: str
+    number: str
+    status: str  # UNPAID, MARKED_AS_PAID or CANCELLED
+    invoice_date: str
+    total: Decimal
+    tax_total: Decimal
+    tax_inclusive: bool
+    email: str
+    patient_id: str
+    lines: list[Line] = field(default_factory=list)
+    payment_date: str | None = None
+
+
+@dataclass
+class Clinic:
+    """Cliniko's records read back from the sandbox, and what PayPal should hold."""
+
+    invoices: dict[str, dict[str, Any]]
+    patients: dict[str, dict[str, Any]]
+    items: dict[str, list[dict[str, Any]]]  # live items by invoice id
+    all_items: list[dict[str, Any]]
+    emails: dict[str, str]  # usable billing email by patient id
+    shared: dict[str, list[str]]  # patient id -> the other patients with the same email
+    expected: dict[str, Expected]
+    left_out: dict[str, str]  # Cliniko invoice id -> why it is not in PayPal
+
+
+def link_id(record: dict[str, Any], name: str) -> str | None:
+    link = record.get(name)
+    if not link:
+        return None
+    return str(link["links"]["self"]).rstrip("/").rsplit("/", 1)[-1]
+
+
+def billing_email(patient: dict[str, Any]) -> str:
+    return (patient.get("invoice_email") or "").strip() or (patient.get("email") or "").strip()
+
+
+def usable(email: str) -> bool:
+    return bool(email) and len(email) <= 254 and EMAIL.match(email) is not None
+
+
+def sydney_date(utc_timestamp: str) -> str:
+    moment = datetime.fromisoformat(utc_timestamp.replace("Z", "+00:00"))
+    return moment.astimezone(SYDNEY).date().isoformat()
+
+
+def utc_date(utc_timestamp: str) -> str:
+    return datetime.fromisoformat(utc_timestamp.replace("Z", "+00:00")).date().isoformat()
+
+
+def line_of(item: dict[str, Any]) -> Line:
+    discount: tuple[str, Decimal] | None = None
+    if item.get("is_monetary_discount"):
+        amount = Decimal(str(item.get("discounted_amount") or "0"))
+        discount = ("amount", amount) if amount else None
+    elif item.get("discount_percentage") not in (None, ""):
+        percent = Decimal(str(item["discount_percentage"]))
+        discount = ("percent", percent) if percent else None
+    rate = item.get("tax_rate")
+    return Line(
+        name=str(item["name"]).strip()[:200],
+        quantity=Decimal(str(item["quantity"])),
+        unit_amount=Decimal(str(item["unit_price"])),
+        tax_percent=Decimal(str(rate)) if rate not in (None, "") else None,
+        discount=discount,
+    )
+
+
+def gone(record: dict[str, Any]) -> bool:
+    return bool(record.get("archived_at") or record.get("deleted_at"))
+
+
+def read_clinic(cliniko, was_in_paypal: Collection[str] = ()) -> Clinic:
+    """What PayPal should hold now. `was_in_paypal`: Cliniko ids PayPal already had, so that a
+    Closed, archived or deleted one is expected CANCELLED rather than absent."""
+    patients = {p["id"]: p for p in cliniko.records("patients")}
+    invoices = {i["id"]: i for i in cliniko.records("invoices")}
+    all_items = cliniko.records("invoice_items")
+    items: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in all_items:
+        if not gone(item):
+            items[str(link_id(item, "invoice"))].append(item)
+
+    # Archived patients count too when looking for a shared email (in this seed no archived
+    # patient shares one, so the choice does not change what is expected).
+    emails = {pid: billing_email(p) for pid, p in patients.items() if usable(billing_email(p))}
+    by_email: dict[str, list[str]] = defaultdict(list)
+    for pid, email in emails.items():
+        by_email[email.lower()].append(pid)
+    shared = {
+        pid: sorted(set(by_email[email.lower()]) - {pid})
+        for pid, email in emails.items()
+        if len(by_email[email.lower()]) > 1
+    }
+
+    expected: dict[str, Expected] = {}
+    left_out: dict[str, str] = {}
+    for cid, invoice in invoices.items():
+        status = int(invoice["status"])
+        patient_id = str(link_id(invoice, "patient"))
+        voided = (
+            "deleted"
+            if invoice.get("deleted_at")
+            else "archived"
+            if invoice.get("archived_at")
+            else "status 30 (Closed)"
+            if status == CLOSED
+            else None
+        )
+        if voided:
+            if cid in was_in_paypal:
+                status_wanted = "CANCELLED"
+            else:
+                left_out[cid] = f"{voided}: never created"
+                continue
+        elif status == OPEN_CREDIT:
+            left_out[cid] = "status 40 (Open credit): parked"
+            continue
+        elif patient_id not in emails:
+            left_out[cid] = f"patient {patient_id} has no usable email: parked"
+            continue
+        elif patient_id in shared:
+            left_out[cid] = (
+                f"patient {patient_id} shares its email with patient(s) "
+                f"{', '.join(shared[patient_id])}: parked for review"
+            )
+            continue
+        elif status == OPEN:
+            status_wanted = "UNPAID"
+        elif status == PAID:
+            status_wanted = "MARKED_AS_PAID"
+        else:
+            raise AssertionError(f"Cliniko invoice {cid}: unknown status {status}")
+        expected[cid] = Expected(
+            cliniko_id=cid,
+            number=f"CLK-{invoice['number']}",
+            status=status_wanted,
+            invoice_date=str(invoice["issue_date"]),
+            total=Decimal(str(invoice["total_amount"])),
+            tax_total=Decimal(str(invoice["tax_amount"])),
+            tax_inclusive=int(invoice["calculation_method"]) == TAX_INCLUSIVE,
+            email=emails.get(patient_id, ""),
+            patient_id=patient_id,
+            lines=sorted((line_of(i) for i in items[cid]), key=Line.sort_key),
+            payment_date=sydney_date(invoice["closed_at"])
+            if status_wanted == "MARKED_AS_PAID"
+            else None,
+        )
+    return Clinic(invoices, patients, dict(items), all_items, emails, shared, expected, left_out)
+
+
+# --- what PayPal holds ----------------------------------------------------------------------------
+
+
+def paypal_by_reference(sandbox) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for invoice in sandbox.paypal.invoices():
+        found[str(invoice["detail"].get("reference"))].append(invoice)
+    return found
+
+
+def paypal_lines(invoice: dict[str, Any]) -> list[Line]:
+    lines = []
+    for item in invoice.get("items") or []:
+        discount = item.get("discount") or {}
+        if discount.get("amount"):
+            wanted: tuple[str, Decimal] | None = ("amount", Decimal(discount["amount"]["value"]))
+        elif discount.get("percent") not in (None, ""):
+            wanted = ("percent", Decimal(str(discount["percent"])))
+        else:
+            wanted = None
+        tax = item.get("tax") or {}
+        lines.append(
+            Line(
+                name=item.get("name", ""),
+                quantity=Decimal(str(item["quantity"])),
+                unit_amount=Decimal(str(item["unit_amount"]["value"])),
+                tax_percent=Decimal(str(tax["percent"]))
+                if tax.get("percent") not in (None, "")
+                else None,
+                discount=wanted,
+            )
+        )
+    return sorted(lines, key=Line.sort_key)
+
+
+def money(obj: dict[str, Any] | None) -> Decimal | None:
+    return Decimal(str(obj["value"])) if obj and obj.get("value") is not None else None
+
+
+def invoice_problems(want: Expected, got: dict[str, Any]) -> list[str]:
+    """Differences a finance user would see between Cliniko's invoice and PayPal's copy."""
+    cid, problems = want.cliniko_id, []
+
+    def check(what: str, expected: Any, actual: Any) -> None:
+        if expected != actual:
+            problems.append(
+                f"invoice {cid} ({got.get('id')}): {what} is {actual!r}, expected {expected!r}"
+            )
+
+    detail = got.get("detail") or {}
+    check("status", want.status, got.get("status"))
+    check("invoice_number", want.number, detail.get("invoice_number"))
+    if want.status == "CANCELLED":
+        return problems  # what it showed before cancelling is checked by the earlier run
+    amount = got.get("amount") or {}
+    breakdown = amount.get("breakdown") or {}
+    recipients = got.get("primary_recipients") or [{}]
+    check("invoice_date", want.invoice_date, detail.get("invoice_date"))
+    check("currency", "AUD", detail.get("currency_code"))
+    check("amount currency", "AUD", amount.get("currency_code"))
+    check("total (PayPal's amount.value)", want.total, money(amount))
+    check("GST (PayPal's tax_total)", want.tax_total, money(breakdown.get("tax_total")))
+    check(
+        "tax_inclusive",
+        want.tax_inclusive,
+        (got.get("configuration") or {}).get("tax_inclusive", False),
+    )
+    check(
+        "recipient email",
+        want.email,
+        (recipients[0].get("billing_info") or {}).get("email_address"),
+    )
+    lines = paypal_lines(got)
+    check("line count", len(want.lines), len(lines))
+    if len(lines) == len(want.lines):
+        for n, (wanted_line, line) in enumerate(zip(want.lines, lines, strict=True)):
+            check(f"line {n + 1}", wanted_line, line)
+    transactions = (got.get("payments") or {}).get("transactions") or []
+    if want.status == "MARKED_AS_PAID":
+        check("payments recorded", 1, len(transactions))
+        check("payment date(s)", [want.payment_date], [t.get("payment_date") for t in transactions])
+        check("paid amount", want.total, money((got.get("payments") or {}).get("paid_amount")))
+        check("amount due", Decimal("0"), money(got.get("due_amount")))
+    else:
+        check("payments recorded", 0, len(transactions))
+    return problems
+
+
+def paypal_problems(sandbox, clinic: Clinic) -> list[str]:
+    """Every difference between PayPal and what Cliniko says it should hold."""
+    found = paypal_by_reference(sandbox)
+    problems = []
+    for cid, copies in sorted(found.items()):
+        if cid in clinic.expected and len(copies) > 1:
+            problems.append(
+                f"invoice {cid}: {len(copies)} PayPal invoices "
+                f"({', '.join(c['id'] for c in copies)}), expected one"
+            )
+        elif cid not in clinic.expected:
+            why = clinic.left_out.get(cid, "not a Cliniko invoice")
+            problems.append(
+                f"invoice {cid}: in PayPal as {copies[0]['id']} "
+                f"({copies[0]['status']}), expected not ({why})"
+            )
+    for cid, want in sorted(clinic.expected.items()):
+        if cid not in found:
+            problems.append(f"invoice {cid}: missing from PayPal, expected {want.status}")
+        else:
+            problems.extend(invoice_problems(want, found[cid][0]))
+    return problems
+
+
+def report(problems: list[str], limit: int = 40) -> str:
+    shown = "\n".join(problems[:limit])
+    more = f"\n... and {len(problems) - limit} more" if len(problems) > limit else ""
+    return f"{len(problems)} difference(s) between Cliniko and PayPal:\n{shown}{more}"
