@@ -8,52 +8,30 @@ fixed must then apply everything exactly once.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
+import paypal_expected as pipeline
 import pytest
+from leaks import CLINIKO_KEY, PAYPAL_CLIENT_ID, PAYPAL_SECRET
+from meltano_project import MELTANO, REPO, MeltanoProject
 
 from clinic_sandbox import SandboxServer
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str, path: str):
-    """A module of this test tree by path (tests/ is not a package; pytest imports by path)."""
-    spec = importlib.util.spec_from_file_location(name, REPO / path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-# The leak scan's distinctive credentials; the Meltano project helper; what PayPal must hold
-# (`read_clinic`, `paypal_by_reference`) as the pipeline tests compute it.
-reliability = _load("reliability_conftest", "tests/reliability/conftest.py")
-e2e = _load("e2e_conftest", "tests/conftest.py")
-pipeline = _load("pipeline_expectations", "tests/test_pipeline.py")
-CLINIKO_KEY, PAYPAL_CLIENT_ID, PAYPAL_SECRET = (
-    reliability.CLINIKO_KEY,
-    reliability.PAYPAL_CLIENT_ID,
-    reliability.PAYPAL_SECRET,
-)
-JOB = "cliniko-to-paypal"
-SMALL = {"seed": 42, "patients": 40, "invoices": 50}
 CREDENTIALS = {
     "api_key": CLINIKO_KEY,
     "paypal_client_id": PAYPAL_CLIENT_ID,
     "paypal_client_secret": PAYPAL_SECRET,
 }
+JOB = "cliniko-to-paypal"
+SMALL = {"seed": 42, "patients": 40, "invoices": 50}
 WRONG_KEY = "MS0wrongReliabilityKey5551234-au1"
 WRONG_SECRET = "EKwrongReliabilitySecret-0a1b2c3d"
 STOPPED = re.compile(r"\b(tap-cliniko|target-paypal) stopped: .*")
@@ -74,7 +52,7 @@ def run_job(project, changes: dict[str, str | None] | None = None, args: tuple[s
     env = {**project.env, **project.paypal_env(), **(changes or {})}
     started = time.monotonic()
     done = subprocess.run(
-        [str(e2e.MELTANO), *(args or ("run", JOB))],
+        [str(MELTANO), *(args or ("run", JOB))],
         cwd=REPO,
         env={k: v for k, v in env.items() if v is not None},
         capture_output=True,
@@ -85,10 +63,9 @@ def run_job(project, changes: dict[str, str | None] | None = None, args: tuple[s
     return done
 
 
-def states(project) -> dict[str, str]:
-    """Every Meltano state id with its stored value."""
-    listed = project.meltano("state", "list").stdout.split()
-    return {sid: project.meltano("state", "get", sid).stdout.strip() for sid in listed}
+def states(project) -> dict[str, dict]:
+    """Every saved Meltano state, by state id."""
+    return project.saved_states()
 
 
 def assert_refused(done, leak_scan, expected: str) -> str:
@@ -117,7 +94,7 @@ def clinic() -> Iterator[SandboxServer]:
 
 @pytest.fixture(scope="module")
 def project(clinic, tmp_path_factory):
-    return e2e.MeltanoProject(tmp_path_factory.mktemp("bad-config"), clinic)
+    return MeltanoProject(tmp_path_factory.mktemp("bad-config"), clinic)
 
 
 def _cases() -> list:
@@ -201,6 +178,8 @@ def test_then_the_fixed_configuration_applies_everything_once(clinic, project, l
     assert {cid: len(copies) for cid, copies in found.items() if len(copies) > 1} == {}
     assert set(found) == expected and expected, "PayPal does not hold what Cliniko says"
     assert list(states(project)) == ["dev:tap-cliniko--billing-to-target-paypal"]
+    listed = project.meltano("state", "list").stdout.split()  # as Meltano itself sees it
+    assert listed == ["dev:tap-cliniko--billing-to-target-paypal"]
 
 
 # --- the store ------------------------------------------------------------------------------

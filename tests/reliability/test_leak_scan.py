@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 
+from leaks import LeakScan
 
-def test_scan_finds_a_secret_in_text_files_and_store_reasons(tmp_path, new_leak_scan) -> None:
-    scan = new_leak_scan()
+
+def test_scan_finds_a_secret_in_text_files_and_store_reasons(tmp_path) -> None:
+    scan = LeakScan()
     scan.secret("jane.citizen@example.com", "EKsecret-1234")
     scan.text("stderr", "all fine")
     (tmp_path / "out").mkdir()
@@ -20,8 +22,8 @@ def test_scan_finds_a_secret_in_text_files_and_store_reasons(tmp_path, new_leak_
     assert not any("EKsecret-1234" in leak or "jane.citizen" in leak for leak in leaks)
 
 
-def test_kept_records_are_not_output(tmp_path, new_leak_scan) -> None:
-    scan = new_leak_scan()
+def test_kept_records_are_not_output(tmp_path) -> None:
+    scan = LeakScan()
     scan.secret("jane.citizen@example.com")
     with sqlite3.connect(tmp_path / "store.db") as db:
         db.execute("CREATE TABLE dead_letters (reason TEXT, record TEXT)")

@@ -1,0 +1,102 @@
+"""Leak scan: credentials, tokens, patient names and emails must never be in output.
+
+The reliability suite hands every run's printed and written output to a `LeakScan` (the
+`leak_scan` fixture of tests/reliability/conftest.py), which fails the test on any hit.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+# Distinctive credentials, so a leak cannot hide behind a common word.
+CLINIKO_KEY = "MS0xMjM0NTY3ODkw-reliability-cliniko-key-au1"
+PAYPAL_CLIENT_ID = "AbReliabilityClientId0123456789"
+PAYPAL_SECRET = "EKreliabilitySecret-9f8e7d6c5b4a"
+
+# Store columns people read (reasons, outcomes, conflicts); `record` is kept input, not output.
+OUTPUT_COLUMNS = ("reason", "outcome", "conflict", "resolution", "counts")
+TEXT_SUFFIXES = {".log", ".txt", ".json", ".jsonl", ".csv", ".html", ".svg", ".yml", ".yaml", ""}
+
+
+def sandbox_secrets(sandbox) -> set[str]:
+    """The credentials, issued tokens, patient names and emails of a sandbox."""
+    found = {sandbox.api_key, sandbox.paypal_client_secret}
+    found |= {token.access_token for token in sandbox.paypal.store.tokens()}
+    for patient in sandbox.cliniko.records("patients"):
+        found |= {patient.get("email") or "", patient.get("last_name") or ""}
+        # First names are short and common ("Max", "Grace"): only in full-name form.
+        found.add(f"{patient.get('first_name')} {patient.get('last_name')}")
+    return {value for value in found if value and len(value) >= 4}
+
+
+class LeakScan:
+    """Collects output (text and files) and the values that must never appear in it."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+        self.sandboxes: list = []
+        self.texts: list[tuple[str, str]] = []
+        self.paths: list[Path] = []
+
+    def secret(self, *values: str) -> None:
+        self.secrets |= {v for v in values if v}
+
+    def sandbox(self, sandbox) -> None:
+        """Scan for this sandbox's secrets (read at teardown, so tokens issued later count)."""
+        self.sandboxes.append(sandbox)
+
+    def text(self, where: str, text: str | None) -> None:
+        self.texts.append((where, text or ""))
+
+    def path(self, path: Path) -> None:
+        self.paths.append(Path(path))
+
+    def _sources(self) -> Iterator[tuple[str, str]]:
+        yield from self.texts
+        for root in self.paths:
+            files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+            files = [f for f in files if not is_plugin_input(f)]
+            for file in files:
+                if file.suffix in (".db", ".sqlite"):
+                    yield from store_reasons(file)
+                elif file.suffix in TEXT_SUFFIXES:
+                    yield str(file), file.read_text(errors="replace")
+
+    def leaks(self) -> list[str]:
+        secrets = set(self.secrets)
+        for sandbox in self.sandboxes:
+            secrets |= sandbox_secrets(sandbox)
+        pattern = re.compile("|".join(sorted((re.escape(s) for s in secrets), key=len,
+                                             reverse=True)), re.IGNORECASE) if secrets else None
+        found = []
+        for where, text in self._sources():
+            match = pattern.search(text) if pattern else None
+            if match:
+                value = match.group(0)
+                found.append(f"{where}: {value[:2]}…({len(value)} chars) at offset {match.start()}")
+        return found
+
+
+def is_plugin_input(file: Path) -> bool:
+    """Meltano's `.meltano/run/<plugin>/` files (config, catalog) are the plugins' input, which
+    holds credentials by nature; its logs (`.meltano/logs`) are output and are scanned."""
+    parts = file.parts
+    return "run" in parts and any(p == ".meltano" or p == "meltano-sys" for p in parts)
+
+
+def store_reasons(file: Path) -> Iterable[tuple[str, str]]:
+    """The human-facing text of a target-paypal store: reasons, errors and the audit log.
+
+    The kept records themselves (for replay) necessarily hold patient data and are not output.
+    """
+    with sqlite3.connect(f"file:{file}?mode=ro", uri=True) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        for table in sorted(tables):
+            columns = [row[1] for row in db.execute(f"PRAGMA table_info('{table}')")]
+            wanted = [c for c in columns if c in OUTPUT_COLUMNS]
+            for column in wanted:
+                for (value,) in db.execute(f"SELECT {column} FROM '{table}'"):
+                    yield f"{file.name}:{table}.{column}", str(value or "")
