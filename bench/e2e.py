@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,9 @@ def first_run(sandbox: Sandbox, env: dict[str, str], folder: Path) -> dict[str, 
     invoices = sandbox.seeded["invoices"]
     return {
         "seconds": round(done.seconds, 1),
+        "phases": phases(folder / "first-run.log"),
         "peak_memory_mb": done.peak_mb,
+        "cpu_seconds": done.cpu_seconds,
         "cliniko_requests": sandbox.stats()["requests"],
         "paypal_calls": len(calls),
         "paypal_writes": sum(1 for c in calls if _is_write(c)),
@@ -69,12 +72,52 @@ def rerun(sandbox: Sandbox, env: dict[str, str], folder: Path) -> dict[str, Any]
     calls = sandbox.paypal_calls()
     return {
         "seconds": round(done.seconds, 1),
+        "phases": phases(folder / "rerun.log"),
         "peak_memory_mb": done.peak_mb,
+        "cpu_seconds": done.cpu_seconds,
         "cliniko_requests": sandbox.stats()["requests"],
         "cliniko_endpoints": billing_endpoints(),
         "paypal_calls": len(calls),
         "paypal_writes": sum(1 for c in calls if _is_write(c)),
     }
+
+
+# Where a run's time goes, from the milestones in meltano's log (each line starts with its time).
+MILESTONES = (
+    ("start-up and discovery", ("Beginning sync of",)),
+    ("read, map and stage", ("target-paypal", "completed processing")),
+    ("apply to PayPal and finish", ("target-paypal run ",)),
+)
+
+
+def phases(log: Path) -> dict[str, float]:
+    """Seconds from the log's first line to the first line of each milestone, as intervals."""
+    times: dict[str, dt.datetime] = {}
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+    for line in log.read_text().splitlines():
+        stamp = _stamp(line)
+        if stamp is None:
+            continue
+        first, last = first or stamp, stamp
+        for name, markers in MILESTONES:
+            if name not in times and all(m in line for m in markers):
+                times[name] = stamp
+    result, since = {}, first
+    for name, _ in MILESTONES:
+        if name in times and since is not None:
+            result[name] = round((times[name] - since).total_seconds(), 1)
+            since = times[name]
+    if since is not None and last is not None:
+        result["after the target"] = round((last - since).total_seconds(), 1)
+    return result
+
+
+def _stamp(line: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(line.split(" ", 1)[0].rstrip("Z"))
+    except ValueError:
+        return None
 
 
 def _is_write(call: dict[str, Any]) -> bool:

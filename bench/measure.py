@@ -25,6 +25,9 @@ class Measured:
     returncode: int
     seconds: float
     peak_mb: dict[str, float] = field(default_factory=dict)  # process name -> peak RSS (MB)
+    # process name -> CPU seconds (user + system): on a loaded machine wall time says little
+    # about which process does the work; CPU time does.
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def process_name(process: psutil.Process) -> str:
@@ -59,6 +62,7 @@ class TreeWatcher:
         self.root = psutil.Process(root)
         self.peaks: dict[str, float] = {}
         self._names: dict[int, str] = {}
+        self._cpu: dict[int, float] = {}  # pid -> CPU seconds when last seen
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tree-watcher", daemon=True)
 
@@ -66,10 +70,15 @@ class TreeWatcher:
         self._thread.start()
         return self
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(peak MB by name, CPU seconds by name)."""
         self._done.set()
         self._thread.join()
-        return {name: round(mb, 1) for name, mb in sorted(self.peaks.items())}
+        cpu: dict[str, float] = {}
+        for pid, seconds in self._cpu.items():
+            cpu[self._names[pid]] = cpu.get(self._names[pid], 0.0) + seconds
+        peaks = {name: round(mb, 1) for name, mb in sorted(self.peaks.items())}
+        return peaks, {name: round(s, 1) for name, s in sorted(cpu.items())}
 
     def _run(self) -> None:
         while not self._done.is_set():
@@ -87,6 +96,8 @@ class TreeWatcher:
                 name = self._names.get(process.pid) or process_name(process)
                 self._names[process.pid] = name
                 mb = peak_rss_mb(process)
+                times = process.cpu_times()
+                self._cpu[process.pid] = times.user + times.system
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
             self.peaks[name] = max(self.peaks.get(name, 0.0), mb)
@@ -113,11 +124,11 @@ def run(
         watcher = TreeWatcher(process.pid).start() if watch_memory else None
         returncode = process.wait(timeout=timeout)
         seconds = time.perf_counter() - started
-        peaks = watcher.stop() if watcher else {}
+        peaks, cpu = watcher.stop() if watcher else ({}, {})
     finally:
         if log:
             errors.close()  # type: ignore[union-attr]
-    return Measured(returncode, seconds, peaks)
+    return Measured(returncode, seconds, peaks, cpu)
 
 
 def check(measured: Measured, what: str, log: Path | None) -> Measured:
