@@ -185,6 +185,18 @@ class Xref:
     owner: str | None = None
 
 
+@dataclass
+class InvoiceInputs:
+    """What the applier reads for one invoice (`Store.invoice_inputs`)."""
+
+    header: dict | None
+    lines: list[dict]
+    customer: dict | None
+    customer_left_out: tuple[str, str] | None = None  # only read when the customer is missing
+    owner: str | None = None
+    xref: Xref | None = None
+
+
 class StoreError(RuntimeError):
     """The store cannot be opened or written: the run must stop before touching PayPal."""
 
@@ -360,21 +372,7 @@ class Store:
     def left_out(self, stream: str, record_id: str) -> tuple[str, str] | None:
         """("skip", reason) or ("park", reason) when the mapper left this record out."""
         with self.begin() as conn:
-            reason = conn.execute(
-                sa.select(skipped.c.reason).where(
-                    skipped.c.stream == stream, skipped.c.record_id == record_id
-                )
-            ).scalar_one_or_none()
-            if reason is not None:
-                return "skip", reason
-            reason = conn.execute(
-                sa.select(dead_letters.c.reason).where(
-                    dead_letters.c.stream == f"rejects:{REJECT_STREAMS_BY_TARGET[stream]}",
-                    dead_letters.c.record_id == record_id,
-                    dead_letters.c.resolved_at.is_(None),
-                )
-            ).scalar_one_or_none()
-        return ("park", reason) if reason is not None else None
+            return _left_out(conn, stream, record_id)
 
     def skipped_ids(self, stream: str) -> set[str]:
         """Records a rule skipped: left out by the mapper, or whose latest outcome is skipped."""
@@ -418,14 +416,8 @@ class Store:
         }
 
     def owner_of(self, practitioner_id: str | None) -> str | None:
-        if not practitioner_id:
-            return None
         with self.begin() as conn:
-            return conn.execute(  # type: ignore[no-any-return]
-                sa.select(owners.c.owner)
-                .join(practitioners, practitioners.c.user_id == owners.c.user_id)
-                .where(practitioners.c.practitioner_id == practitioner_id)
-            ).scalar_one_or_none()
+            return _owner_of(conn, practitioner_id)
 
     # --- reading for composition --------------------------------------------------------------
     def dirty_invoice_ids(self) -> list[str]:
@@ -436,22 +428,21 @@ class Store:
     def invoice_bundle(self, invoice_id: str) -> tuple[dict | None, list[dict], dict | None]:
         """Header, lines and customer of one invoice, as staged."""
         with self.begin() as conn:
-            header = conn.execute(
-                sa.select(invoices.c.record).where(invoices.c.invoice_id == invoice_id)
-            ).scalar_one_or_none()
-            items = list(
-                conn.execute(
-                    sa.select(lines.c.record).where(lines.c.invoice_id == invoice_id)
-                ).scalars()
-            )
-            customer = None
-            if header is not None:
-                customer = conn.execute(
-                    sa.select(customers.c.record).where(
-                        customers.c.customer_id == header["customer_id"]
-                    )
-                ).scalar_one_or_none()
-        return header, items, customer
+            return _bundle(conn, invoice_id)
+
+    def invoice_inputs(self, invoice_id: str) -> InvoiceInputs:
+        """Everything applying one invoice reads, in one transaction: the applier's workers
+        would otherwise open four per invoice (bundle, left-out patient, owner, xref)."""
+        with self.begin() as conn:
+            header, items, customer = _bundle(conn, invoice_id)
+            inputs = InvoiceInputs(header, items, customer)
+            if header is None:
+                return inputs
+            if customer is None:
+                inputs.customer_left_out = _left_out(conn, "customers", header["customer_id"])
+            inputs.owner = _owner_of(conn, header.get("practitioner_id"))
+            inputs.xref = _xref(conn, invoice_id)
+        return inputs
 
     def mark_clean(self, invoice_id: str) -> None:
         with self.begin() as conn:
@@ -469,12 +460,7 @@ class Store:
     # --- cross-references ---------------------------------------------------------------------
     def xref(self, invoice_id: str) -> Xref | None:
         with self.begin() as conn:
-            row = (
-                conn.execute(sa.select(xrefs).where(xrefs.c.invoice_id == invoice_id))
-                .mappings()
-                .one_or_none()
-            )
-        return None if row is None else Xref(**{k: row[k] for k in Xref.__dataclass_fields__})
+            return _xref(conn, invoice_id)
 
     def save_xref(self, xref: Xref) -> None:
         with self.begin() as conn:
@@ -823,6 +809,58 @@ class Store:
 KEEP_OUTCOMES_OF_RUNS = 100
 # Transmission ids older than this are forgotten; the receiver refuses far older events anyway.
 KEEP_TRANSMISSIONS = dt.timedelta(days=7)
+
+
+def _bundle(conn: Connection, invoice_id: str) -> tuple[dict | None, list[dict], dict | None]:
+    header = conn.execute(
+        sa.select(invoices.c.record).where(invoices.c.invoice_id == invoice_id)
+    ).scalar_one_or_none()
+    items = list(
+        conn.execute(sa.select(lines.c.record).where(lines.c.invoice_id == invoice_id)).scalars()
+    )
+    customer = None
+    if header is not None:
+        customer = conn.execute(
+            sa.select(customers.c.record).where(customers.c.customer_id == header["customer_id"])
+        ).scalar_one_or_none()
+    return header, items, customer
+
+
+def _left_out(conn: Connection, stream: str, record_id: str) -> tuple[str, str] | None:
+    reason = conn.execute(
+        sa.select(skipped.c.reason).where(
+            skipped.c.stream == stream, skipped.c.record_id == record_id
+        )
+    ).scalar_one_or_none()
+    if reason is not None:
+        return "skip", reason
+    reason = conn.execute(
+        sa.select(dead_letters.c.reason).where(
+            dead_letters.c.stream == f"rejects:{REJECT_STREAMS_BY_TARGET[stream]}",
+            dead_letters.c.record_id == record_id,
+            dead_letters.c.resolved_at.is_(None),
+        )
+    ).scalar_one_or_none()
+    return ("park", reason) if reason is not None else None
+
+
+def _owner_of(conn: Connection, practitioner_id: str | None) -> str | None:
+    if not practitioner_id:
+        return None
+    return conn.execute(  # type: ignore[no-any-return]
+        sa.select(owners.c.owner)
+        .join(practitioners, practitioners.c.user_id == owners.c.user_id)
+        .where(practitioners.c.practitioner_id == practitioner_id)
+    ).scalar_one_or_none()
+
+
+def _xref(conn: Connection, invoice_id: str) -> Xref | None:
+    row = (
+        conn.execute(sa.select(xrefs).where(xrefs.c.invoice_id == invoice_id))
+        .mappings()
+        .one_or_none()
+    )
+    return None if row is None else Xref(**{k: row[k] for k in Xref.__dataclass_fields__})
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
