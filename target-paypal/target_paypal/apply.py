@@ -23,6 +23,7 @@ PAID = {"PAID", "MARKED_AS_PAID"}
 CLOSED_BY_HAND = PAID | {"CANCELLED", "REFUNDED", "PARTIALLY_REFUNDED", "MARKED_AS_REFUNDED"}
 NEVER_CREATED = "void in Cliniko (closed, archived or deleted) and never in PayPal"
 UNASSIGNED = "unassigned"  # the owner of an invoice whose practitioner is not known
+CHUNK = 500  # invoices handed to the workers at a time (bounds memory; the tail wait is short)
 
 
 @dataclass
@@ -227,8 +228,11 @@ class Applier:
             return
         self.shared = self.store.shared_emails()
         with ThreadPoolExecutor(self.max_concurrency) as pool:
-            for outcome in pool.map(self._one, pending):
-                self._record(outcome)
+            # A chunk at a time: `pool.map` makes a future for every item up front, ~2 KB
+            # each, so 100,000 dirty invoices at once would hold ~190 MB until the end.
+            for start in range(0, len(pending), CHUNK):
+                for outcome in pool.map(self._one, pending[start : start + CHUNK]):
+                    self._record(outcome)
 
     def _one(self, invoice_id: str) -> Outcome:
         inputs = self.store.invoice_inputs(invoice_id)
