@@ -257,7 +257,9 @@ class Store:
     def stage_customers(self, records: Iterable[dict[str, Any]]) -> None:
         """Upsert customers. Invoices become dirty for a customer that is new or changed, and
         for every customer sharing its old or new email (the shared-email rule may now apply)."""
+        records = list(records)
         with self.begin() as conn:
+            _supersede(conn, "customers", "patients", [r["customer_id"] for r in records])
             for record in records:
                 customer_id = record["customer_id"]
                 old = conn.execute(
@@ -274,7 +276,6 @@ class Store:
                         "staged_at": now(),
                     },
                 )
-                _supersede(conn, "customers", "patients", customer_id)
                 if old == record:
                     continue
                 emails = {
@@ -293,7 +294,9 @@ class Store:
                 )
 
     def stage_invoices(self, records: Iterable[dict[str, Any]]) -> None:
+        records = list(records)
         with self.begin() as conn:
+            _supersede(conn, "invoices", "invoices", [r["invoice_id"] for r in records])
             for record in records:
                 _upsert(
                     conn,
@@ -308,10 +311,10 @@ class Store:
                         "staged_at": now(),
                     },
                 )
-                _supersede(conn, "invoices", "invoices", record["invoice_id"])
 
     def stage_lines(self, records: list[dict[str, Any]]) -> None:
         with self.begin() as conn:
+            _supersede(conn, "invoice_lines", "invoice_items", [r["line_id"] for r in records])
             for record in records:
                 _upsert(
                     conn,
@@ -323,7 +326,6 @@ class Store:
                         "record": record,
                     },
                 )
-                _supersede(conn, "invoice_lines", "invoice_items", record["line_id"])
             touched = {record["invoice_id"] for record in records}
             conn.execute(
                 invoices.update().where(invoices.c.invoice_id.in_(touched)).values(dirty=True)
@@ -926,20 +928,26 @@ REJECT_STREAMS_BY_TARGET = {
 }
 
 
-def _supersede(conn: Connection, stream: str, source: str, record_id: str) -> None:
-    """A valid record replaces what the mapper had left out under the same id."""
-    conn.execute(
-        dead_letters.update()
-        .where(
-            dead_letters.c.stream == f"rejects:{source}",
-            dead_letters.c.record_id == record_id,
-            dead_letters.c.resolved_at.is_(None),
+def _supersede(conn: Connection, stream: str, source: str, record_ids: list[str]) -> None:
+    """Valid records replace what the mapper had left out under the same ids. Two statements
+    per batch rather than per record: staging is most of a first run's store work."""
+    for start in range(0, len(record_ids), SUPERSEDE_CHUNK):
+        chunk = record_ids[start : start + SUPERSEDE_CHUNK]
+        conn.execute(
+            dead_letters.update()
+            .where(
+                dead_letters.c.stream == f"rejects:{source}",
+                dead_letters.c.record_id.in_(chunk),
+                dead_letters.c.resolved_at.is_(None),
+            )
+            .values(resolved_at=now(), resolution="superseded by a valid record")
         )
-        .values(resolved_at=now(), resolution="superseded by a valid record")
-    )
-    conn.execute(
-        skipped.delete().where(skipped.c.stream == stream, skipped.c.record_id == record_id)
-    )
+        conn.execute(
+            skipped.delete().where(skipped.c.stream == stream, skipped.c.record_id.in_(chunk))
+        )
+
+
+SUPERSEDE_CHUNK = 500  # ids per IN (...): old SQLite builds allow 999 parameters a statement
 
 
 def _upsert2(
