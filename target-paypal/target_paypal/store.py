@@ -453,10 +453,12 @@ class Store:
             )
 
     def mark_dirty(self, invoice_ids: Iterable[str]) -> None:
+        ids = list(invoice_ids)
         with self.begin() as conn:
-            for invoice_id in invoice_ids:
+            for start in range(0, len(ids), SUPERSEDE_CHUNK):  # one statement per chunk
+                chunk = ids[start : start + SUPERSEDE_CHUNK]
                 conn.execute(
-                    invoices.update().where(invoices.c.invoice_id == invoice_id).values(dirty=True)
+                    invoices.update().where(invoices.c.invoice_id.in_(chunk)).values(dirty=True)
                 )
 
     # --- cross-references ---------------------------------------------------------------------
@@ -601,6 +603,19 @@ class Store:
             query = query.where(dead_letters.c.stream == stream)
         with self.begin() as conn:
             return [dict(r) for r in conn.execute(query.order_by(dead_letters.c.id)).mappings()]
+
+    def open_dead_letter_ids(self, stream: str) -> list[str]:
+        """Record ids of a stream's open letters, without loading the kept records."""
+        query = sa.select(dead_letters.c.record_id).where(
+            dead_letters.c.resolved_at.is_(None), dead_letters.c.stream == stream
+        )
+        with self.begin() as conn:
+            return [r for r in conn.execute(query.order_by(dead_letters.c.id)).scalars() if r]
+
+    def open_dead_letter_count(self) -> int:
+        query = sa.select(sa.func.count()).where(dead_letters.c.resolved_at.is_(None))
+        with self.begin() as conn:
+            return int(conn.execute(query.select_from(dead_letters)).scalar_one())
 
     def note_outcome(
         self, run_id: int, stream: str, record_id: str | None, outcome: str, reason: str | None
