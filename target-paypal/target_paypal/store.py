@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -928,9 +929,7 @@ def _park(
 
 def _upsert(conn: Connection, table: sa.Table, key: str, values: dict[str, Any]) -> None:
     """Insert or replace by primary key, portably (SQLite and PostgreSQL)."""
-    updated = conn.execute(table.update().where(table.c[key] == values[key]).values(**values))
-    if updated.rowcount == 0:
-        conn.execute(table.insert().values(**values))
+    _upsert2(conn, table, {key: values[key]}, {k: v for k, v in values.items() if k != key})
 
 
 # The Cliniko stream a target stream's rejects come from (dead letters are named after it).
@@ -969,7 +968,24 @@ def _upsert2(
     conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]
 ) -> None:
     """Insert or replace by a composite primary key."""
-    where = [table.c[k] == v for k, v in key.items()]
-    updated = conn.execute(table.update().where(*where).values(**values))
-    if updated.rowcount == 0:
-        conn.execute(table.insert().values(**key, **values))
+    update, insert = _upsert_statements(table, tuple(key), tuple(values))
+    params = {f"p_{k}": v for k, v in (*key.items(), *values.items())}
+    if conn.execute(update, params).rowcount == 0:
+        conn.execute(insert, params)
+
+
+@cache
+def _upsert_statements(
+    table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]
+) -> tuple[sa.Update, sa.Insert]:
+    """An upsert's two statements with bound parameters, built once per table and column set:
+    building them per call with the values inside cost more CPU than running them (SQLAlchemy
+    computes a cache key for every new statement object). Parameter names are `p_<column>`
+    (an UPDATE may not bind a column's own name)."""
+    update = (
+        table.update()
+        .where(*[table.c[k] == sa.bindparam(f"p_{k}") for k in key])
+        .values({c: sa.bindparam(f"p_{c}") for c in columns})
+    )
+    insert = table.insert().values({c: sa.bindparam(f"p_{c}") for c in (*key, *columns)})
+    return update, insert
