@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser demo test lint sandbox clean
+.PHONY: install browser demo test lint sandbox bench clean
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml tap-cliniko/pyproject.toml transforms/pyproject.toml target-paypal/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,16 @@ browser:
 demo: $(STAMP)
 	bash scripts/demo.sh
 
+# Figures, not tests (README "Benchmarks"): BENCH_ONLY=tap,limit,mapper,target,e2e picks parts,
+# BENCH_SCALE=0.1 shrinks every size for a quick look.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 test: lint browser
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check sandbox tap-cliniko transforms target-paypal tests
+	$(BIN)/ruff check sandbox tap-cliniko transforms target-paypal tests bench
 	$(BIN)/mypy sandbox/clinic_sandbox tap-cliniko/tap_cliniko transforms/map_cliniko_paypal target-paypal/target_paypal
 
 sandbox: $(STAMP)

@@ -13,11 +13,14 @@ import requests
 from pyrate_limiter import Limiter, Rate
 
 MARGIN = 0.02  # stretch the window by 2 %: send times and Cliniko's arrival times differ a bit
+# pyrate-limiter sleeps 50 ms beyond every computed wait by default; the margin above already
+# covers clock differences, so a couple of milliseconds are enough (as target-paypal's limiter).
+LIMITER_BUFFER_MS = 2
 
 
 def make_limiter(max_requests: int, window_seconds: float) -> Limiter:
     window_ms = int(window_seconds * 1000 * (1 + MARGIN)) + 50
-    return Limiter(Rate(max_requests, window_ms))
+    return Limiter(Rate(max_requests, window_ms), buffer_ms=LIMITER_BUFFER_MS)
 
 
 class ThrottledSession(requests.Session):

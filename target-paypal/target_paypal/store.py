@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,18 @@ class Xref:
     owner: str | None = None
 
 
+@dataclass
+class InvoiceInputs:
+    """What the applier reads for one invoice (`Store.invoice_inputs`)."""
+
+    header: dict | None
+    lines: list[dict]
+    customer: dict | None
+    customer_left_out: tuple[str, str] | None = None  # only read when the customer is missing
+    owner: str | None = None
+    xref: Xref | None = None
+
+
 class StoreError(RuntimeError):
     """The store cannot be opened or written: the run must stop before touching PayPal."""
 
@@ -285,7 +298,9 @@ class Store:
     def stage_customers(self, records: Iterable[dict[str, Any]]) -> None:
         """Upsert customers. Invoices become dirty for a customer that is new or changed, and
         for every customer sharing its old or new email (the shared-email rule may now apply)."""
+        records = list(records)
         with self.begin() as conn:
+            _supersede(conn, "customers", "patients", [r["customer_id"] for r in records])
             for record in records:
                 customer_id = record["customer_id"]
                 old = conn.execute(
@@ -302,7 +317,6 @@ class Store:
                         "staged_at": now(),
                     },
                 )
-                _supersede(conn, "customers", "patients", customer_id)
                 if old == record:
                     continue
                 emails = {
@@ -321,7 +335,9 @@ class Store:
                 )
 
     def stage_invoices(self, records: Iterable[dict[str, Any]]) -> None:
+        records = list(records)
         with self.begin() as conn:
+            _supersede(conn, "invoices", "invoices", [r["invoice_id"] for r in records])
             for record in records:
                 _upsert(
                     conn,
@@ -336,10 +352,10 @@ class Store:
                         "staged_at": now(),
                     },
                 )
-                _supersede(conn, "invoices", "invoices", record["invoice_id"])
 
     def stage_lines(self, records: list[dict[str, Any]]) -> None:
         with self.begin() as conn:
+            _supersede(conn, "invoice_lines", "invoice_items", [r["line_id"] for r in records])
             for record in records:
                 _upsert(
                     conn,
@@ -351,7 +367,6 @@ class Store:
                         "record": record,
                     },
                 )
-                _supersede(conn, "invoice_lines", "invoice_items", record["line_id"])
             touched = {record["invoice_id"] for record in records}
             conn.execute(
                 invoices.update().where(invoices.c.invoice_id.in_(touched)).values(dirty=True)
@@ -400,21 +415,7 @@ class Store:
     def left_out(self, stream: str, record_id: str) -> tuple[str, str] | None:
         """("skip", reason) or ("park", reason) when the mapper left this record out."""
         with self.begin() as conn:
-            reason = conn.execute(
-                sa.select(skipped.c.reason).where(
-                    skipped.c.stream == stream, skipped.c.record_id == record_id
-                )
-            ).scalar_one_or_none()
-            if reason is not None:
-                return "skip", reason
-            reason = conn.execute(
-                sa.select(dead_letters.c.reason).where(
-                    dead_letters.c.stream == f"rejects:{REJECT_STREAMS_BY_TARGET[stream]}",
-                    dead_letters.c.record_id == record_id,
-                    dead_letters.c.resolved_at.is_(None),
-                )
-            ).scalar_one_or_none()
-        return ("park", reason) if reason is not None else None
+            return _left_out(conn, stream, record_id)
 
     def skipped_ids(self, stream: str) -> set[str]:
         """Records a rule skipped: left out by the mapper, or whose latest outcome is skipped."""
@@ -458,14 +459,8 @@ class Store:
         }
 
     def owner_of(self, practitioner_id: str | None) -> str | None:
-        if not practitioner_id:
-            return None
         with self.begin() as conn:
-            return conn.execute(  # type: ignore[no-any-return]
-                sa.select(owners.c.owner)
-                .join(practitioners, practitioners.c.user_id == owners.c.user_id)
-                .where(practitioners.c.practitioner_id == practitioner_id)
-            ).scalar_one_or_none()
+            return _owner_of(conn, practitioner_id)
 
     # --- reading for composition --------------------------------------------------------------
     def dirty_invoice_ids(self) -> list[str]:
@@ -476,22 +471,21 @@ class Store:
     def invoice_bundle(self, invoice_id: str) -> tuple[dict | None, list[dict], dict | None]:
         """Header, lines and customer of one invoice, as staged."""
         with self.begin() as conn:
-            header = conn.execute(
-                sa.select(invoices.c.record).where(invoices.c.invoice_id == invoice_id)
-            ).scalar_one_or_none()
-            items = list(
-                conn.execute(
-                    sa.select(lines.c.record).where(lines.c.invoice_id == invoice_id)
-                ).scalars()
-            )
-            customer = None
-            if header is not None:
-                customer = conn.execute(
-                    sa.select(customers.c.record).where(
-                        customers.c.customer_id == header["customer_id"]
-                    )
-                ).scalar_one_or_none()
-        return header, items, customer
+            return _bundle(conn, invoice_id)
+
+    def invoice_inputs(self, invoice_id: str) -> InvoiceInputs:
+        """Everything applying one invoice reads, in one transaction: the applier's workers
+        would otherwise open four per invoice (bundle, left-out patient, owner, xref)."""
+        with self.begin() as conn:
+            header, items, customer = _bundle(conn, invoice_id)
+            inputs = InvoiceInputs(header, items, customer)
+            if header is None:
+                return inputs
+            if customer is None:
+                inputs.customer_left_out = _left_out(conn, "customers", header["customer_id"])
+            inputs.owner = _owner_of(conn, header.get("practitioner_id"))
+            inputs.xref = _xref(conn, invoice_id)
+        return inputs
 
     def mark_clean(self, invoice_id: str) -> None:
         with self.begin() as conn:
@@ -500,21 +494,18 @@ class Store:
             )
 
     def mark_dirty(self, invoice_ids: Iterable[str]) -> None:
+        ids = list(invoice_ids)
         with self.begin() as conn:
-            for invoice_id in invoice_ids:
+            for start in range(0, len(ids), SUPERSEDE_CHUNK):  # one statement per chunk
+                chunk = ids[start : start + SUPERSEDE_CHUNK]
                 conn.execute(
-                    invoices.update().where(invoices.c.invoice_id == invoice_id).values(dirty=True)
+                    invoices.update().where(invoices.c.invoice_id.in_(chunk)).values(dirty=True)
                 )
 
     # --- cross-references ---------------------------------------------------------------------
     def xref(self, invoice_id: str) -> Xref | None:
         with self.begin() as conn:
-            row = (
-                conn.execute(sa.select(xrefs).where(xrefs.c.invoice_id == invoice_id))
-                .mappings()
-                .one_or_none()
-            )
-        return None if row is None else Xref(**{k: row[k] for k in Xref.__dataclass_fields__})
+            return _xref(conn, invoice_id)
 
     def save_xref(self, xref: Xref) -> None:
         with self.begin() as conn:
@@ -667,6 +658,19 @@ class Store:
             for record_id, record in rows
             if isinstance(record, dict) and str(record.get("invoice_id")) == invoice_id
         )
+
+    def open_dead_letter_ids(self, stream: str) -> list[str]:
+        """Record ids of a stream's open letters, without loading the kept records."""
+        query = sa.select(dead_letters.c.record_id).where(
+            dead_letters.c.resolved_at.is_(None), dead_letters.c.stream == stream
+        )
+        with self.begin() as conn:
+            return [r for r in conn.execute(query.order_by(dead_letters.c.id)).scalars() if r]
+
+    def open_dead_letter_count(self) -> int:
+        query = sa.select(sa.func.count()).where(dead_letters.c.resolved_at.is_(None))
+        with self.begin() as conn:
+            return int(conn.execute(query.select_from(dead_letters)).scalar_one())
 
     def note_outcome(
         self, run_id: int, stream: str, record_id: str | None, outcome: str, reason: str | None
@@ -879,6 +883,58 @@ KEEP_OUTCOMES_OF_RUNS = 100
 KEEP_TRANSMISSIONS = dt.timedelta(days=7)
 
 
+def _bundle(conn: Connection, invoice_id: str) -> tuple[dict | None, list[dict], dict | None]:
+    header = conn.execute(
+        sa.select(invoices.c.record).where(invoices.c.invoice_id == invoice_id)
+    ).scalar_one_or_none()
+    items = list(
+        conn.execute(sa.select(lines.c.record).where(lines.c.invoice_id == invoice_id)).scalars()
+    )
+    customer = None
+    if header is not None:
+        customer = conn.execute(
+            sa.select(customers.c.record).where(customers.c.customer_id == header["customer_id"])
+        ).scalar_one_or_none()
+    return header, items, customer
+
+
+def _left_out(conn: Connection, stream: str, record_id: str) -> tuple[str, str] | None:
+    reason = conn.execute(
+        sa.select(skipped.c.reason).where(
+            skipped.c.stream == stream, skipped.c.record_id == record_id
+        )
+    ).scalar_one_or_none()
+    if reason is not None:
+        return "skip", reason
+    reason = conn.execute(
+        sa.select(dead_letters.c.reason).where(
+            dead_letters.c.stream == f"rejects:{REJECT_STREAMS_BY_TARGET[stream]}",
+            dead_letters.c.record_id == record_id,
+            dead_letters.c.resolved_at.is_(None),
+        )
+    ).scalar_one_or_none()
+    return ("park", reason) if reason is not None else None
+
+
+def _owner_of(conn: Connection, practitioner_id: str | None) -> str | None:
+    if not practitioner_id:
+        return None
+    return conn.execute(  # type: ignore[no-any-return]
+        sa.select(owners.c.owner)
+        .join(practitioners, practitioners.c.user_id == owners.c.user_id)
+        .where(practitioners.c.practitioner_id == practitioner_id)
+    ).scalar_one_or_none()
+
+
+def _xref(conn: Connection, invoice_id: str) -> Xref | None:
+    row = (
+        conn.execute(sa.select(xrefs).where(xrefs.c.invoice_id == invoice_id))
+        .mappings()
+        .one_or_none()
+    )
+    return None if row is None else Xref(**{k: row[k] for k in Xref.__dataclass_fields__})
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
     """SQLite hands back naive datetimes (stored in UTC)."""
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
@@ -927,9 +983,7 @@ def _park(
 
 def _upsert(conn: Connection, table: sa.Table, key: str, values: dict[str, Any]) -> None:
     """Insert or replace by primary key, portably (SQLite and PostgreSQL)."""
-    updated = conn.execute(table.update().where(table.c[key] == values[key]).values(**values))
-    if updated.rowcount == 0:
-        conn.execute(table.insert().values(**values))
+    _upsert2(conn, table, {key: values[key]}, {k: v for k, v in values.items() if k != key})
 
 
 # The Cliniko stream a target stream's rejects come from (dead letters are named after it).
@@ -942,27 +996,50 @@ REJECT_STREAMS_BY_TARGET = {
 }
 
 
-def _supersede(conn: Connection, stream: str, source: str, record_id: str) -> None:
-    """A valid record replaces what the mapper had left out under the same id."""
-    conn.execute(
-        dead_letters.update()
-        .where(
-            dead_letters.c.stream == f"rejects:{source}",
-            dead_letters.c.record_id == record_id,
-            dead_letters.c.resolved_at.is_(None),
+def _supersede(conn: Connection, stream: str, source: str, record_ids: list[str]) -> None:
+    """Valid records replace what the mapper had left out under the same ids. Two statements
+    per batch rather than per record: staging is most of a first run's store work."""
+    for start in range(0, len(record_ids), SUPERSEDE_CHUNK):
+        chunk = record_ids[start : start + SUPERSEDE_CHUNK]
+        conn.execute(
+            dead_letters.update()
+            .where(
+                dead_letters.c.stream == f"rejects:{source}",
+                dead_letters.c.record_id.in_(chunk),
+                dead_letters.c.resolved_at.is_(None),
+            )
+            .values(resolved_at=now(), resolution="superseded by a valid record")
         )
-        .values(resolved_at=now(), resolution="superseded by a valid record")
-    )
-    conn.execute(
-        skipped.delete().where(skipped.c.stream == stream, skipped.c.record_id == record_id)
-    )
+        conn.execute(
+            skipped.delete().where(skipped.c.stream == stream, skipped.c.record_id.in_(chunk))
+        )
+
+
+SUPERSEDE_CHUNK = 500  # ids per IN (...): old SQLite builds allow 999 parameters a statement
 
 
 def _upsert2(
     conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]
 ) -> None:
     """Insert or replace by a composite primary key."""
-    where = [table.c[k] == v for k, v in key.items()]
-    updated = conn.execute(table.update().where(*where).values(**values))
-    if updated.rowcount == 0:
-        conn.execute(table.insert().values(**key, **values))
+    update, insert = _upsert_statements(table, tuple(key), tuple(values))
+    params = {f"p_{k}": v for k, v in (*key.items(), *values.items())}
+    if conn.execute(update, params).rowcount == 0:
+        conn.execute(insert, params)
+
+
+@cache
+def _upsert_statements(
+    table: sa.Table, key: tuple[str, ...], columns: tuple[str, ...]
+) -> tuple[sa.Update, sa.Insert]:
+    """An upsert's two statements with bound parameters, built once per table and column set:
+    building them per call with the values inside cost more CPU than running them (SQLAlchemy
+    computes a cache key for every new statement object). Parameter names are `p_<column>`
+    (an UPDATE may not bind a column's own name)."""
+    update = (
+        table.update()
+        .where(*[table.c[k] == sa.bindparam(f"p_{k}") for k in key])
+        .values({c: sa.bindparam(f"p_{c}") for c in columns})
+    )
+    insert = table.insert().values({c: sa.bindparam(f"p_{c}") for c in (*key, *columns)})
+    return update, insert

@@ -230,7 +230,8 @@ class TargetPayPal(Target):
     # --- apply before STATE -------------------------------------------------------------------
     def _replay_dead_letters(self) -> None:
         """Invoices parked last time are tried again first (their records are in the store)."""
-        parked = [d["record_id"] for d in self.store.open_dead_letters("invoices")]
+        # Ids only: every open letter's kept record would be read just to be dropped.
+        parked = self.store.open_dead_letter_ids("invoices")
         if parked:
             self.logger.info("Retrying %d parked invoices", len(parked))
             self.store.mark_dirty(parked)
@@ -301,7 +302,7 @@ class TargetPayPal(Target):
         summary = run_summary(
             self.received,
             self.store.run_outcomes(self.run_id),
-            len(self.store.open_dead_letters()),
+            self.store.open_dead_letter_count(),
             time.monotonic() - self.started,
         )
         self.store.finish_run(self.run_id, "succeeded", summary)

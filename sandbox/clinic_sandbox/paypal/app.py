@@ -304,5 +304,7 @@ def _add_invoice_routes(app: FastAPI, state: PayPalState) -> None:
         details = validate_search(criteria)
         if details:
             raise PayPalError(400, details)
-        found = state.store.matching(lambda invoice: matches(invoice, criteria))
+        reference = criteria.get("reference") if isinstance(criteria, dict) else None
+        found = state.store.matching(lambda invoice: matches(invoice, criteria),
+                                     reference if isinstance(reference, str) else None)
         return JSONResponse(paged(request, found))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _ID_ALPHABET = string.ascii_uppercase + string.digits
+INDEXED = ("reference", "invoice_number")  # detail fields looked up by value
 
 
 def _random(alphabet: str, length: int) -> str:
@@ -62,6 +63,10 @@ class PayPalStore:
         self._invoices: dict[str, dict[str, Any]] = {}
         self._tokens: dict[str, Token] = {}
         self._replies: dict[tuple[str, str, str], tuple[int, Any]] = {}
+        # Ids by `detail.reference` and by `detail.invoice_number`: searching by reference (a
+        # client's look-up before every create) and the number check on create would otherwise
+        # scan every invoice, quadratic over a 100,000-invoice back-fill.
+        self._by_detail: dict[tuple[str, Any], dict[str, None]] = {}
         # Told of every invoice write as (before, after), under the lock (webhooks listen here).
         self.on_put: Callable[[dict[str, Any] | None, dict[str, Any]], None] | None = None
 
@@ -79,24 +84,53 @@ class PayPalStore:
     def put(self, invoice: dict[str, Any]) -> None:
         with self.lock:
             before = self._invoices.get(invoice["id"])
+            self._unindex(before)
             self._invoices[invoice["id"]] = copy.deepcopy(invoice)
+            self._index(self._invoices[invoice["id"]])
             if self.on_put is not None:
                 self.on_put(before, self._invoices[invoice["id"]])
 
     def remove(self, invoice_id: str) -> bool:
         with self.lock:
-            return self._invoices.pop(invoice_id, None) is not None
+            removed = self._invoices.pop(invoice_id, None)
+            self._unindex(removed)
+            return removed is not None
+
+    def _index(self, invoice: dict[str, Any]) -> None:
+        for field in INDEXED:
+            value = (invoice.get("detail") or {}).get(field)
+            if value is not None:
+                self._by_detail.setdefault((field, value), {})[invoice["id"]] = None
+
+    def _unindex(self, invoice: dict[str, Any] | None) -> None:
+        if invoice is None:
+            return
+        for field in INDEXED:
+            ids = self._by_detail.get((field, (invoice.get("detail") or {}).get(field)))
+            if ids is not None:
+                ids.pop(invoice["id"], None)
+
+    def _with_detail(self, field: str, value: Any) -> list[dict[str, Any]]:
+        """Invoices whose `detail.<field>` is `value`, in creation order (as the scan gives)."""
+        ids = self._by_detail.get((field, value)) or {}
+        if len(ids) <= 1:
+            return [self._invoices[i] for i in ids]
+        return [inv for inv in self._invoices.values() if inv["id"] in ids]  # rare: copies
 
     def all(self) -> list[dict[str, Any]]:
         """Every stored invoice, oldest first."""
         with self.lock:
             return copy.deepcopy(list(self._invoices.values()))
 
-    def matching(self, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    def matching(self, keep: Callable[[dict[str, Any]], bool],
+                 reference: str | None = None) -> list[dict[str, Any]]:
         """Stored invoices for which `keep` is true, oldest first; only those are copied (a
-        search over 100,000 invoices must not deep-copy them all)."""
+        search over 100,000 invoices must not deep-copy them all). With `reference`, only
+        invoices with that `detail.reference` are looked at."""
         with self.lock:
-            return copy.deepcopy([inv for inv in self._invoices.values() if keep(inv)])
+            pool = (self._invoices.values() if reference is None
+                    else self._with_detail("reference", reference))
+            return copy.deepcopy([inv for inv in pool if keep(inv)])
 
     def unused_invoice_id(self) -> str:
         with self.lock:
@@ -107,8 +141,8 @@ class PayPalStore:
     def with_number(self, number: str, excluding: str | None = None) -> dict[str, Any] | None:
         """The invoice holding `detail.invoice_number` (deleted ones are gone, so reusable)."""
         with self.lock:
-            for invoice in self._invoices.values():
-                if invoice["id"] != excluding and invoice["detail"].get("invoice_number") == number:
+            for invoice in self._with_detail("invoice_number", number):
+                if invoice["id"] != excluding:
                     return copy.deepcopy(invoice)
             return None
 
@@ -146,5 +180,6 @@ class PayPalStore:
     def clear(self) -> None:
         with self.lock:
             self._invoices.clear()
+            self._by_detail.clear()
             self._tokens.clear()
             self._replies.clear()

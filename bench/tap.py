@@ -1,0 +1,138 @@
+"""Benchmark 1: tap-cliniko's read speed, beside a plain `requests` loop, and its use of
+Cliniko's rate limit."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench import measure, singer
+from bench.paths import BIN
+from bench.sandbox import API_KEY, Sandbox
+
+# The real limit is 200 a minute. The bench keeps its rate (3.33 requests a second) and scales
+# the window down tenfold, so a run of ten windows takes a minute, not ten: at that rate the
+# tap is idle between requests just as against Cliniko, so what the figure shows is how close
+# its own limiter gets to the limit, which is what matters in production.
+THROTTLE_LIMIT, THROTTLE_WINDOW = 20, 6
+
+
+def run_tap(folder: Path, config: Path, streams: list[str], name: str) -> tuple[float, dict]:
+    """The real executable with a catalog of `streams`; returns (seconds, records by stream)."""
+    catalog = singer.catalog(folder, config, streams)
+    out, log = folder / f"{name}.singer", folder / f"{name}.log"
+    command = [str(BIN / "tap-cliniko"), "--config", str(config), "--catalog", str(catalog)]
+    with out.open("w") as stdout:
+        done = measure.check(measure.run(command, stdout=stdout, log=log), name, log)
+    return done.seconds, singer.count_records(out)
+
+
+def plain_loop(sandbox: Sandbox, collection: str) -> tuple[float, int]:
+    """What any client has to do: fetch every page, parse its JSON, follow links.next. The
+    same query as the tap's (archived patients included), so the same pages."""
+    session = requests.Session()
+    session.auth = (API_KEY, "")
+    session.headers.update({"User-Agent": singer.USER_AGENT, "Accept": "application/json"})
+    url: str | None = f"{sandbox.cliniko_url}/{collection}?per_page=100&q[]=archived_at:*"
+    records, started = 0, time.perf_counter()
+    while url:
+        response = session.get(url, timeout=60)
+        response.raise_for_status()
+        page = response.json()
+        records += len(page[collection])
+        url = (page.get("links") or {}).get("next")
+    return time.perf_counter() - started, records
+
+
+def throughput(sandbox: Sandbox, folder: Path) -> dict[str, Any]:
+    """Patients read per second, tap against plain loop, with every rate limit off."""
+    sandbox.set_rate_limit(None)
+    config = singer.tap_config(folder, sandbox.cliniko_url, per_minute=0)
+    # The first request for a query builds the sandbox's cache (seconds at 100,000): warm it
+    # up so neither side pays it.
+    plain_loop(sandbox, "patients")
+    sandbox.reset_stats()
+    tap_seconds, counts = run_tap(folder, config, ["patients"], "tap-patients")
+    tap_requests = sandbox.stats()["requests"]
+    loop_seconds, loop_records = plain_loop(sandbox, "patients")
+    tap_records = counts.get("patients", 0)
+    return {
+        "records": tap_records,
+        "tap_seconds": round(tap_seconds, 2),
+        "tap_records_per_second": round(tap_records / tap_seconds),
+        "tap_requests": tap_requests,
+        "plain_records": loop_records,
+        "plain_seconds": round(loop_seconds, 2),
+        "plain_records_per_second": round(loop_records / loop_seconds),
+        "ratio": round((tap_records / tap_seconds) / (loop_records / loop_seconds), 3),
+    }
+
+
+class RequestClock:
+    """Samples the sandbox's request count to time the first and the last request."""
+
+    def __init__(self, sandbox: Sandbox, every: float = 0.05) -> None:
+        self.sandbox, self.every = sandbox, every
+        self.first: float | None = None
+        self.last: float | None = None
+        self._seen = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RequestClock:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            now, count = time.perf_counter(), self.sandbox.stats()["requests"]
+            if count > self._seen:
+                self.first = self.first or now
+                self.last, self._seen = now, count
+            self._done.wait(self.every)
+
+
+def rate_limit_use(sandbox: Sandbox, folder: Path, streams: list[str]) -> dict[str, Any]:
+    """The share of Cliniko's allowed request rate the tap uses, and the 429s it gets."""
+    sandbox.set_rate_limit(THROTTLE_LIMIT, THROTTLE_WINDOW)
+    sandbox.reset_stats()
+    config = singer.tap_config(
+        folder, sandbox.cliniko_url, per_minute=THROTTLE_LIMIT, window=THROTTLE_WINDOW
+    )
+    with RequestClock(sandbox) as clock:
+        seconds, counts = run_tap(folder, config, streams, "tap-throttled")
+    sandbox.set_rate_limit(None)
+    stats = sandbox.stats()
+    requests_sent, span = stats["requests"], (clock.last or 0) - (clock.first or 0)
+    # After the first window's burst every request has to wait for a slot: the steady rate
+    # (requests beyond the first window over the time they took) against the allowed rate.
+    # Fewer requests than two windows' worth say nothing about the steady rate (a smoke run).
+    enough = requests_sent >= 2 * THROTTLE_LIMIT and span > 0
+    steady = (requests_sent - THROTTLE_LIMIT) / span if enough else 0.0
+    allowed = THROTTLE_LIMIT / THROTTLE_WINDOW
+    return {
+        "limit": f"{THROTTLE_LIMIT} per {THROTTLE_WINDOW} s",
+        "streams": streams,
+        "records": sum(counts.values()),
+        "requests": requests_sent,
+        "span_seconds": round(span, 2),
+        "tap_seconds": round(seconds, 2),
+        "requests_per_second": round(steady, 3),
+        "allowed_per_second": round(allowed, 3),
+        "share_used": round(steady / allowed, 3) if enough else None,
+        "429s": int(stats["by_status"].get("429", 0)),
+        "by_status": stats["by_status"],
+    }
+
+
+def dump(result: dict[str, Any]) -> str:
+    return json.dumps(result, indent=2)
