@@ -1,21 +1,8 @@
 """`meltano run cliniko-to-paypal` end to end: Cliniko sandbox -> the pipeline -> PayPal.
 
 What PayPal should show is worked out from the Cliniko sandbox's own records, by the rules of
-the shipped mapping (transforms/map_cliniko_paypal/mapping.yaml), in `tests/paypal_expected.py`,
-without importing the mapper or the target: a bug in either cannot hide behind a shared helper.
-
-The rules, as a clinic's finance team states them:
-
-* A patient's billing email is `invoice_email` (stripped) if set, else `email` (stripped). It is
-  usable when it looks like an email and is at most 254 characters. Invoices of a patient without
-  a usable email, or whose email another patient also uses (case-insensitive: a family sharing
-  one inbox), stay out of PayPal (parked for a human).
-* Cliniko Open (10) -> PayPal UNPAID (sent); Paid (20) -> MARKED_AS_PAID with the payment recorded
-  on the Sydney date of `closed_at`; Closed (30) -> never created (cancelled if it already was);
-  Open credit (40) -> parked. Archived or deleted -> like Closed.
-* Number "CLK-<number>", reference = Cliniko id, invoice date = issue_date, AUD, tax inclusive
-  when calculation_method is 3, one line per live invoice item (quantity, unit price, GST
-  percent, discount percent or amount), and PayPal's own total and GST equal Cliniko's to the cent.
+the shipped mapping as a finance team states them (see `tests/paypal_expected.py`), without
+importing the mapper or the target: a bug in either cannot hide behind a shared helper.
 """
 
 from __future__ import annotations

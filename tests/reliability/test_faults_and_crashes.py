@@ -23,10 +23,11 @@ import sqlite3
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
+from leaks import CLINIKO_KEY, PAYPAL_CLIENT_ID, PAYPAL_SECRET
+from meltano_project import MELTANO, REPO
 from paypal_expected import (
     Clinic,
     invoice_problems,
@@ -39,12 +40,6 @@ from paypal_expected import (
 
 from target_paypal.store import Store
 
-CLINIKO_KEY = "MS0xMjM0NTY3ODkw-reliability-cliniko-key-au1"
-PAYPAL_CLIENT_ID = "AbReliabilityClientId0123456789"
-PAYPAL_SECRET = "EKreliabilitySecret-9f8e7d6c5b4a"
-
-REPO = Path(__file__).resolve().parents[2]
-MELTANO = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "meltano"
 JOB = "cliniko-to-paypal"
 # `meltano run` keeps the job's state under <environment>:<extractor>-to-<loader>.
 STATE_ID = "dev:tap-cliniko--billing-to-target-paypal"
