@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.measure import KNOWN as PIPELINE
+
 MEMORY_CAP_MB = 300
 MEMORY_GROWTH = 0.20
-PIPELINE = ("meltano", "tap-cliniko", "map-cliniko-paypal", "target-paypal")
 
 
 @dataclass
