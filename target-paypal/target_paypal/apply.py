@@ -221,6 +221,9 @@ class Applier:
         self.run_id = run_id
         self.final = False
         self.shared: dict[str, list[str]] = {}
+        # Invoices already parked when the run started: logged when first parked, not again
+        # on every run that retries them (the run summary counts them).
+        self.parked_before: set[str] = set()
 
     def apply_dirty(self, final: bool = False) -> None:
         """Apply what changed. `final`: the input has ended, so an invoice still incomplete
@@ -290,6 +293,7 @@ class Applier:
                 outcome.reason += f" (parked line(s): {', '.join(lines[:5])})"
         if outcome.result == "parked":
             parked = (outcome.reason or "failed", outcome.debug_id)
+        if parked is not None and outcome.invoice_id not in self.parked_before:
             LOGGER.warning(
                 "Parked invoice %s: %s: %s",
                 printable(outcome.invoice_id),

@@ -235,6 +235,7 @@ class TargetPayPal(Target):
         if parked:
             self.logger.info("Retrying %d parked invoices", len(parked))
             self.store.mark_dirty(parked)
+            self.applier.parked_before = set(parked)
 
     def apply_pending(self) -> None:
         if not self.store.dirty_invoice_ids():

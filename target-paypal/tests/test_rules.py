@@ -74,6 +74,23 @@ def test_a_parked_patient_parks_its_invoices_until_it_arrives_valid(target, clin
     assert not [d for d in open_letters if d["record_id"] in (*held_back, patient)]
 
 
+def test_a_parked_invoice_is_logged_once_not_on_every_retry(target, clinic):
+    data = clinic(customers=4, invoices=16)
+    patient = next(iter(data.customers))
+    held_back = invoices_of(data, patient)
+    data.customers.pop(patient)
+    stdin = extra("rejects", "record_id", [reject("patients", patient)]) + data.messages()
+    first = target.run(stdin)
+    assert all(f"Parked invoice {i}:" in first.stderr for i in held_back), first.stderr[-3000:]
+
+    again = target.run("")  # nothing new: the parked invoices are only retried
+
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"Retrying {len(held_back)} parked invoices" in again.stderr
+    assert not [i for i in held_back if f"Parked invoice {i}:" in again.stderr]
+    assert last_summary(target)["invoices"]["parked"] == len(held_back)
+
+
 def test_a_skipped_patient_skips_its_invoices_without_dead_letters(target, clinic, by_reference):
     data = clinic(customers=4, invoices=16)
     patient = next(iter(data.customers))
