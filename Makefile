@@ -7,11 +7,18 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install browser demo test lint sandbox bench clean
 
-$(STAMP): pyproject.toml sandbox/pyproject.toml tap-cliniko/pyproject.toml transforms/pyproject.toml target-paypal/pyproject.toml
+PACKAGES := contract tap-cliniko transforms target-paypal paypal-ops
+# Meltano's plugin venvs hold copies of the contract (a direct reference): a change to it reinstalls.
+CONTRACT := $(wildcard contract/cliniko_paypal_contract/*.py contract/cliniko_paypal_contract/schemas/*.json)
+
+$(STAMP): pyproject.toml sandbox/pyproject.toml $(PACKAGES:%=%/pyproject.toml) $(CONTRACT)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ./sandbox -e ./tap-cliniko -e ./transforms -e ./target-paypal -e .
-	$(BIN)/meltano install
+	$(BIN)/pip install -q -e ./sandbox ./paypal-ops -e .
+	# Then our packages as editable installs over those copies; --no-deps because their direct
+	# references to each other (e.g. target-paypal -> ../contract) clash with editable installs.
+	$(BIN)/pip install -q --no-deps $(PACKAGES:%=-e ./%)
+	$(BIN)/meltano install --clean
 	touch $(STAMP)
 
 install: $(STAMP) browser
@@ -32,8 +39,9 @@ test: lint browser
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check sandbox tap-cliniko transforms target-paypal tests bench
-	$(BIN)/mypy sandbox/clinic_sandbox tap-cliniko/tap_cliniko transforms/map_cliniko_paypal target-paypal/target_paypal
+	$(BIN)/ruff check sandbox $(PACKAGES) tests bench scripts
+	$(BIN)/mypy sandbox/clinic_sandbox contract/cliniko_paypal_contract tap-cliniko/tap_cliniko \
+		transforms/map_cliniko_paypal target-paypal/target_paypal paypal-ops/paypal_ops
 
 sandbox: $(STAMP)
 	$(BIN)/sandbox serve

@@ -14,15 +14,11 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from target_paypal.client import PayPalClient, PayPalError
+from target_paypal.client import CLOSED_BY_HAND, EDITABLE, OPEN, PAID, PayPalClient, PayPalError
 from target_paypal.compose import Invoicer, LeftOut, NotReady, compose, content_hash
 from target_paypal.reader import printable
 from target_paypal.store import Store, Xref
 
-EDITABLE = {"DRAFT", "SENT", "UNPAID", "SCHEDULED"}
-OPEN = {"SENT", "UNPAID", "SCHEDULED", "PARTIALLY_PAID"}
-PAID = {"PAID", "MARKED_AS_PAID"}
-CLOSED_BY_HAND = PAID | {"CANCELLED", "REFUNDED", "PARTIALLY_REFUNDED", "MARKED_AS_REFUNDED"}
 NEVER_CREATED = "void in Cliniko (closed, archived or deleted) and never in PayPal"
 UNASSIGNED = "unassigned"  # the owner of an invoice whose practitioner is not known
 LOGGER = logging.getLogger("target-paypal")
@@ -37,13 +33,13 @@ class Outcome:
     result: str  # created, updated, unchanged, conflict, parked, waiting, skipped
     xref: Xref | None = None
     audit: list[dict[str, Any]] = field(default_factory=list)
-    reason: str | None = None
+    reason: str | None = None  # why, with IDs: logged and kept with a dead letter
     debug_id: str | None = None
     owner: str | None = None
-    why: str | None = None  # the reason without IDs, for the run's summary
+    summary_reason: str | None = None  # the same without IDs, to group a run's reasons
 
 
-class InvoiceApplier:
+class InvoiceWriter:
     """Applies one invoice at a time; safe to run for different invoices in parallel."""
 
     def __init__(self, client: PayPalClient, invoicer: Invoicer, send_invoices: bool) -> None:
@@ -209,11 +205,11 @@ def _due(invoice: dict) -> Decimal:
     return Decimal(str(due.get("value", "0")))
 
 
-class Applier:
+class DirtyInvoiceApplier:
     """Applies every dirty invoice in the store, `max_concurrency` at a time."""
 
     def __init__(
-        self, store: Store, invoices: InvoiceApplier, max_concurrency: int, run_id: int | None
+        self, store: Store, invoices: InvoiceWriter, max_concurrency: int, run_id: int | None
     ) -> None:
         self.store = store
         self.invoices = invoices
@@ -237,10 +233,10 @@ class Applier:
             # A chunk at a time: `pool.map` makes a future for every item up front, ~2 KB
             # each, so 100,000 dirty invoices at once would hold ~190 MB until the end.
             for start in range(0, len(pending), CHUNK):
-                for outcome in pool.map(self._one, pending[start : start + CHUNK]):
+                for outcome in pool.map(self._apply_one, pending[start : start + CHUNK]):
                     self._record(outcome)
 
-    def _one(self, invoice_id: str) -> Outcome:
+    def _apply_one(self, invoice_id: str) -> Outcome:
         inputs = self.store.invoice_inputs(invoice_id)
         header, customer = inputs.header, inputs.customer
         if header is None:
@@ -268,7 +264,10 @@ class Applier:
             action, why = left_out
             result = "skipped" if action == "skip" else "parked"
             return Outcome(
-                invoice_id, result, reason=f"patient {customer_id}: {why}", why=f"patient {why}"
+                invoice_id,
+                result,
+                reason=f"patient {customer_id}: {why}",
+                summary_reason=f"patient {why}",
             )
         others = self.shared.get(customer_id)
         rule = customer.get("shared_email") or "park"
@@ -280,7 +279,7 @@ class Applier:
             "mapping's customers.shared_email to allow"
         )
         result = "skipped" if rule == "skip" else "parked"
-        return Outcome(invoice_id, result, reason=reason, why="patient shares its email")
+        return Outcome(invoice_id, result, reason=reason, summary_reason="patient shares its email")
 
     def _record(self, outcome: Outcome) -> None:
         """Persist in the main thread: audit, cross-reference, dead letter, clean flag."""
@@ -308,5 +307,5 @@ class Applier:
             parked,
             done=outcome.result not in ("waiting", "parked"),
             result=None if outcome.result == "waiting" else outcome.result,
-            reason=outcome.why or outcome.reason,
+            reason=outcome.summary_reason or outcome.reason,
         )

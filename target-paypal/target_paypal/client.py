@@ -19,6 +19,12 @@ from pyrate_limiter import Limiter, Rate
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
+PAYPAL_SANDBOX = "https://api-m.sandbox.paypal.com"
+# PayPal's invoice statuses, by what the sync may do with an invoice in them.
+EDITABLE = {"DRAFT", "SENT", "UNPAID", "SCHEDULED"}
+OPEN = {"SENT", "UNPAID", "SCHEDULED", "PARTIALLY_PAID"}
+PAID = {"PAID", "MARKED_AS_PAID"}
+CLOSED_BY_HAND = PAID | {"CANCELLED", "REFUNDED", "PARTIALLY_REFUNDED", "MARKED_AS_REFUNDED"}
 LIMITER_BUFFER_MS = 2  # pyrate-limiter adds 50 ms to every wait by default: a third of the budget
 TOKEN_MARGIN_SECONDS = 60  # refresh a little before PayPal's expiry
 RETRIABLE = {429, 500, 502, 503, 504}

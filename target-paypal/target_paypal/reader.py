@@ -54,6 +54,9 @@ class ForgivingReader(SingerReader):
             if not isinstance(kind, str) or kind not in callbacks:
                 self._bad(number, f"not a Singer message (type {printable(kind, 20)})", message)
                 continue
+            if kind == "RECORD" and "record" in message and not isinstance(message["record"], dict):
+                self._bad(number, "a RECORD message whose record is not an object", message)
+                continue
             callback = callbacks[kind]
             stream = message.get("stream")
             if isinstance(stream, str) and not stream.isprintable():

@@ -12,24 +12,21 @@ import time
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NoReturn, cast
-from urllib.parse import urlparse
 
-from singer_sdk import typing as th
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
+from cliniko_paypal_contract import KEYS
 from target_paypal.alerts import notify, parse_urls, run_alert
-from target_paypal.apply import Applier, InvoiceApplier
-from target_paypal.client import PayPalClient, PayPalError
+from target_paypal.apply import DirtyInvoiceApplier, InvoiceWriter
+from target_paypal.client import PAYPAL_SANDBOX, PayPalClient, PayPalError
 from target_paypal.compose import Invoicer
-from target_paypal.contract import IGNORED_STREAMS, STREAMS
 from target_paypal.plan import PlanningClient, build_plan, describe_plan, write_plan
 from target_paypal.reader import ForgivingReader, printable, raw_line
-from target_paypal.sinks import IgnoredSink, StagingSink
+from target_paypal.settings import SETTINGS, config_problem
+from target_paypal.sinks import IGNORED_STREAMS, IgnoredSink, StagingSink
 from target_paypal.store import DEFAULT_STORE, Store, StoreError
 from target_paypal.summary import describe, run_summary
-
-PAYPAL_SANDBOX = "https://api-m.sandbox.paypal.com"
 
 
 class TargetPayPal(Target):
@@ -39,98 +36,12 @@ class TargetPayPal(Target):
     default_sink_class = StagingSink
     message_reader_class = ForgivingReader
 
-    config_jsonschema = th.PropertiesList(
-        th.Property(
-            "client_id", th.StringType, required=True, description="PayPal REST app client id."
-        ),
-        th.Property(
-            "client_secret",
-            th.StringType,
-            required=True,
-            secret=True,
-            description="PayPal REST app secret.",
-        ),
-        th.Property(
-            "base_url",
-            th.StringType,
-            default=PAYPAL_SANDBOX,
-            description="PayPal API base URL. Default PayPal's own sandbox; live "
-            "(https://api-m.paypal.com) must be set explicitly.",
-        ),
-        th.Property(
-            "invoicer_email",
-            th.StringType,
-            description="Email of the PayPal business account (invoicer).",
-        ),
-        th.Property("invoicer_business_name", th.StringType),
-        th.Property("invoicer_website", th.StringType),
-        th.Property("invoicer_tax_id", th.StringType, description="e.g. the clinic's ABN."),
-        th.Property(
-            "currency",
-            th.StringType,
-            default="AUD",
-            description="Every invoice must be in this currency.",
-        ),
-        th.Property(
-            "send_invoices",
-            th.BooleanType,
-            default=True,
-            description="Send open invoices to patients (false: keep them as drafts).",
-        ),
-        th.Property(
-            "store_url",
-            th.StringType,
-            default=DEFAULT_STORE,
-            description="SQLAlchemy URL of the target's store.",
-        ),
-        th.Property(
-            "max_concurrency",
-            th.IntegerType,
-            default=4,
-            description="Invoices written to PayPal at the same time.",
-        ),
-        th.Property(
-            "max_requests_per_second",
-            th.NumberType,
-            default=10,
-            description="Cap on PayPal calls per second (all workers together).",
-        ),
-        th.Property(
-            "dry_run",
-            th.BooleanType,
-            default=False,
-            description="Go through the whole sync but write a plan instead of calling PayPal's "
-            "write endpoints; works on a scratch copy of the store and passes no STATE on.",
-        ),
-        th.Property(
-            "plan_dir",
-            th.StringType,
-            default="output/plan",
-            description="Where a dry run writes plan.json and plan.txt.",
-        ),
-        th.Property(
-            "alert_urls",
-            th.ArrayType(th.StringType),
-            secret=True,
-            description="Apprise URLs to alert when a run parks new records (one alert per "
-            "run; IDs and counts only): e.g. jsons://host/path?:message=text for a "
-            "Slack-compatible webhook, mailtos://user:password@host?to=... for email.",
-        ),
-        th.Property("retry_max_tries", th.IntegerType, default=6),
-        th.Property("retry_backoff_base_ms", th.IntegerType, default=1000),
-        th.Property("request_timeout_seconds", th.IntegerType, default=60),
-        th.Property(
-            "store_lock_timeout_seconds",
-            th.NumberType,
-            default=30,
-            description="How long to wait for a store another process holds locked before "
-            "the run stops.",
-        ),
-    ).to_dict()
+    config_jsonschema = SETTINGS
 
+    # Private singer-sdk hook (0.54.9): the only point between reading the config and singer-sdk's
+    # own check, whose messages name schema properties, not the variable a user must set.
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Missing credentials or a malformed base URL stop the run with one line saying
-        which setting to fix (singer-sdk's own messages name schema properties only)."""
+        """Stop with one line naming the setting to fix: missing credentials, a malformed URL."""
         problem = config_problem(self.config)
         if problem and raise_errors:
             stop(self.logger, problem)
@@ -179,17 +90,17 @@ class TargetPayPal(Target):
         return cast(PayPalClient, PlanningClient(client)) if self.dry_run else client
 
     @cached_property
-    def applier(self) -> Applier:
+    def applier(self) -> DirtyInvoiceApplier:
         invoicer = Invoicer(
             self.config.get("invoicer_email"),
             self.config.get("invoicer_business_name"),
             self.config.get("invoicer_website"),
             self.config.get("invoicer_tax_id"),
         )
-        invoices = InvoiceApplier(
+        invoices = InvoiceWriter(
             self.client, invoicer, bool(self.config.get("send_invoices", True))
         )
-        return Applier(
+        return DirtyInvoiceApplier(
             self.store, invoices, int(self.config.get("max_concurrency", 4)), self.run_id
         )
 
@@ -197,12 +108,6 @@ class TargetPayPal(Target):
         return IgnoredSink if stream_name in IGNORED_STREAMS else StagingSink
 
     # --- bad input lines ------------------------------------------------------------------------
-    def _process_record_message(self, message_dict: dict) -> None:
-        if "record" in message_dict and not isinstance(message_dict["record"], dict):
-            self._park_line(None, "a RECORD message whose record is not an object", message_dict)
-            return
-        super()._process_record_message(message_dict)
-
     def _park_line(self, number: int | None, reason: str, message: Any) -> None:
         """Keep an input line that is not a usable message; the run goes on.
 
@@ -212,7 +117,7 @@ class TargetPayPal(Target):
         """
         stream = message.get("stream") if isinstance(message, dict) else None
         record = message.get("record") if isinstance(message, dict) else None
-        key = STREAMS.get(stream) if isinstance(stream, str) else None
+        key = KEYS.get(stream) if isinstance(stream, str) else None
         where = f"line {number}" if number else "a line"
         if key and isinstance(record, dict) and record.get(key) not in (None, ""):
             kept_stream, record_id, kept = str(stream), str(record[key])[:60], raw_line(record)
@@ -290,8 +195,11 @@ class TargetPayPal(Target):
             f"{where}: check TARGET_PAYPAL_CLIENT_ID and TARGET_PAYPAL_CLIENT_SECRET",
         )
 
+    # Private singer-sdk hook (0.54.9): the only point after every sink has drained and before
+    # STATE is written (`drain_all`, which calls it, is final). Meltano's bookmark may only move
+    # once everything before it is applied or parked.
     def _write_state_message(self, state: dict) -> None:
-        # Meltano's bookmark may only move once everything before it is applied or parked.
+        """Apply what is staged, then pass STATE on (never in a dry run)."""
         self.apply_pending()
         if not self.dry_run:  # a dry run must not move Meltano's bookmarks
             super()._write_state_message(state)
@@ -331,21 +239,6 @@ class TargetPayPal(Target):
 
 
 STARTUP_TRIES = 3  # connection attempts at start-up before PayPal counts as unreachable
-
-
-def config_problem(config: Any) -> str | None:
-    """What is wrong with the settings, as one line naming what to set; None when nothing."""
-    missing = [k for k in ("client_id", "client_secret") if not str(config.get(k) or "").strip()]
-    if missing:
-        names = " and ".join(f"TARGET_PAYPAL_{k.upper()}" for k in missing)
-        return f"no PayPal {' or '.join(k.replace('_', ' ') for k in missing)}: set {names}"
-    url = urlparse(str(config.get("base_url") or PAYPAL_SANDBOX))
-    if url.scheme not in ("http", "https") or not url.hostname:
-        return (
-            "base_url is not an http(s) URL: set TARGET_PAYPAL_BASE_URL to "
-            "https://api-m.paypal.com (live) or https://api-m.sandbox.paypal.com"
-        )
-    return None
 
 
 def stop(logger: Any, problem: str) -> NoReturn:

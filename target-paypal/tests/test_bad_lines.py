@@ -17,19 +17,20 @@ def test_bad_lines_are_parked_and_the_good_records_written(target, clinic, by_re
         '{"type": "RECORD", "stream": "invoices", "record": {"invoice_id": "4',  # 3: truncated
         json.dumps({"type": "RECORD", "record": {}}),  # 4: no stream
         json.dumps({"type": "WHAT", "stream": "\x1b[2Jx"}),  # 5: unknown message type
+        json.dumps({"type": "RECORD", "stream": "invoices", "record": [1, 2]}),  # 6: not an object
     ]
     done = target.run("\n".join(bad) + "\n\n" + generated.messages())
     assert done.returncode == 0, done.stderr[-3000:]
     assert "\x1b" not in done.stderr and "Traceback" not in done.stderr
     parked = [line for line in done.stderr.splitlines() if "Parked" in line]
-    assert len(parked) == 5, parked
+    assert len(parked) == 6, parked
     assert "Parked customers record 42 (line 1 of the input)" in parked[0]
-    for number, line in zip((2, 3, 4, 5), parked[1:], strict=True):
+    for number, line in zip((2, 3, 4, 5, 6), parked[1:], strict=True):
         assert f"Parked input line {number} " in line and "fix what writes" in line
     letters = Store(target.config["store_url"]).open_dead_letters()
     kept = {(d["stream"], d["record_id"]) for d in letters}
     assert ("customers", "42") in kept
-    assert {("input", f"run 1 line {n}") for n in (2, 3, 4, 5)} <= kept
+    assert {("input", f"run 1 line {n}") for n in (2, 3, 4, 5, 6)} <= kept
     found = by_reference(target.sandbox)
     wanted = {i for i in generated.invoices if generated.expected_status(i)}
     assert wanted and all(len(found.get(i, [])) == 1 for i in wanted)

@@ -4,26 +4,11 @@ the run's summary accounting for every invoice."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
+from target_harness import input_messages as extra
+from target_harness import reject
 
-from target_paypal.contract import schema
 from target_paypal.store import Store
-
-
-def extra(stream: str, key: str, records: list[dict]) -> str:
-    messages = [
-        {"type": "SCHEMA", "stream": stream, "schema": schema(stream), "key_properties": [key]}
-    ]
-    messages += [{"type": "RECORD", "stream": stream, "record": r} for r in records]
-    return "".join(json.dumps(m) + "\n" for m in messages)
-
-
-def reject(stream: str, record_id: str, action: str = "park", reason: str = "no usable email"):
-    return {"stream": stream, "record_id": record_id, "reason": reason, "action": action}
 
 
 def store_of(target) -> Store:
@@ -36,14 +21,6 @@ def invoices_of(data, customer_id: str) -> list[str]:
         for i, h in data.invoices.items()
         if h["customer_id"] == customer_id and h["target_status"] != "VOID"
     ]
-
-
-def ops_summary(target, *args: str) -> str:
-    """`paypal-ops summary` on the target's store, as an operator runs it."""
-    command = ["-m", "target_paypal.ops", "--store-url", target.config["store_url"], "summary"]
-    return subprocess.run(
-        [sys.executable, *command, *args], capture_output=True, text=True, check=True
-    ).stdout
 
 
 def last_summary(target) -> dict:
@@ -219,37 +196,3 @@ def test_a_line_left_out_by_a_rule_is_not_invoiced_but_counts_for_completeness(
     assert [i["name"] for i in invoice["items"]] == [
         ln["name"] for ln in data.lines[invoice_id][1:]
     ]
-
-
-def test_every_invoice_is_accounted_for_in_the_summary(target, clinic, tmp_path) -> None:
-    data = clinic(customers=6, invoices=30)
-    patient = next(iter(data.customers))
-    data.customers.pop(patient)
-    rejects = [
-        reject("patients", patient),
-        reject("invoices", "9" * 18, reason="status 40: open credit"),
-    ]
-    done = target.run(extra("rejects", "record_id", rejects) + data.messages())
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = last_summary(target)
-    outcomes = summary["invoices"]
-    assert sum(outcomes.values()) == len(data.invoices) + 1, outcomes
-    assert summary["read"]["invoices"] == len(data.invoices) + 1
-    assert summary["read"]["customers"] == len(data.customers) + 1
-    # A parked patient's invoices are all parked with it, even a void one (reviewed together).
-    theirs = [i for i, h in data.invoices.items() if h["customer_id"] == patient]
-    voids = [
-        i for i, h in data.invoices.items() if h["target_status"] == "VOID" and i not in theirs
-    ]
-    assert outcomes["skipped"] == len(voids)
-    assert outcomes["parked"] == len(theirs) + 1
-    assert outcomes["created"] == len(data.invoices) - len(voids) - len(theirs)
-
-    shown = ops_summary(target)
-    assert f"created {outcomes['created']}" in shown
-    assert f"parked {outcomes['parked']}" in shown
-    assert f"(= {len(data.invoices) + 1})" in shown
-    assert "status 40: open credit" in shown
-    assert "@" not in shown and "Surname" not in shown and "Given" not in shown
-    as_json = json.loads(ops_summary(target, "--json"))
-    assert as_json["invoices"] == outcomes

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+import cliniko_paypal_contract as contract
+
 REPO = Path(__file__).resolve().parents[2]
 PAYPAL_OPS = Path(sys.executable).parent / "paypal-ops"
 UNSAFE_IN_LOGS = ("\x1b", "\x00", "\u202e", "\x07")
@@ -264,12 +266,6 @@ def test_bad_cliniko_data_is_parked_and_the_rest_reaches_paypal(
 # --- between plugins: target-paypal fed directly --------------------------------------------------
 
 
-def contract_schema(stream: str) -> dict:
-    from target_paypal.contract import schema
-
-    return schema(stream)
-
-
 def good_invoice(n: int) -> list[dict]:
     """A customer, an invoice and its one line (all valid), as Singer RECORD messages."""
     cid, iid = f"90000{n}", f"80000{n}"
@@ -315,14 +311,12 @@ def good_invoice(n: int) -> list[dict]:
 
 
 def schema_message(stream: str, key: str | None = None) -> dict:
-    from target_paypal.contract import STREAMS
-
-    schema = contract_schema(stream) if stream in STREAMS else {"properties": {"id": {}}}
+    schema = contract.schema(stream) if stream in contract.KEYS else {"properties": {"id": {}}}
     return {
         "type": "SCHEMA",
         "stream": stream,
         "schema": schema,
-        "key_properties": [key or STREAMS.get(stream, "id")],
+        "key_properties": [key or contract.KEYS.get(stream, "id")],
     }
 
 

@@ -10,8 +10,8 @@ from singer_sdk import typing as th
 from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.mapper_base import InlineMapper
 
-from map_cliniko_paypal import contract
-from map_cliniko_paypal.mapping import OUTPUT, map_record
+import cliniko_paypal_contract as contract
+from map_cliniko_paypal.mapping import map_record
 from map_cliniko_paypal.rules import Rules, load
 
 
@@ -51,7 +51,7 @@ class MapClinikoPayPal(InlineMapper):
             )
 
     def map_schema_message(self, message_dict: dict) -> t.Iterable[singer.Message]:
-        target = OUTPUT.get(message_dict["stream"])
+        target = contract.TARGET_STREAM.get(message_dict["stream"])
         if target is None:
             return []  # streams other than patients/invoices/invoice_items are not forwarded
         wanted = [target] + ([] if "rejects" in self._announced else ["rejects"])
@@ -70,7 +70,7 @@ class MapClinikoPayPal(InlineMapper):
         return [singer.StateMessage(value=message_dict["value"])]
 
     def map_activate_version_message(self, message_dict: dict) -> t.Iterable[singer.Message]:
-        target = OUTPUT.get(message_dict["stream"])
+        target = contract.TARGET_STREAM.get(message_dict["stream"])
         if target is None:
             return []
         return [singer.ActivateVersionMessage(stream=target, version=message_dict["version"])]

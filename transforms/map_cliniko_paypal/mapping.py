@@ -12,7 +12,7 @@ from typing import Any
 import pendulum
 from simpleeval import SimpleEval
 
-from map_cliniko_paypal import contract
+import cliniko_paypal_contract as contract
 from map_cliniko_paypal.rules import Rules
 
 CENT = Decimal("0.01")
@@ -22,16 +22,9 @@ PHONE_TYPES = {"mobile": "MOBILE", "home": "HOME", "work": "OTHER", "fax": "FAX"
 # Terminal escape sequences (CSI ... final byte, OSC ... BEL/ST), then any other control
 # character, bidi embedding/override/isolate marks and lone surrogates.
 ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
-UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+LINE_BREAKS = re.compile(r"[\t\n\r]")
 TAX_INCLUSIVE = 3
 TAX_EXCLUSIVE = 2
-OUTPUT = {
-    "patients": "customers",
-    "invoices": "invoices",
-    "invoice_items": "invoice_lines",
-    "practitioners": "practitioners",
-    "users": "owners",
-}
 
 
 class Reject(Exception):
@@ -49,9 +42,7 @@ class Out:
     record: dict[str, Any]
 
 
-def reject_record(
-    stream: str, record: dict[str, Any], reason: str, action: str = "park"
-) -> Out:
+def reject_record(stream: str, record: dict[str, Any], reason: str, action: str = "park") -> Out:
     """A rejects record: the Cliniko id, why, and what it belongs to (IDs only)."""
     record_id = record.get("id")
     invoice_id = record.get("id") if stream == "invoices" else record.get("invoice_id")
@@ -79,7 +70,7 @@ def text(value: Any) -> str | None:
     if value is None:
         return None
     cleaned = ESCAPES.sub("", str(value))
-    cleaned = UNSAFE.sub(lambda m: " " if m.group() in "\t\n\r" else "", cleaned)
+    cleaned = contract.UNSAFE_TEXT.sub("", LINE_BREAKS.sub(" ", cleaned))
     return unicodedata.normalize("NFC", " ".join(cleaned.split())) or None
 
 
@@ -379,7 +370,7 @@ def map_record(stream: str, record: dict[str, Any], rules: Rules) -> list[Out]:
         return [reject_record(stream, record, str(exc))]
     if excluded:
         mapped["excluded"] = excluded[:300]
-    target = OUTPUT[stream]
+    target = contract.TARGET_STREAM[stream]
     problem = contract.problems(target, mapped)
     if problem:
         return [reject_record(stream, record, problem)]

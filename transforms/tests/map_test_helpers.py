@@ -8,7 +8,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-from map_cliniko_paypal import contract
+import cliniko_paypal_contract as contract
 from map_cliniko_paypal.mapper import MapClinikoPayPal
 
 

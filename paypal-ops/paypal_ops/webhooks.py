@@ -24,24 +24,29 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from target_paypal.apply import CLOSED_BY_HAND, PAID
-from target_paypal.store import Store, WebhookEvent, Xref
-from target_paypal.webhook_verify import (
+from paypal_ops.options import open_store, paypal_client, paypal_options
+from paypal_ops.webhook_verify import (
     DEFAULT_CERT_HOSTS,
     CertificateSource,
     Delivery,
+    OfflineVerifier,
+    OnlineVerifier,
     Refused,
     Verifier,
     check_fresh,
+    parse_allowed,
 )
+from target_paypal.client import CLOSED_BY_HAND, PAID
+from target_paypal.store import Store, WebhookEvent, Xref
 
-log = logging.getLogger("target_paypal.webhooks")
+log = logging.getLogger("paypal_ops.webhooks")
 PATH = "/paypal/webhooks"
 MAX_BODY = 1_000_000
 RECORDED = {
@@ -200,23 +205,7 @@ def create_app(
     show_default=True,
     help="Refuse deliveries sent longer ago than this.",
 )
-@click.option(
-    "--paypal-url",
-    envvar=["PAYPAL_OPS_PAYPAL_BASE_URL", "TARGET_PAYPAL_BASE_URL"],
-    default="https://api-m.sandbox.paypal.com",
-    show_default=True,
-    help="PayPal's API (online verification only).",
-)
-@click.option(
-    "--client-id",
-    envvar=["PAYPAL_OPS_PAYPAL_CLIENT_ID", "TARGET_PAYPAL_CLIENT_ID"],
-    help="For --verify online.",
-)
-@click.option(
-    "--client-secret",
-    envvar=["PAYPAL_OPS_PAYPAL_CLIENT_SECRET", "TARGET_PAYPAL_CLIENT_SECRET"],
-    help="For --verify online.",
-)
+@paypal_options
 @click.pass_obj
 def webhooks_command(
     store_url: str | None,
@@ -226,25 +215,15 @@ def webhooks_command(
     verify: str,
     allowed_cert_hosts: str,
     max_age_seconds: int,
-    paypal_url: str,
-    client_id: str | None,
-    client_secret: str | None,
+    paypal_base_url: str,
+    paypal_client_id: str | None,
+    paypal_client_secret: str | None,
 ) -> None:
     """Receive PayPal's invoice events (PAID, CANCELLED, REFUNDED) into the store."""
-    import uvicorn
-
-    from target_paypal.client import PayPalClient
-    from target_paypal.ops import open_store
-    from target_paypal.webhook_verify import OfflineVerifier, OnlineVerifier, parse_allowed
-
     verifier: Verifier
     if verify == "online":
-        if not (client_id and client_secret):
-            raise click.UsageError(
-                "--verify online needs --client-id and --client-secret "
-                "(or TARGET_PAYPAL_CLIENT_ID / TARGET_PAYPAL_CLIENT_SECRET)"
-            )
-        verifier = OnlineVerifier(PayPalClient(paypal_url, client_id, client_secret, max_tries=3))
+        client = paypal_client(paypal_base_url, paypal_client_id, paypal_client_secret, max_tries=3)
+        verifier = OnlineVerifier(client)
     else:
         allowed = parse_allowed(allowed_cert_hosts)
         if not allowed:

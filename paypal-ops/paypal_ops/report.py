@@ -23,6 +23,7 @@ import pygal
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pygal.style import Style
 
+from paypal_ops.options import open_store
 from target_paypal.store import Store, Xref
 from target_paypal.summary import INVOICE_OUTCOMES
 
@@ -229,7 +230,7 @@ def build(store: Store, reconciliation: ReconciliationView, runs: int, zone: Zon
 
 def render(context: dict) -> str:
     env = Environment(
-        loader=PackageLoader("target_paypal", "templates"),
+        loader=PackageLoader("paypal_ops", "templates"),
         autoescape=True,  # every value is escaped: reasons and IDs come from outside
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -275,8 +276,6 @@ def report_command(
     time_zone: str | None,
 ) -> None:
     """Write the sync-health page: last runs, parked records, conflicts, reconciliation."""
-    from target_paypal.ops import open_store  # ops registers this command: import it late
-
     path = reconciliation or (
         Path(os.environ.get("PAYPAL_OPS_RECONCILE_DIR") or DEFAULT_RECONCILE_DIR) / "reconcile.json"
     )

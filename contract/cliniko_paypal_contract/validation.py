@@ -1,39 +1,45 @@
-"""The input contract: JSON Schemas of the streams target-paypal accepts, and their validators."""
+"""Checking a record against the contract, in words that name fields, never their values."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
 
-STREAMS = {
-    "customers": "customer_id",
-    "invoices": "invoice_id",
-    "invoice_lines": "line_id",
-    "rejects": "record_id",
-    "practitioners": "practitioner_id",
-    "owners": "user_id",
-}
-IGNORED_STREAMS = {"meltano_test_stream"}  # `meltano config test` must never reach PayPal
 # Never sent to PayPal nor into a log: control characters (terminal escapes among them; tab and
 # line breaks are allowed), bidi embeddings/overrides/isolates and lone UTF-16 surrogates.
 UNSAFE_TEXT = re.compile(
     r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
+# What the schema wanted is quoted for these checks (never the offending value).
+QUOTED_CHECKS = (
+    "maxLength",
+    "minLength",
+    "maximum",
+    "minimum",
+    "pattern",
+    "format",
+    "enum",
+    "type",
+)
 
 
 @cache
 def schema(stream: str) -> dict[str, Any]:
-    text = resources.files("target_paypal.schemas").joinpath(f"{stream}.json").read_text()
-    return json.loads(text)  # type: ignore[no-any-return]
+    """The JSON Schema of one contract stream."""
+    folder = resources.files("cliniko_paypal_contract").joinpath("schemas")
+    return json.loads(folder.joinpath(f"{stream}.json").read_text())  # type: ignore[no-any-return]
 
 
 @cache
 def validator(stream: str) -> Draft202012Validator:
+    """A validator of one stream's schema, formats (email, date) checked."""
     return Draft202012Validator(schema(stream), format_checker=FormatChecker())
 
 
@@ -53,7 +59,7 @@ def problems(stream: str, record: dict[str, Any]) -> str | None:
     return "does not match the contract: " + "; ".join(described)
 
 
-def _unsafe_fields(value: Any, path: str = "") -> Any:
+def _unsafe_fields(value: Any, path: str = "") -> Iterator[str]:
     """Where text holds characters that must not reach PayPal or a terminal (field paths)."""
     if isinstance(value, dict):
         for key, item in value.items():
@@ -65,20 +71,11 @@ def _unsafe_fields(value: Any, path: str = "") -> Any:
         yield "".join(c for c in path if c.isprintable())[:60] or "record"
 
 
-def _expected(error: Any) -> str:
+def _expected(error: ValidationError) -> str:
     """What the schema wanted, never the offending value (it may be personal data)."""
     if error.validator == "required":
         return "(" + error.message.split("'")[1] + " is missing)" if "'" in error.message else ""
-    if error.validator in (
-        "maxLength",
-        "minLength",
-        "maximum",
-        "minimum",
-        "pattern",
-        "format",
-        "enum",
-        "type",
-    ):
+    if error.validator in QUOTED_CHECKS:
         return f"{error.validator_value}"[:80]
     if error.validator == "additionalProperties":
         return "(unexpected field)"

@@ -11,14 +11,10 @@ could not (a crash, or a channel that was down then).
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from target_paypal.alerts import channel, notify, parse_urls, run_alert
-from target_paypal.store import DEFAULT_STORE, Store, StoreError
-
-URL_VARIABLES = ("PAYPAL_OPS_ALERT_URLS", "TARGET_PAYPAL_ALERT_URLS")
+from paypal_ops.options import alert_urls_from_environment, open_store
+from target_paypal.alerts import channel, notify, run_alert
 
 
 @click.command("notify")
@@ -38,19 +34,17 @@ URL_VARIABLES = ("PAYPAL_OPS_ALERT_URLS", "TARGET_PAYPAL_ALERT_URLS")
 )
 @click.pass_obj
 def notify_command(store_url: str | None, alert_urls: tuple[str, ...], last: int) -> None:
-    """Alert about the latest runs that failed (never finished) or parked new records and were
-    not alerted about yet. Exit 1 when an alert reached no channel."""
-    urls = list(alert_urls) or next(
-        (parse_urls(os.environ[v]) for v in URL_VARIABLES if os.environ.get(v)), []
-    )
+    """Alert about the latest runs that failed or parked new records, once each.
+
+    A run that failed never finished; runs already alerted about are passed over. Exit 1 when an
+    alert reached no channel.
+    """
+    urls = list(alert_urls) or alert_urls_from_environment()
     if not urls:
         raise click.ClickException(
             "no alert URL: set alert_urls (PAYPAL_OPS_ALERT_URLS) or pass --alert-url"
         )
-    try:
-        store = Store(store_url or os.environ.get("TARGET_PAYPAL_STORE_URL") or DEFAULT_STORE)
-    except StoreError as error:
-        raise click.ClickException(str(error)) from None
+    store = open_store(store_url)
     undelivered = 0
     for run in reversed(store.runs(limit=last)):
         alert = run_alert(store, run["id"])

@@ -28,17 +28,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from clinic_sandbox.paypal.webhooks import rfc3339, signed_string
-from target_paypal.client import PayPalClient
-from target_paypal.report import conflicts
-from target_paypal.store import Store, Xref
-from target_paypal.webhook_verify import (
+from paypal_ops.report import conflicts
+from paypal_ops.webhook_verify import (
     CertificateSource,
     OfflineVerifier,
     OnlineVerifier,
     Refused,
     parse_allowed,
 )
-from target_paypal.webhooks import PATH, create_app
+from paypal_ops.webhooks import PATH, create_app
+from target_paypal.client import PayPalClient
+from target_paypal.store import Store, Xref
 
 WEBHOOK_ID = "8PT597110X687430LKGECATA"
 EMAIL = "jane.citizen@example.com"
@@ -145,7 +145,7 @@ def events_of(store: Store, paypal_id: str) -> list[dict]:
 
 def test_genuine_event_updates_the_store_within_a_second(make_receiver, caplog):
     """The sync-health page lists the conflict at once (it reads the cross-references)."""
-    caplog.set_level(logging.INFO, logger="target_paypal.webhooks")
+    caplog.set_level(logging.INFO, logger="paypal_ops.webhooks")
     receiver = make_receiver()
     paypal_id = open_invoice(receiver)
 
@@ -382,7 +382,7 @@ def test_end_to_end_invoice_from_the_target_paid_by_hand(target, clinic, tmp_pat
             [
                 sys.executable,
                 "-c",
-                "from target_paypal.ops import main; main()",
+                "from paypal_ops.cli import main; main()",
                 "webhooks",
                 "--port",
                 str(port),

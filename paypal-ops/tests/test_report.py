@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from target_paypal.ops import cli
+from paypal_ops.cli import cli
 from target_paypal.store import Store, Xref
 from target_paypal.summary import run_summary
 

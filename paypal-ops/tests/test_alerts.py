@@ -19,7 +19,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from target_paypal.alerts import Alert, channel, notify, parse_urls, reconciliation_alert
+from paypal_ops.reconcile_alert import reconciliation_alert
+from target_paypal.alerts import Alert, channel, notify, parse_urls
 from target_paypal.store import Store
 
 SMTP_USER, SMTP_PASSWORD = "alerts", "Sm7p-pa55word"
@@ -225,7 +226,7 @@ def test_a_channel_that_is_down_warns_in_one_line_without_secrets(
 
 
 def ops_notify(store_url: str, *urls: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "target_paypal.ops", "--store-url", store_url, "notify"]
+    command = [sys.executable, "-m", "paypal_ops.cli", "--store-url", store_url, "notify"]
     for url in urls:
         command += ["--alert-url", url]
     clean = {k: v for k, v in os.environ.items() if not k.endswith("_ALERT_URLS")}

@@ -10,7 +10,7 @@ from target_paypal.store import Store
 
 
 def ops(target, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "target_paypal.ops", "--store-url", target.config["store_url"]]
+    command = [sys.executable, "-m", "paypal_ops.cli", "--store-url", target.config["store_url"]]
     return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60)
 
 
@@ -68,7 +68,7 @@ def test_list_replay_and_discard(target, clinic, by_reference) -> None:
 
 
 def test_a_kept_record_that_passes_now_is_staged_again(tmp_path) -> None:
-    from target_paypal.dead_letters import Selection, replay
+    from paypal_ops.dead_letters import Selection, replay
 
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
     customer = {"customer_id": "42", "email": "someone@example.com"}

@@ -1,0 +1,25 @@
+"""The streams of the contract: each one's key, and the Cliniko stream its records come from."""
+
+from __future__ import annotations
+
+# Every stream target-paypal accepts, with the field that identifies a record.
+KEYS = {
+    "customers": "customer_id",
+    "invoices": "invoice_id",
+    "invoice_lines": "line_id",
+    "rejects": "record_id",
+    "practitioners": "practitioner_id",
+    "owners": "user_id",
+}
+
+# The Cliniko stream each contract stream is mapped from (`rejects` carries records of any).
+CLINIKO_STREAM = {
+    "customers": "patients",
+    "invoices": "invoices",
+    "invoice_lines": "invoice_items",
+    "practitioners": "practitioners",
+    "owners": "users",
+}
+
+# The other way round: the contract stream a Cliniko stream's records become.
+TARGET_STREAM = {cliniko: target for target, cliniko in CLINIKO_STREAM.items()}

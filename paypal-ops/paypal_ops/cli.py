@@ -1,0 +1,46 @@
+"""`paypal-ops`: the commands the people running the sync use, all registered here.
+
+Each command works from target-paypal's store (the group's `--store-url`, the same `store_url`
+as the target's) and prints IDs and counts, never a patient's details. Declared in meltano.yml
+as the `paypal-ops` utility.
+"""
+
+from __future__ import annotations
+
+import click
+
+from paypal_ops.dead_letters import dead_letters_group
+from paypal_ops.notify import notify_command
+from paypal_ops.options import store_option
+from paypal_ops.reconcile_command import reconcile_command
+from paypal_ops.report import report_command
+from paypal_ops.summary import summary_command
+from paypal_ops.webhooks import webhooks_command
+
+
+@click.group()
+@store_option
+@click.pass_context
+def cli(ctx: click.Context, store_url: str | None) -> None:
+    """Operate the Cliniko -> PayPal sync from target-paypal's store."""
+    ctx.obj = store_url
+
+
+for command in (
+    summary_command,
+    reconcile_command,
+    report_command,
+    dead_letters_group,
+    notify_command,
+    webhooks_command,
+):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Run the `paypal-ops` command line."""
+    cli(prog_name="paypal-ops")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The alert for a reconciliation that found mismatches: kinds, counts and IDs, never details."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from target_paypal.alerts import MAX_IDS, Alert
+
+MISMATCH_WORDS = {
+    "missing_in_paypal": "missing in PayPal",
+    "not_in_cliniko": "in PayPal, not in Cliniko",
+    "duplicate_in_paypal": "more than one copy in PayPal",
+    "different": "different in PayPal",
+    "conflict": "conflict (paid or cancelled by hand in PayPal)",
+    "paid_in_paypal_open_in_cliniko": "paid in PayPal, still open in Cliniko",
+}
+
+
+def reconciliation_alert(report: dict[str, Any]) -> Alert | None:
+    """The alert for a reconciliation report ({"ok", "counts", "items"}, as reconcile.json);
+    None when everything matches. Items give kind, IDs, invoice number and field names only
+    (their free-text `detail` is left out)."""
+    counts = {k: int(v) for k, v in (report.get("counts") or {}).items() if v}
+    if report.get("ok", not counts) and not counts:
+        return None
+    total = sum(counts.values())
+    when = str(report.get("generated_at") or "")
+    lines = []
+    for kind, count in counts.items():
+        items = [i for i in report.get("items") or [] if i.get("kind") == kind]
+        lines.append(f"{MISMATCH_WORDS.get(kind, kind)}: {count}")
+        for item in items[:MAX_IDS]:
+            lines.append("  " + _item(item))
+        if len(items) > MAX_IDS:
+            lines.append(f"  and {len(items) - MAX_IDS} more")
+    lines.append("Details: the reconcile report (reconcile.html, .csv, .json)")
+    title = f"Reconciliation found {total} mismatch(es) between Cliniko and PayPal"
+    subject = f"reconcile:{when}" if when else f"reconcile:{_fingerprint(report)}"
+    return Alert(subject[:80], "reconciliation", title, tuple(lines))
+
+
+def _item(item: dict[str, Any]) -> str:
+    parts = [
+        f"Cliniko invoice {item['cliniko_invoice_id']}" if item.get("cliniko_invoice_id") else "",
+        f"PayPal {item['paypal_id']}" if item.get("paypal_id") else "",
+        f"number {item['invoice_number']}" if item.get("invoice_number") else "",
+        f"fields {', '.join(map(str, item['fields']))}" if item.get("fields") else "",
+    ]
+    return "; ".join(p for p in parts if p) or "(no IDs)"
+
+
+def _fingerprint(report: dict[str, Any]) -> str:
+    ids = json.dumps(
+        sorted(
+            (str(i.get("kind")), str(i.get("cliniko_invoice_id")), str(i.get("paypal_id")))
+            for i in report.get("items") or []
+        )
+    )
+    return hashlib.sha256(ids.encode()).hexdigest()[:16]

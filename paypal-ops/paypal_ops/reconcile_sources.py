@@ -1,0 +1,105 @@
+"""Reconciliation's two sides: Cliniko read in full through tap-cliniko, and PayPal listed in full.
+
+Cliniko's records go through the sync's own mapping rules, so "what PayPal should show" is the
+sync's own definition.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from map_cliniko_paypal.mapping import map_record
+from map_cliniko_paypal.rules import Rules
+from paypal_ops.reconcile import ReconcileError, Wanted
+from target_paypal.client import PayPalClient
+
+# The Cliniko streams reconciliation reads.
+CLINIKO_STREAMS = ("patients", "invoices", "invoice_items")
+
+
+def read_cliniko(tap_config: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Every record of the three streams: tap-cliniko run without state, catalog from discovery."""
+    tap = [sys.executable, "-m", "tap_cliniko.tap"]
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp, "config.json")
+        config.write_text(json.dumps(tap_config))
+        found = _run(tap + ["--config", str(config), "--discover"])
+        catalog = json.loads(found)
+        for stream in catalog["streams"]:
+            selected = stream["tap_stream_id"] in CLINIKO_STREAMS
+            for entry in stream["metadata"]:
+                if entry["breadcrumb"] == []:
+                    entry["metadata"]["selected"] = selected
+        catalog_path = Path(tmp, "catalog.json")
+        catalog_path.write_text(json.dumps(catalog))
+        output = _run(tap + ["--config", str(config), "--catalog", str(catalog_path)])
+    records: dict[str, list[dict[str, Any]]] = {s: [] for s in CLINIKO_STREAMS}
+    for line in output.splitlines():
+        message = json.loads(line)
+        if message.get("type") == "RECORD" and message["stream"] in records:
+            records[message["stream"]].append(message["record"])
+    return records
+
+
+def _run(command: list[str]) -> str:
+    """The tap's output, or a ReconcileError with the last line it printed."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ReconcileError(f"tap-cliniko failed: {last}")
+    return done.stdout
+
+
+def wanted_invoices(records: dict[str, list[dict[str, Any]]], rules: Rules) -> dict[str, Wanted]:
+    """Each Cliniko invoice as the mapper turns it into target-paypal's input."""
+    wanted: dict[str, Wanted] = {}
+    for record in records["invoices"]:
+        out = map_record("invoices", record, rules)
+        invoice_id = str(record.get("id"))
+        if not out or out[0].stream != "invoices":
+            wanted[invoice_id] = Wanted(invoice_id, "", "HELD", "", None, None, "")
+            continue
+        header = out[0].record
+        wanted[invoice_id] = Wanted(
+            invoice_id,
+            header["invoice_number"],
+            header["target_status"],
+            header["invoice_date"],
+            Decimal(header["total"]) if header.get("total") else None,
+            Decimal(header["tax_total"]) if header.get("tax_total") else None,
+            header["customer_id"],
+        )
+    return wanted
+
+
+def customer_emails(records: dict[str, list[dict[str, Any]]], rules: Rules) -> dict[str, str]:
+    """Each patient's email as the sync sends it to PayPal (lower case), by customer id."""
+    emails = {}
+    for record in records["patients"]:
+        out = map_record("patients", record, rules)
+        if out and out[0].stream == "customers":
+            emails[out[0].record["customer_id"]] = out[0].record["email"].lower()
+    return emails
+
+
+def list_paypal(client: PayPalClient) -> Iterator[dict[str, Any]]:
+    """Every invoice of the account, a page of 100 at a time (PayPal allows up to page 1000)."""
+    page = 1
+    while True:
+        body = client.call(
+            "GET",
+            "/v2/invoicing/invoices",
+            "list",
+            params={"page": page, "page_size": 100, "total_required": "false", "fields": "all"},
+        ).json()
+        yield from body.get("items") or []
+        if not any(link.get("rel") == "next" for link in body.get("links") or []):
+            return
+        page += 1

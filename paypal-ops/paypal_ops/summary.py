@@ -1,0 +1,65 @@
+"""`paypal-ops summary`: what one run did, every invoice accounted for (IDs and counts only)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from paypal_ops.options import open_store
+from target_paypal.summary import CLINIKO_NAMES, INVOICE_OUTCOMES
+
+# How an outcome reads in the summary, where its bare name would not do.
+OUTCOME_WORDS = {"skipped": "skipped by a rule", "conflict": "conflicts"}
+
+
+@click.command("summary")
+@click.option("--run", "run_id", type=int, help="Run id (default: the latest finished run).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def summary_command(store_url: str | None, run_id: int | None, as_json: bool) -> None:
+    """What one run did, every invoice accounted for."""
+    store = open_store(store_url)
+    finished = [r for r in store.runs(limit=1000) if r["finished_at"] is not None]
+    run = next((r for r in finished if run_id in (None, r["id"])), None)
+    if run is None:
+        raise click.ClickException("no finished run in the store yet: run the pipeline first")
+    counts = run["counts"] or {}
+    reasons = {outcome: store.run_reasons(run["id"], outcome) for outcome in ("skipped", "parked")}
+    if as_json:
+        payload = {**counts, "run_id": run["id"], "reasons": reasons}
+        click.echo(json.dumps(payload, indent=2, default=str))
+        return
+    for line in describe_run(run["id"], counts, reasons):
+        click.echo(line)
+
+
+def describe_run(
+    run_id: int, counts: dict[str, Any], reasons: dict[str, list[tuple[str, str, int]]]
+) -> list[str]:
+    """The summary's lines: records read, every invoice's outcome, what was left out."""
+    read = counts.get("read", {})
+    invoices = counts.get("invoices", {})
+    accounted = sum(invoices.get(k, 0) for k in INVOICE_OUTCOMES)
+    lines = [
+        f"Run {run_id}: {counts.get('seconds', '?')} s in target-paypal",
+        "  Records read:   "
+        + (", ".join(f"{CLINIKO_NAMES.get(s, s)} {n}" for s, n in read.items()) or "none"),
+        "  Invoices:       "
+        + ", ".join(f"{OUTCOME_WORDS.get(k, k)} {invoices.get(k, 0)}" for k in INVOICE_OUTCOMES)
+        + f"  (= {accounted})",
+    ]
+    for outcome in ("skipped", "parked"):
+        rows = [(s, r, n) for s, r, n in reasons.get(outcome, []) if s == "invoices"]
+        if rows:
+            lines.append(f"  {OUTCOME_WORDS.get(outcome, outcome).capitalize()}:")
+            lines.extend(f"    {n:6d}  {r or '(no reason recorded)'}" for _, r, n in rows[:10])
+    others = {
+        s: c for s, c in counts.get("left_out", {}).items() if s != "invoices" and any(c.values())
+    }
+    for stream, by_outcome in others.items():
+        parts = ", ".join(f"{OUTCOME_WORDS.get(k, k)} {v}" for k, v in sorted(by_outcome.items()))
+        lines.append(f"  {CLINIKO_NAMES.get(stream, stream).capitalize()} left out: {parts}")
+    lines.append(f"  Open dead letters (kept for replay): {counts.get('open_dead_letters', 0)}")
+    return lines

@@ -1,0 +1,147 @@
+"""target-paypal's settings: each described once, here (`--about`, the README and meltano.yml)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+from singer_sdk import typing as th
+
+from target_paypal.client import PAYPAL_SANDBOX
+from target_paypal.store import DEFAULT_STORE
+
+SETTINGS = th.PropertiesList(
+    th.Property(
+        "client_id",
+        th.StringType,
+        required=True,
+        description="PayPal REST app client id (developer.paypal.com > Apps & Credentials).",
+    ),
+    th.Property(
+        "client_secret",
+        th.StringType,
+        required=True,
+        secret=True,
+        description="PayPal REST app secret. Only from the environment "
+        "(TARGET_PAYPAL_CLIENT_SECRET) or .env.",
+    ),
+    th.Property(
+        "base_url",
+        th.StringType,
+        default=PAYPAL_SANDBOX,
+        description="PayPal API base URL. Defaults to PayPal's own sandbox so a mistake never "
+        "touches live money; live is https://api-m.paypal.com and must be set explicitly.",
+    ),
+    th.Property(
+        "invoicer_email",
+        th.StringType,
+        description="Email of the clinic's PayPal business account (PayPal refuses invoices "
+        "from any other).",
+    ),
+    th.Property(
+        "invoicer_business_name", th.StringType, description="Clinic name shown on invoices."
+    ),
+    th.Property("invoicer_website", th.StringType, description="Website shown on invoices."),
+    th.Property(
+        "invoicer_tax_id",
+        th.StringType,
+        description="Tax id shown on invoices, e.g. the clinic's ABN.",
+    ),
+    th.Property(
+        "currency",
+        th.StringType,
+        default="AUD",
+        description="Every invoice must be in this currency; others are parked.",
+    ),
+    th.Property(
+        "send_invoices",
+        th.BooleanType,
+        default=True,
+        description="Send open invoices to patients (false keeps them as PayPal drafts).",
+    ),
+    th.Property(
+        "store_url",
+        th.StringType,
+        default=DEFAULT_STORE,
+        description="SQLAlchemy URL of the target's store (customer directory, "
+        "cross-references, audit log, dead letters). Use PostgreSQL when several workers "
+        "share it.",
+    ),
+    th.Property(
+        "max_concurrency",
+        th.IntegerType,
+        default=4,
+        description="Invoices written to PayPal at the same time (each invoice's own calls "
+        "stay in order).",
+    ),
+    th.Property(
+        "max_requests_per_second",
+        th.NumberType,
+        default=10,
+        description="Cap on PayPal calls per second, all workers together (0 for none).",
+    ),
+    th.Property(
+        "dry_run",
+        th.BooleanType,
+        default=False,
+        description="Go through the whole sync but write a plan (plan_dir) instead of calling "
+        "PayPal's write endpoints; works on a scratch copy of the store: nothing written, no "
+        "bookmark moved.",
+    ),
+    th.Property(
+        "plan_dir",
+        th.StringType,
+        default="output/plan",
+        description="Where a dry run writes plan.json and plan.txt.",
+    ),
+    th.Property(
+        "alert_urls",
+        th.ArrayType(th.StringType),
+        secret=True,
+        description="Apprise URLs alerted (once per run, IDs and counts only) when a run parks "
+        "new records, e.g. jsons://hooks.example/path?:message=text (Slack-compatible JSON) or "
+        "mailtos://user:password@smtp.example?to=ops@clinic.example. From the environment "
+        "(TARGET_PAYPAL_ALERT_URLS, a JSON list) or .env.",
+    ),
+    th.Property(
+        "retry_max_tries",
+        th.IntegerType,
+        default=6,
+        description="Tries per PayPal call on 429, 5xx and dropped connections before the "
+        "invoice is parked.",
+    ),
+    th.Property(
+        "retry_backoff_base_ms",
+        th.IntegerType,
+        default=1000,
+        description="First backoff wait in ms, doubled each retry; a 429's Retry-After wins.",
+    ),
+    th.Property(
+        "request_timeout_seconds",
+        th.IntegerType,
+        default=60,
+        description="How long to wait for one PayPal answer before retrying.",
+    ),
+    th.Property(
+        "store_lock_timeout_seconds",
+        th.NumberType,
+        default=30,
+        description="How long to wait for the store while another process (another run, "
+        "paypal-ops) holds it locked; then the run stops, nothing written.",
+    ),
+).to_dict()
+
+
+def config_problem(config: Any) -> str | None:
+    """What is wrong with the settings, as one line naming what to set; None when nothing."""
+    missing = [k for k in ("client_id", "client_secret") if not str(config.get(k) or "").strip()]
+    if missing:
+        names = " and ".join(f"TARGET_PAYPAL_{k.upper()}" for k in missing)
+        return f"no PayPal {' or '.join(k.replace('_', ' ') for k in missing)}: set {names}"
+    url = urlparse(str(config.get("base_url") or PAYPAL_SANDBOX))
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return (
+            "base_url is not an http(s) URL: set TARGET_PAYPAL_BASE_URL to "
+            "https://api-m.paypal.com (live) or https://api-m.sandbox.paypal.com"
+        )
+    return None
