@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from map_cliniko_paypal.mapper import MapClinikoPayPal
 from map_cliniko_paypal.rules import RulesError, check_text
 
 
@@ -35,8 +36,6 @@ def main() -> None:
     args = sys.argv[1:]
     if args and args[0] in ("validate", "--validate"):
         sys.exit(validate(args[1:]))
-    from map_cliniko_paypal.mapper import MapClinikoPayPal
-
     try:
         MapClinikoPayPal.cli()
     except RulesError as error:

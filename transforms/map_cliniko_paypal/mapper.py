@@ -28,7 +28,8 @@ class MapClinikoPayPal(InlineMapper):
         th.Property(
             "mapping_file",
             th.StringType,
-            description="Path of the rules YAML; default: the one shipped with the package.",
+            description="Path of a rules YAML replacing the shipped map_cliniko_paypal/mapping.yaml "
+            "(check it with `map-cliniko-paypal validate FILE`); default: the shipped rules.",
         ),
     ).to_dict()
 
