@@ -31,15 +31,19 @@ STAGERS = {
 
 @dataclass
 class Selection:
+    """Which open dead letters a command picks: each option given must match (--all: no filter)."""
+
     every: bool = False
     record_ids: tuple[str, ...] = ()
     reason: str | None = None
     stream: str | None = None
 
     def empty(self) -> bool:
+        """True when no option was given: replay and discard then refuse to act."""
         return not (self.every or self.record_ids or self.reason or self.stream)
 
     def picks(self, letter: dict[str, Any]) -> bool:
+        """Whether a letter matches every filter given (the reason as text, ignoring case)."""
         if self.stream and letter["stream"] != self.stream:
             return False
         if self.record_ids and str(letter["record_id"]) not in self.record_ids:
@@ -49,6 +53,8 @@ class Selection:
 
 @dataclass
 class Replayed:
+    """What a replay did with each letter, by result (IDs only)."""
+
     queued: list[str] = field(default_factory=list)  # invoices to be retried by the next run
     restaged: list[str] = field(default_factory=list)
     still_failing: list[str] = field(default_factory=list)
@@ -56,10 +62,16 @@ class Replayed:
 
 
 def chosen(store: Store, selection: Selection) -> list[dict[str, Any]]:
+    """The open dead letters the selection picks."""
     return [d for d in store.open_dead_letters() if selection.picks(d)]
 
 
 def replay(store: Store, selection: Selection, currency: str = "AUD") -> Replayed:
+    """Queue parked invoices for the next run; stage kept records that pass the contract now.
+
+    A record that still fails is parked again; one the mapper parked needs Cliniko's record
+    again and is only listed.
+    """
     done = Replayed()
     for letter in chosen(store, selection):
         stream, record_id, record = letter["stream"], str(letter["record_id"]), letter["record"]
@@ -85,6 +97,7 @@ def replay(store: Store, selection: Selection, currency: str = "AUD") -> Replaye
 
 
 def discard(store: Store, selection: Selection, why: str) -> list[dict[str, Any]]:
+    """Close the chosen letters with `why` (kept in the audit log); returns them."""
     letters = chosen(store, selection)
     for letter in letters:
         store.discard(letter["id"], why)

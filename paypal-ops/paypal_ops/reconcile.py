@@ -107,6 +107,8 @@ def differences(want: Wanted, invoice: dict[str, Any], email: str | None) -> lis
 
 @dataclass
 class Reconciliation:
+    """A reconciliation's result, as reconcile.json holds it (IDs, counts and field names only)."""
+
     generated_at: str
     time_zone: str
     ok: bool
@@ -124,6 +126,7 @@ def reconcile(
     prefix: str,
     time_zone: str,
 ) -> Reconciliation:
+    """Compare what PayPal should show with what it shows, invoice by invoice."""
     mine = [i for i in paypal if ours(i, prefix)]
     by_reference: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for invoice in mine:
@@ -233,9 +236,12 @@ def _held_by_the_sync(store: Store | None) -> set[str]:
 
 
 def gst_by_month(wanted: dict[str, Wanted], paypal: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """GST by calendar month of the invoice date (a date in the clinic's zone on both sides):
-    Cliniko's tax on what should be in PayPal (not void, not held back by the sync's rules: the
-    caller leaves those out), PayPal's on our invoices that are not cancelled."""
+    """GST by calendar month of the invoice date, Cliniko against PayPal.
+
+    The invoice date is a date in the clinic's zone on both sides. Cliniko's side is the tax on
+    what should be in PayPal (not void, not held back by the sync's rules: the caller leaves
+    those out); PayPal's is the tax on our invoices that are not cancelled.
+    """
     cliniko: dict[str, Decimal] = defaultdict(Decimal)
     for want in wanted.values():
         if want.status in ("DRAFT", "SENT", "PAID") and want.tax is not None:

@@ -19,9 +19,11 @@ MISMATCH_WORDS = {
 
 
 def reconciliation_alert(report: dict[str, Any]) -> Alert | None:
-    """The alert for a reconciliation report ({"ok", "counts", "items"}, as reconcile.json);
-    None when everything matches. Items give kind, IDs, invoice number and field names only
-    (their free-text `detail` is left out)."""
+    """The alert for a reconciliation report; None when everything matches.
+
+    The report is {"ok", "counts", "items"}, as in reconcile.json. Items give kind, IDs, invoice
+    number and field names only (their free-text `detail` is left out).
+    """
     counts = {k: int(v) for k, v in (report.get("counts") or {}).items() if v}
     if report.get("ok", not counts) and not counts:
         return None

@@ -65,12 +65,16 @@ class RunRow:
 
 @dataclass
 class ParkedGroup:
+    """Open dead letters that share a reason."""
+
     reason: str
     letters: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class ReconciliationView:
+    """The latest reconcile.json as the page shows it: absent, unreadable or present."""
+
     state: str  # "absent", "unreadable" or "present"
     path: str
     data: dict[str, Any] = field(default_factory=dict)
@@ -128,10 +132,12 @@ def parked_groups(letters: list[dict[str, Any]], zone: ZoneInfo) -> list[ParkedG
 
 
 def conflicts(xrefs: list[Xref]) -> list[Xref]:
+    """Cross-references in conflict (closed by hand in PayPal), by Cliniko invoice id."""
     return sorted((x for x in xrefs if x.conflict), key=lambda x: x.invoice_id)
 
 
 def load_reconciliation(path: Path) -> ReconciliationView:
+    """Read reconcile.json; a missing or unreadable file is a state the page shows, not an error."""
     if not path.exists():
         return ReconciliationView("absent", str(path))
     try:
@@ -184,6 +190,7 @@ def chart_svg(rows: list[RunRow]) -> str:
 
 
 def local_time(value: dt.datetime | str | None, zone: ZoneInfo) -> str:
+    """A stored time in `zone`, as the page shows it (empty when there is none)."""
     if value is None:
         return ""
     return _utc(value).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
@@ -229,6 +236,7 @@ def build(store: Store, reconciliation: ReconciliationView, runs: int, zone: Zon
 
 
 def render(context: dict) -> str:
+    """The page's HTML from the context, every value escaped."""
     env = Environment(
         loader=PackageLoader("paypal_ops", "templates"),
         autoescape=True,  # every value is escaped: reasons and IDs come from outside
@@ -240,6 +248,7 @@ def render(context: dict) -> str:
 
 
 def zone_for(name: str | None, reconciliation: ReconciliationView) -> ZoneInfo:
+    """The page's time zone: --time-zone, else the reconciliation's, else UTC."""
     wanted = name or reconciliation.data.get("time_zone") or "UTC"
     try:
         return ZoneInfo(wanted)
@@ -293,6 +302,7 @@ def report_command(
 
 
 def recon_word(view: ReconciliationView, ok: bool) -> str:
+    """The reconciliation in a word, for the command's output line."""
     if view.state != "present":
         return view.state
     return "ok" if ok else "needs attention"

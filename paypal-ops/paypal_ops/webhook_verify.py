@@ -64,6 +64,7 @@ class Delivery:
 
     @classmethod
     def from_request(cls, headers: Mapping[str, str], body: bytes) -> Delivery:
+        """The delivery from the request's headers (any case); a missing header refuses it."""
         lower = {k.lower(): v for k, v in headers.items()}
         missing = [h.upper() for h in HEADERS.values() if not lower.get(h)]
         if missing:
@@ -71,10 +72,12 @@ class Delivery:
         return cls(**{field: lower[h] for field, h in HEADERS.items()}, body=body)
 
     def signed_string(self, webhook_id: str) -> bytes:
+        """What PayPal signs: transmission id, time, webhook id and the body's CRC32, `|`-joined."""
         crc = binascii.crc32(self.body) & 0xFFFFFFFF
         return f"{self.transmission_id}|{self.transmission_time}|{webhook_id}|{crc}".encode()
 
     def sent_at(self) -> dt.datetime:
+        """The transmission time; refused unless it is an RFC 3339 time with a zone."""
         try:
             moment = dt.datetime.fromisoformat(self.transmission_time.replace("Z", "+00:00"))
         except ValueError:
@@ -95,6 +98,8 @@ def check_fresh(delivery: Delivery, now: dt.datetime, max_age: dt.timedelta) -> 
 
 @dataclass(frozen=True)
 class Origin:
+    """Where a certificate may come from: scheme, host and port."""
+
     scheme: str
     host: str
     port: int
@@ -111,15 +116,22 @@ def _origin(url: str) -> Origin:
 
 
 def parse_allowed(spec: str | list[str] | tuple[str, ...]) -> frozenset[Origin]:
-    """Comma-separated entries: a bare host means https on 443; `scheme://host[:port]` is
-    taken as it is (for a local sandbox, e.g. `http://127.0.0.1:8766`)."""
+    """The allowed certificate origins, from comma-separated entries.
+
+    A bare host means https on 443; `scheme://host[:port]` is taken as it is (for a local
+    sandbox, e.g. `http://127.0.0.1:8766`).
+    """
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     entries = [item.strip() for item in items if item.strip()]
     return frozenset(_origin(e if "://" in e else f"https://{e}") for e in entries)
 
 
 class Verifier(Protocol):
-    def verify(self, delivery: Delivery, webhook_id: str) -> None: ...
+    """A signature check, offline or online."""
+
+    def verify(self, delivery: Delivery, webhook_id: str) -> None:
+        """Return when PayPal signed the delivery for `webhook_id`; raise Refused if not."""
+        ...
 
 
 class CertificateSource:
@@ -138,6 +150,7 @@ class CertificateSource:
         self._lock = threading.Lock()
 
     def get(self, url: str) -> x509.Certificate:
+        """The certificate at `url`; refused unless from an allowed origin and valid now."""
         if _origin(url) not in self.allowed:
             raise Refused(401, "PAYPAL-CERT-URL is not on an allowed certificate host")
         with self._lock:
@@ -172,6 +185,7 @@ class OfflineVerifier:
         self.certificates = certificates
 
     def verify(self, delivery: Delivery, webhook_id: str) -> None:
+        """Check the signature here, with the RSA key of the certificate PayPal points to."""
         algorithm = ALGORITHMS.get(delivery.auth_algo)
         if algorithm is None:
             raise Refused(400, "unsupported PAYPAL-AUTH-ALGO")
@@ -197,6 +211,7 @@ class OnlineVerifier:
         self.client = client
 
     def verify(self, delivery: Delivery, webhook_id: str) -> None:
+        """Ask PayPal to check the signature: 401 when it says no, 503 when it cannot be asked."""
         if delivery.auth_algo not in ALGORITHMS:
             raise Refused(400, "unsupported PAYPAL-AUTH-ALGO")
         try:

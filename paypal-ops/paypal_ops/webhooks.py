@@ -78,6 +78,7 @@ def hand_closed(status: str, xref: Xref, staged: dict | None) -> str | None:
 
 
 def parse_event(body: bytes) -> WebhookEvent:
+    """The event's IDs, type, invoice status and time from the body; refused if not an event."""
     try:
         event = json.loads(body)
     except ValueError:

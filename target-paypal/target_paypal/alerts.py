@@ -42,7 +42,7 @@ class Alert:
 
     @property
     def body(self) -> str:
-        # The title first: a webhook payload carries the body only.
+        """The title, then the lines: a webhook payload carries the body only."""
         return "\n".join((self.title, *self.lines))
 
 
@@ -50,8 +50,10 @@ class Alert:
 
 
 def run_alert(store: Store, run_id: int) -> Alert | None:
-    """The alert for a run that failed (never finished) or parked new records; None when it
-    needs no one's attention."""
+    """The alert for a run that failed or parked new records; None when it needs no one's attention.
+
+    A failed run is one that never finished.
+    """
     run = store.run(run_id)
     if run is None:
         return None
@@ -109,9 +111,11 @@ def notify(
     store: Store | None = None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> int:
-    """Send `alert` to every channel; with a store, only if its subject was not notified yet,
-    and note it once a channel took it. Returns how many channels took it. Never raises: a
-    failure is one warning line on `logger`."""
+    """Send `alert` to every channel; returns how many channels took it.
+
+    With a store, it is sent only if its subject was not notified yet, and noted once a channel
+    took it. Never raises: a failure is one warning line on `logger`.
+    """
     log = logger or LOGGER
     urls = [u for u in urls if u and u.strip()]
     if not urls:
@@ -162,8 +166,11 @@ def channel(url: str) -> str:
 
 @contextmanager
 def _quiet_apprise() -> Iterator[None]:
-    """Apprise logs URLs and server replies: keep them out of the run's log (and the
-    DeprecationWarning of imghdr that its plugins raise when loaded on Python 3.11+)."""
+    """Keep Apprise's logging out of the run's log: it carries URLs and server replies.
+
+    Also hides the DeprecationWarning of imghdr that its plugins raise when loaded on
+    Python 3.11+.
+    """
     logger = logging.getLogger(APPRISE_LOGGER)
     propagate, level = logger.propagate, logger.level
     logger.propagate = False

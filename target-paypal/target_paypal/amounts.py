@@ -14,6 +14,7 @@ CENT = Decimal("0.01")
 
 
 def line_total(line: dict[str, Any], tax_inclusive: bool) -> Decimal:
+    """One line's amount as PayPal computes it, rounded half-up to the cent."""
     gross = Decimal(line["quantity"]) * Decimal(line["unit_amount"])
     if line.get("discount_amount"):
         discount = Decimal(line["discount_amount"])
@@ -28,4 +29,5 @@ def line_total(line: dict[str, Any], tax_inclusive: bool) -> Decimal:
 
 
 def invoice_total(lines: list[dict[str, Any]], tax_inclusive: bool) -> Decimal:
+    """The invoice total PayPal will compute: the sum of its lines."""
     return sum((line_total(line, tax_inclusive) for line in lines), Decimal("0"))

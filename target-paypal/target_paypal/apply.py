@@ -50,6 +50,7 @@ class InvoiceWriter:
     def apply(
         self, header: dict, lines: list[dict], customer: dict | None, xref: Xref | None
     ) -> Outcome:
+        """Bring PayPal in line with one invoice, unless unchanged; a PayPal error parks it."""
         invoice_id = header["invoice_id"]
         outcome = Outcome(invoice_id, "unchanged", xref)
         try:
@@ -122,8 +123,11 @@ class InvoiceWriter:
         outcome.xref = self._xref(header, current["id"], status)
 
     def _changed_by_hand(self, current: dict, outcome: Outcome, target: str) -> bool:
-        """Closed in PayPal by someone else. A closed status Cliniko also wants is ours (a
-        crash can stop us between the PayPal call and saving the cross-reference)."""
+        """Closed in PayPal by someone else.
+
+        A closed status Cliniko also wants is ours (a crash can stop us between the PayPal call
+        and saving the cross-reference).
+        """
         status = current["status"]
         known = outcome.xref.paypal_status if outcome.xref else None
         wanted = (target == "PAID" and status in PAID) or (
@@ -222,8 +226,11 @@ class DirtyInvoiceApplier:
         self.parked_before: set[str] = set()
 
     def apply_dirty(self, final: bool = False) -> None:
-        """Apply what changed. `final`: the input has ended, so an invoice still incomplete
-        will not complete in this run: park it with the reason instead of leaving it staged."""
+        """Apply what changed.
+
+        `final`: the input has ended, so an invoice still incomplete will not complete in this
+        run: park it with the reason instead of leaving it staged.
+        """
         self.final = final
         pending = self.store.dirty_invoice_ids()
         if not pending:

@@ -49,6 +49,7 @@ class PayPalError(Exception):
 
     @property
     def retriable(self) -> bool:
+        """Whether trying again may help: no answer at all, 429 or a 5xx."""
         return self.status is None or self.status in RETRIABLE
 
     def __str__(self) -> str:
@@ -104,6 +105,7 @@ class PayPalClient:
 
     # --- auth ---------------------------------------------------------------------------------
     def access_token(self, renew: bool = False, tries: int | None = None) -> str:
+        """A valid OAuth2 token, fetched again when `renew` or close to its expiry (thread-safe)."""
         with self._token_lock:
             if renew or not self._token or time.time() >= self._token_expires:
                 response = self._send(
@@ -174,6 +176,7 @@ class PayPalClient:
 
     # --- Invoicing v2 -------------------------------------------------------------------------
     def create_invoice(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a draft invoice; returns PayPal's copy."""
         response = self.call(
             "POST",
             "/v2/invoicing/invoices",
@@ -184,6 +187,7 @@ class PayPalClient:
         return response.json()  # type: ignore[no-any-return]
 
     def get_invoice(self, paypal_id: str) -> dict[str, Any] | None:
+        """PayPal's copy of an invoice, or None when PayPal does not know it (404)."""
         try:
             return self.call("GET", f"/v2/invoicing/invoices/{paypal_id}", "get").json()  # type: ignore[no-any-return]
         except PayPalError as error:
@@ -192,6 +196,7 @@ class PayPalClient:
             raise
 
     def replace_invoice(self, paypal_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Replace an invoice in full (PUT) without emailing anyone; returns PayPal's copy."""
         response = self.call(
             "PUT",
             f"/v2/invoicing/invoices/{paypal_id}",
@@ -203,9 +208,11 @@ class PayPalClient:
         return response.json()  # type: ignore[no-any-return]
 
     def delete_invoice(self, paypal_id: str) -> None:
+        """Delete an invoice (the applier deletes drafts only; an open one is cancelled)."""
         self.call("DELETE", f"/v2/invoicing/invoices/{paypal_id}", "delete")
 
     def send_invoice(self, paypal_id: str, send_to_recipient: bool = True) -> None:
+        """Send a draft; the recipient is emailed if `send_to_recipient`, the invoicer never."""
         self.call(
             "POST",
             f"/v2/invoicing/invoices/{paypal_id}/send",
@@ -214,6 +221,7 @@ class PayPalClient:
         )
 
     def cancel_invoice(self, paypal_id: str) -> None:
+        """Cancel an invoice without emailing anyone."""
         self.call(
             "POST",
             f"/v2/invoicing/invoices/{paypal_id}/cancel",
@@ -222,6 +230,7 @@ class PayPalClient:
         )
 
     def record_payment(self, paypal_id: str, payment: dict[str, Any]) -> str:
+        """Record a payment made outside PayPal; returns PayPal's payment id."""
         response = self.call(
             "POST", f"/v2/invoicing/invoices/{paypal_id}/payments", "record_payment", json=payment
         )

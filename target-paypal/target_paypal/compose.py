@@ -33,6 +33,7 @@ class Invoicer:
     tax_id: str | None = None
 
     def as_paypal(self) -> dict[str, Any]:
+        """The invoice's `invoicer` block: only the fields that are set."""
         return {k: v for k, v in self.__dict__.items() if v}
 
 
@@ -47,6 +48,7 @@ def _clean(value: Any) -> Any:
 
 
 def recipient(customer: dict[str, Any]) -> dict[str, Any]:
+    """The invoice's recipient (name, email, address, phone) from a staged customer."""
     name = {"given_name": customer.get("given_name"), "surname": customer.get("surname")}
     phone = customer.get("phone")
     return {
@@ -61,6 +63,7 @@ def recipient(customer: dict[str, Any]) -> dict[str, Any]:
 
 
 def item(line: dict[str, Any], currency: str) -> dict[str, Any]:
+    """One PayPal invoice item from a staged line; money stays a decimal string."""
     discount = None
     if line.get("discount_amount"):
         discount = {"amount": {"currency_code": currency, "value": line["discount_amount"]}}

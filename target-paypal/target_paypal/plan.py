@@ -55,9 +55,11 @@ class PlanningClient:
         self._lock = threading.Lock()
 
     def access_token(self, renew: bool = False, tries: int | None = None) -> str:
+        """The real token: a dry run still reads PayPal."""
         return self.real.access_token(renew, tries)
 
     def get_invoice(self, paypal_id: str) -> dict[str, Any] | None:
+        """This run's simulated copy when it wrote the invoice, else PayPal's."""
         with self._lock:
             if paypal_id in self._simulated:
                 return copy.deepcopy(self._simulated[paypal_id])
@@ -66,6 +68,7 @@ class PlanningClient:
         return self.real.get_invoice(paypal_id)
 
     def find_by_reference(self, reference: str) -> list[dict[str, Any]]:
+        """Search PayPal itself; invoices planned in this run are not found this way."""
         return self.real.find_by_reference(reference)
 
     def _keep(self, invoice: dict[str, Any]) -> dict[str, Any]:
@@ -78,18 +81,22 @@ class PlanningClient:
         return self._keep({**current, **fields})
 
     def create_invoice(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Plan a create: a simulated draft with a PLANNED-<n> id and PayPal's amounts."""
         planned = f"PLANNED-{next(self._ids)}"
         return self._keep(_with_amount({**copy.deepcopy(body), "id": planned, "status": "DRAFT"}))
 
     def replace_invoice(self, paypal_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Plan a full replace: the new body, keeping the invoice's status."""
         current = self.get_invoice(paypal_id) or {}
         status = current.get("status", "DRAFT")
         return self._keep(_with_amount({**copy.deepcopy(body), "id": paypal_id, "status": status}))
 
     def send_invoice(self, paypal_id: str, send_to_recipient: bool = True) -> None:
+        """Plan a send: the simulated invoice becomes UNPAID."""
         self._change(paypal_id, status="UNPAID")
 
     def record_payment(self, paypal_id: str, payment: dict[str, Any]) -> str:
+        """Plan a payment: the simulated invoice is marked paid with nothing left due."""
         currency = payment["amount"]["currency_code"]
         self._change(
             paypal_id, status="MARKED_AS_PAID", due_amount={"currency_code": currency, "value": "0"}
@@ -97,9 +104,11 @@ class PlanningClient:
         return "PLANNED-PAYMENT"
 
     def cancel_invoice(self, paypal_id: str) -> None:
+        """Plan a cancel: the simulated invoice becomes CANCELLED."""
         self._change(paypal_id, status="CANCELLED")
 
     def delete_invoice(self, paypal_id: str) -> None:
+        """Plan a delete: the simulated copy is dropped."""
         with self._lock:
             self._simulated.pop(paypal_id, None)
 
@@ -135,6 +144,7 @@ def _add(table: dict[str, dict[str, Any]], key: str, header: dict[str, Any] | No
 
 
 def describe_plan(plan: dict[str, Any]) -> list[str]:
+    """The plan as text lines: invoices by outcome, then PayPal writes, with totals and GST."""
     lines = ["Plan (dry run: nothing was written to PayPal)", "  Invoices:"]
     for outcome, row in plan["invoices"].items():
         lines.append(
@@ -149,6 +159,7 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
 
 
 def write_plan(plan: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    """Write the plan as plan.json and plan.txt in `folder`; returns both paths."""
     folder.mkdir(parents=True, exist_ok=True)
     as_json, as_text = folder / "plan.json", folder / "plan.txt"
     as_json.write_text(json.dumps(plan, indent=2) + "\n")

@@ -41,6 +41,7 @@ class ForgivingReader(SingerReader):
         file_input: t.IO[str] | None,
         callbacks: dict[str, t.Callable[[dict], None]],
     ) -> t.Counter[str]:
+        """Read Singer messages; a bad line goes to `on_bad_line` and reading goes on."""
         stats: dict[str, int] = defaultdict(int)
         for number, line in enumerate(file_input or self.default_input, start=1):
             if not line.strip():

@@ -50,6 +50,7 @@ class StagingSink(BatchSink):
         return printable(value) if value is not None else None
 
     def process_record(self, record: dict, context: dict) -> None:
+        """Count a record and check it against the contract: it joins the batch, or is parked."""
         record = {k: v for k, v in record.items() if not k.startswith("_sdc_")}
         reason = (
             problems(self.stream_name, record)
@@ -85,6 +86,7 @@ class StagingSink(BatchSink):
         context.setdefault("records", []).append(record)
 
     def process_batch(self, context: dict) -> None:
+        """Stage the batch's records in the store, by stream."""
         records = context.get("records", [])
         if not records:
             return
@@ -99,8 +101,11 @@ class StagingSink(BatchSink):
         stage(records)
 
     def _left_out(self, rejects: list[dict[str, Any]]) -> None:
-        """The mapper's rejects: `park` keeps the record for review and replay; `skip` records
-        that a rule left it out on purpose. Either way the run's summary counts it."""
+        """Keep the mapper's rejects as parked or skipped.
+
+        `park` keeps the record for review and replay; `skip` records that a rule left it out on
+        purpose. Either way the run's summary counts it.
+        """
         for reject in rejects:
             source, record_id = reject["stream"], reject["record_id"]
             stream = TARGET_STREAM.get(source, source)
@@ -126,7 +131,9 @@ class IgnoredSink(BatchSink):
     """`meltano config test` sends a test stream: accept it and write nothing anywhere."""
 
     def process_record(self, record: dict, context: dict) -> None:
+        """Accept the record and keep nothing."""
         return
 
     def process_batch(self, context: dict) -> None:
+        """Nothing to write: the test stream is never staged."""
         return

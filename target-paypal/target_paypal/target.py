@@ -60,10 +60,12 @@ class TargetPayPal(Target):
     # --- collaborators ------------------------------------------------------------------------
     @property
     def dry_run(self) -> bool:
+        """Whether this run only plans (`dry_run`): PayPal writes simulated, no STATE passed on."""
         return bool(self.config.get("dry_run"))
 
     @cached_property
     def store(self) -> Store:
+        """The durable store (a scratch copy in a dry run); the run stops if it cannot be opened."""
         url = self.config.get("store_url") or DEFAULT_STORE
         try:
             if self.dry_run:
@@ -75,6 +77,7 @@ class TargetPayPal(Target):
 
     @cached_property
     def client(self) -> PayPalClient:
+        """The PayPal client from the settings; in a dry run, one that only plans the writes."""
         config = self.config
         client = PayPalClient(
             config.get("base_url") or PAYPAL_SANDBOX,
@@ -91,6 +94,7 @@ class TargetPayPal(Target):
 
     @cached_property
     def applier(self) -> DirtyInvoiceApplier:
+        """The applier of dirty invoices, with the invoicer and concurrency from the settings."""
         invoicer = Invoicer(
             self.config.get("invoicer_email"),
             self.config.get("invoicer_business_name"),
@@ -105,6 +109,7 @@ class TargetPayPal(Target):
         )
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """The staging sink, or the do-nothing one for `meltano config test`'s stream."""
         return IgnoredSink if stream_name in IGNORED_STREAMS else StagingSink
 
     # --- bad input lines ------------------------------------------------------------------------
@@ -143,16 +148,20 @@ class TargetPayPal(Target):
             self.applier.parked_before = set(parked)
 
     def apply_pending(self) -> None:
+        """Apply the staged invoices, if any, after checking that PayPal takes the credentials."""
         if not self.store.dirty_invoice_ids():
             return
         self._check_credentials()
         self.applier.apply_dirty(final=self._input_ended)
 
     def _check_paypal(self) -> None:
-        """Before anything is read: refused credentials, or a PayPal that cannot be connected
-        to at all (refused, no such host; a few quick tries), stop the run. A PayPal that
-        answers with errors (outage, 5xx) does not yet: what is read is staged first, and
-        `_check_credentials` stops the run if PayPal still fails when it is to be applied."""
+        """Before anything is read, stop on refused credentials or a PayPal out of reach.
+
+        Out of reach: no connection at all (refused, no such host; a few quick tries). A PayPal
+        that answers with errors (outage, 5xx) does not stop the run yet: what is read is staged
+        first, and `_check_credentials` stops the run if PayPal still fails when it is to be
+        applied.
+        """
         try:
             self.client.access_token(tries=STARTUP_TRIES)
         except PayPalError as error:
@@ -160,10 +169,12 @@ class TargetPayPal(Target):
                 self._stop_for(error)
 
     def _check_credentials(self) -> None:
-        """Refused credentials, or PayPal unreachable, stop the run before anything is applied
-        and before STATE is passed on, rather than park every invoice: what was read stays
-        staged (dirty) in the store, the bookmark stays where it was, and the next run applies
-        it. (Trying each invoice in turn would wait out every retry, token call by token call.)
+        """Stop the run on refused credentials or an unreachable PayPal, before anything is applied.
+
+        It stops before STATE is passed on too, rather than park every invoice: what was read
+        stays staged (dirty) in the store, the bookmark stays where it was, and the next run
+        applies it. (Trying each invoice in turn would wait out every retry, token call by token
+        call.)
         """
         try:
             self.client.access_token()
@@ -205,6 +216,7 @@ class TargetPayPal(Target):
             super()._write_state_message(state)
 
     def process_endofpipe(self) -> None:
+        """End of input: apply the rest, record the run's summary, then alert or write the plan."""
         self._input_ended = True
         super().process_endofpipe()
         self.apply_pending()
@@ -242,10 +254,13 @@ STARTUP_TRIES = 3  # connection attempts at start-up before PayPal counts as unr
 
 
 def stop(logger: Any, problem: str) -> NoReturn:
-    """End the run with one line. Meltano is still writing the tap's records into our stdin,
-    and it fails with a BrokenPipeError traceback when a target exits without reading them
-    (meltano#7047): a small child reads and discards them until Meltano, seeing this process
-    end, stops the tap and closes the pipe."""
+    """End the run with one line.
+
+    Meltano is still writing the tap's records into our stdin, and it fails with a
+    BrokenPipeError traceback when a target exits without reading them (meltano#7047): a small
+    child reads and discards them until Meltano, seeing this process end, stops the tap and
+    closes the pipe.
+    """
     logger.error("target-paypal stopped: %s", problem)
     try:
         stdin = sys.stdin.fileno()
@@ -272,8 +287,11 @@ READERS: list[subprocess.Popen[bytes]] = []
 
 
 def scratch_copy(url: str, folder: Path, logger: Any) -> str:
-    """A dry run's store: a consistent copy of the SQLite store (SQLite's backup API, so pages
-    still in the WAL come too), or an empty one beside it for other databases."""
+    """A dry run's store: a copy of the SQLite store, or an empty one for other databases.
+
+    The copy is consistent (SQLite's backup API, so pages still in the WAL come too). Either
+    way the scratch store is store.db in `folder`.
+    """
     scratch = folder / "store.db"
     source = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
     if source is not None and source.exists():

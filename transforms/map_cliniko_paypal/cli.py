@@ -33,6 +33,7 @@ def validate(paths: list[str]) -> int:
 
 
 def main() -> None:
+    """Entry point: `validate <file>...` checks mapping files; anything else runs the mapper."""
     args = sys.argv[1:]
     if args and args[0] in ("validate", "--validate"):
         sys.exit(validate(args[1:]))

@@ -40,6 +40,7 @@ class MapClinikoPayPal(InlineMapper):
 
     @cached_property
     def rules(self) -> Rules:
+        """The mapping rules from `mapping_file` (else the shipped file), loaded once."""
         return load(self.config.get("mapping_file"))
 
     def _schema_messages(self, streams: t.Iterable[str]) -> t.Iterator[singer.Message]:
@@ -52,6 +53,7 @@ class MapClinikoPayPal(InlineMapper):
             )
 
     def map_schema_message(self, message_dict: dict) -> t.Iterable[singer.Message]:
+        """Announce the contract's schema for the target stream (and `rejects`, once)."""
         target = contract.TARGET_STREAM.get(message_dict["stream"])
         if target is None:
             return []  # streams other than patients/invoices/invoice_items are not forwarded
@@ -59,6 +61,7 @@ class MapClinikoPayPal(InlineMapper):
         return list(self._schema_messages(wanted))
 
     def map_record_message(self, message_dict: dict) -> t.Iterable[singer.Message]:
+        """Map one Cliniko record; an output stream's SCHEMA goes out before its first record."""
         stream = message_dict["stream"]
         messages: list[singer.Message] = []
         for out in map_record(stream, message_dict["record"], self.rules):
@@ -68,9 +71,11 @@ class MapClinikoPayPal(InlineMapper):
         return messages
 
     def map_state_message(self, message_dict: dict) -> t.Iterable[singer.Message]:
+        """Pass the tap's STATE on unchanged."""
         return [singer.StateMessage(value=message_dict["value"])]
 
     def map_activate_version_message(self, message_dict: dict) -> t.Iterable[singer.Message]:
+        """Forward ACTIVATE_VERSION under the target stream's name; drop it for other streams."""
         target = contract.TARGET_STREAM.get(message_dict["stream"])
         if target is None:
             return []

@@ -28,8 +28,11 @@ TAX_EXCLUSIVE = 2
 
 
 class Reject(Exception):
-    """A record that cannot be mapped, or that a rule parks for review; the message names
-    fields, never values. target-paypal keeps it as a dead letter and replays it."""
+    """A record that cannot be mapped, or that a rule parks for review.
+
+    The message names fields, never values. target-paypal keeps it as a dead letter and
+    replays it.
+    """
 
 
 class Skip(Exception):
@@ -38,6 +41,8 @@ class Skip(Exception):
 
 @dataclass(frozen=True)
 class Out:
+    """One output record and the target-paypal stream it goes to."""
+
     stream: str
     record: dict[str, Any]
 
@@ -64,9 +69,11 @@ def reject_record(stream: str, record: dict[str, Any], reason: str, action: str 
 
 
 def text(value: Any) -> str | None:
-    """Text as PayPal should show it: NFC, escape sequences and control characters removed
-    (tabs and newlines become spaces), bidi overrides and lone surrogates dropped; emoji and
-    combining accents kept."""
+    """Text as PayPal should show it.
+
+    NFC; escape sequences and control characters removed (tabs and newlines become spaces),
+    bidi overrides and lone surrogates dropped; emoji and combining accents kept.
+    """
     if value is None:
         return None
     cleaned = ESCAPES.sub("", str(value))
@@ -92,6 +99,7 @@ def _decimal(value: Any, name: str) -> Decimal:
 
 
 def money(value: Any, name: str) -> str:
+    """A decimal rounded half-up to the cent, as a string; Reject when it is not a number."""
     return str(_decimal(value, name).quantize(CENT, rounding=ROUND_HALF_UP))
 
 
@@ -170,6 +178,7 @@ def _phone(numbers: Any) -> dict[str, Any] | None:
 
 
 def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    """A Cliniko patient as a customers record; without a usable email it is parked or skipped."""
     patient_id = str(_required(record, "id"))
     email = (record.get("invoice_email") or "").strip() or (record.get("email") or "").strip()
     if not email or len(email) > 254 or not EMAIL.match(email):
@@ -223,6 +232,7 @@ def _status(record: dict[str, Any], rules: Rules) -> str:
 
 
 def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    """A Cliniko invoice as an invoices record; its status, memo and terms come from the rules."""
     invoice_id = str(_required(record, "id"))
     number = str(_required(record, "number"))
     invoice_number = f"{rules.number_prefix}{number}"
@@ -288,6 +298,7 @@ def _check_tax_rate(rate: Decimal, rules: Rules) -> None:
 
 
 def map_invoice_item(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    """A Cliniko invoice item as an invoice line; the treatment description is never sent."""
     name = text(_required(record, "name"))
     if not name:
         raise Reject("name is missing")
@@ -323,6 +334,7 @@ def map_invoice_item(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
 
 
 def map_practitioner(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    """A Cliniko practitioner as a link to its user, from which target-paypal finds the owner."""
     user_id = record.get("user_id")
     return {
         "practitioner_id": str(_required(record, "id")),

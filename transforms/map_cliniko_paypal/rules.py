@@ -30,6 +30,8 @@ class RulesError(ValueError):
 
 @dataclass(frozen=True)
 class Filter:
+    """One filter: records for which `keep` is false are parked or skipped, with `reason`."""
+
     keep: str
     action: str = "park"  # or "skip"
     reason: str | None = None
@@ -37,6 +39,8 @@ class Filter:
 
 @dataclass(frozen=True)
 class Rules:
+    """The mapping rules; each default applies when the file leaves its key out."""
+
     time_zone: str = "Australia/Sydney"
     currency_code: str = "AUD"
     missing_email: str = "park"
@@ -67,11 +71,13 @@ class Rules:
 
 @cache
 def rules_schema() -> dict[str, Any]:
+    """The JSON Schema that rules files are checked against (shipped with the package)."""
     text = resources.files("map_cliniko_paypal").joinpath("rules.schema.json").read_text()
     return json.loads(text)  # type: ignore[no-any-return]
 
 
 def default_text() -> str:
+    """The text of the mapping.yaml shipped with the package."""
     return resources.files("map_cliniko_paypal").joinpath(DEFAULT_FILE).read_text()
 
 
@@ -202,6 +208,7 @@ def _semantic_problems(data: dict[str, Any], root: yaml.Node | None) -> list[tup
 
 
 def build(data: dict[str, Any]) -> Rules:
+    """Rules from checked data; a key the file leaves out keeps its default."""
     customers = data.get("customers") or {}
     invoices = data.get("invoices") or {}
     items = data.get("invoice_items") or {}
