@@ -28,8 +28,9 @@ class MapClinikoPayPal(InlineMapper):
         th.Property(
             "mapping_file",
             th.StringType,
-            description="Path of a rules YAML replacing the shipped map_cliniko_paypal/mapping.yaml "
-            "(check it with `map-cliniko-paypal validate FILE`); default: the shipped rules.",
+            description="Path of a rules YAML replacing the shipped "
+            "map_cliniko_paypal/mapping.yaml (check it with `map-cliniko-paypal validate FILE`); "
+            "default: the shipped rules.",
         ),
     ).to_dict()
 
