@@ -24,24 +24,40 @@ DEFAULT_USER_AGENT = f"tap-cliniko/{version('tap-cliniko')} (tap-cliniko@users.n
 DECLARED_STREAM = th.ObjectType(
     th.Property("name", th.StringType, required=True, description="Stream name."),
     th.Property(
-        "path", th.StringType, description="Endpoint path, e.g. /recalls (default /<name>)."
+        "path",
+        th.StringType,
+        description="Endpoint path, e.g. `/recalls`. Default `/<name>`.",
     ),
-    th.Property("records_key", th.StringType, description="Key of the list in the response."),
+    th.Property(
+        "records_key",
+        th.StringType,
+        description="Key of the list of records in the response body. Default the stream name.",
+    ),
     th.Property(
         "replication_key",
         th.StringType,
-        description="Incremental key (default updated_at; empty for full table).",
+        description="Incremental key. Default `updated_at`; empty for a full-table stream.",
     ),
     th.Property(
         "include",
         th.ArrayType(th.StringType),
-        description="Fields sent as q[]=<field>:* to include archived/deleted records.",
+        description=(
+            "Fields sent as `q[]=<field>:*` so archived, cancelled or deleted records come too, "
+            "e.g. `[archived_at]`."
+        ),
     ),
-    th.Property("primary_keys", th.ArrayType(th.StringType), description="Default [id]."),
+    th.Property(
+        "primary_keys",
+        th.ArrayType(th.StringType),
+        description="Primary key fields. Default `[id]`.",
+    ),
     th.Property(
         "schema",
         th.ObjectType(),
-        description="JSON Schema; default: keys typed, all other fields passed through.",
+        description=(
+            "JSON Schema of the records. Default: `id` and the replication key typed, every "
+            "other field passed through as Cliniko sends it."
+        ),
     ),
 )
 
@@ -63,54 +79,104 @@ class TapCliniko(Tap):
             th.StringType,
             required=True,
             secret=True,
-            description="Cliniko API key; its suffix (e.g. -au2) picks the shard.",
+            description=(
+                "Cliniko API key (Settings > Integrations > API keys). Its suffix after the last "
+                "hyphen (e.g. `-au2`) names the shard; a key without one is read as `au1`. Set it "
+                "in the environment as `TAP_CLINIKO_API_KEY` or in `.env`, never in `meltano.yml` "
+                "for production."
+            ),
         ),
         th.Property(
             "base_url",
             th.StringType,
-            description="API base URL; default https://api.<shard>.cliniko.com/v1.",
+            description=(
+                "API base URL. Default `https://api.<shard>.cliniko.com/v1`, the shard taken from "
+                "the API key; set it only for the sandbox or a proxy."
+            ),
         ),
         th.Property(
             "user_agent",
             th.StringType,
             default=DEFAULT_USER_AGENT,
-            description="Cliniko requires 'App name (contact email)'.",
+            description=(
+                "User-Agent header. Cliniko requires `App name (contact email)` and may block "
+                "requests without a valid contact; the default names tap-cliniko, so set your own."
+            ),
         ),
         th.Property(
             "start_date",
             th.DateTimeType,
-            description="Read records updated since then; default: everything.",
+            description=(
+                "Read only records updated at or after this date-time (UTC); a stream whose "
+                "bookmark is later reads from the bookmark. Full-table streams ignore it. "
+                "Default: everything."
+            ),
         ),
         th.Property(
             "max_requests_per_minute",
             th.IntegerType,
             default=200,
-            description="Client-side cap on requests per window (Cliniko allows 200/min).",
+            description=(
+                "Client-side cap on requests per rate-limit window (`rate_limit_window_seconds`). "
+                "Cliniko allows 200 a minute per user; lower it when other tools use the same "
+                "user. 0 turns the cap off."
+            ),
         ),
         th.Property(
             "rate_limit_window_seconds",
             th.IntegerType,
             default=60,
-            description="Length of the rate-limit window (60 for Cliniko).",
+            description=(
+                "Length of the rate-limit window in seconds: 60 for Cliniko; smaller only for "
+                "scaled-down tests."
+            ),
         ),
-        th.Property("per_page", th.IntegerType, default=100, description="Page size (max 100)."),
-        th.Property("request_timeout_seconds", th.IntegerType, default=60),
+        th.Property(
+            "per_page",
+            th.IntegerType,
+            default=100,
+            description="Records per request, 1 to 100 (Cliniko's maximum).",
+        ),
+        th.Property(
+            "request_timeout_seconds",
+            th.IntegerType,
+            default=60,
+            description=(
+                "Seconds to wait for one response; a request that times out is retried like a "
+                "dropped connection."
+            ),
+        ),
         th.Property(
             "retry_max_tries",
             th.IntegerType,
             default=8,
-            description="Tries per request on 429, 5xx and dropped connections.",
+            description=(
+                "Tries per request on HTTP 429, 5xx, timeouts and dropped connections before the "
+                "run fails. A refused connection before Cliniko has answered at all (a wrong "
+                "`base_url`) stops the run after 3 tries."
+            ),
         ),
         th.Property(
             "retry_backoff_base_ms",
             th.IntegerType,
             default=2000,
-            description="First wait of the exponential backoff in ms, doubled per retry.",
+            description=(
+                "First wait of the exponential backoff in milliseconds, doubled on every retry up "
+                "to 60 s, plus up to 25 % jitter. A 429 waits until Cliniko's "
+                "`X-RateLimit-Reset` instead."
+            ),
         ),
         th.Property(
             "streams",
             th.ArrayType(DECLARED_STREAM),
-            description="Extra (or replacement) streams declared without Python.",
+            description=(
+                "Extra or replacement streams, declared without Python. Each item has `name` and "
+                "optionally `path` (default `/<name>`), `records_key` (default the name), "
+                "`replication_key` (default `updated_at`; empty for full table), `include` "
+                "(fields sent as `q[]=<field>:*`), `primary_keys` (default `[id]`) and `schema` "
+                "(JSON Schema; default passes every field through). An item named like a packaged "
+                "stream replaces it."
+            ),
         ),
     ).to_dict()
 
