@@ -66,6 +66,8 @@ class ClinikoStream(RESTStream[Any]):
 
     def __init__(self, tap: TapCliniko, definition: StreamDefinition) -> None:
         self.definition = definition
+        # Our own typed reference: singer-sdk keeps the tap only as the private `_tap`.
+        self.cliniko_tap = tap
         super().__init__(
             tap=tap, name=definition.name, schema=definition.schema, path=definition.paths[0]
         )
@@ -76,7 +78,7 @@ class ClinikoStream(RESTStream[Any]):
     # --- requests -------------------------------------------------------------------------
     @property
     def url_base(self) -> str:
-        return self._tap.base_url  # type: ignore[attr-defined,no-any-return]
+        return self.cliniko_tap.base_url
 
     @property
     def partitions(self) -> list[dict] | None:
@@ -97,7 +99,7 @@ class ClinikoStream(RESTStream[Any]):
 
     @property
     def requests_session(self) -> requests.Session:
-        return self._tap.session  # type: ignore[attr-defined,no-any-return]
+        return self.cliniko_tap.session
 
     @property
     def timeout(self) -> int:
@@ -124,7 +126,7 @@ class ClinikoStream(RESTStream[Any]):
 
     # --- errors and retries ------------------------------------------------------------------
     def validate_response(self, response: requests.Response) -> None:
-        self._tap.reached_cliniko = True  # type: ignore[attr-defined]
+        self.cliniko_tap.reached_cliniko = True
         if self._server_started is None:
             self._server_started = server_time(response)
         status = response.status_code
@@ -180,7 +182,7 @@ class ClinikoStream(RESTStream[Any]):
     def _unreachable(self, error: Any) -> bool:
         """No connection made at all (refused, unknown host), and Cliniko never answered."""
         reason = getattr(error.args[0] if getattr(error, "args", None) else None, "reason", None)
-        reached = self._tap.reached_cliniko  # type: ignore[attr-defined]
+        reached = self.cliniko_tap.reached_cliniko
         return isinstance(reason, NewConnectionError) and not reached
 
     def backoff_jitter(self, value: float) -> float:

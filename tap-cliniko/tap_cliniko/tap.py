@@ -184,6 +184,10 @@ class TapCliniko(Tap):
     # base_url or no network, and the run stops after a few quick tries (STARTUP_TRIES).
     reached_cliniko = False
 
+    # Private hook, kept deliberately: singer-sdk 0.54.9 has no public one for checking the
+    # config. PluginBase.__init__ calls `_validate_config` (raise_errors=False for --discover), and
+    # its schema errors name schema properties only; overriding it is the one place where our
+    # one-line check runs before them, and only when validation is asked for. Re-check on upgrade.
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """A missing key or a malformed base URL stops the run with one line saying what to set
         (singer-sdk's messages name schema properties only). Discovery needs neither."""
