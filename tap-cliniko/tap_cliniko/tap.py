@@ -189,8 +189,11 @@ class TapCliniko(Tap):
     # its schema errors name schema properties only; overriding it is the one place where our
     # one-line check runs before them, and only when validation is asked for. Re-check on upgrade.
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """A missing key or a malformed base URL stops the run with one line saying what to set
-        (singer-sdk's messages name schema properties only). Discovery needs neither."""
+        """Stop with one line saying what to set when the key is missing or the URL malformed.
+
+        singer-sdk's own messages name schema properties only. Discovery needs neither setting,
+        so it is not stopped.
+        """
         problem = config_problem(self.config)
         if problem and raise_errors:
             self.logger.error("tap-cliniko stopped: %s", problem)
@@ -199,6 +202,7 @@ class TapCliniko(Tap):
 
     @property
     def base_url(self) -> str:
+        """Cliniko's API base URL: `base_url`, else the one of the API key's shard."""
         url = (
             self.config.get("base_url")
             or f"https://api.{shard_of(self.config['api_key'])}.cliniko.com/v1"
@@ -207,21 +211,28 @@ class TapCliniko(Tap):
 
     @cached_property
     def session(self) -> ThrottledSession:
+        """The HTTP session of every stream, under the client-side rate limit."""
         limit = self.config.get("max_requests_per_minute", 200)
         window = float(self.config.get("rate_limit_window_seconds", 60))
         return ThrottledSession(make_limiter(limit, window) if limit else None)
 
     def discover_streams(self) -> list[ClinikoStream]:
+        """One stream per definition: the packaged registry, then the `streams` setting."""
         return [ClinikoStream(self, d) for d in all_definitions(self.config.get("streams"))]
 
     def load_streams(self) -> list[Stream]:  # type: ignore[misc]  # @final only to type checkers
-        """Sync order: what invoices refer to (users, practitioners, patients) first, invoices and
-        their items last, so a loader that joins sees every referenced record before the invoice
-        (singer-sdk's own order is by name, which puts invoices before patients)."""
+        """The streams in sync order: what invoices refer to first, invoices and their items last.
+
+        A loader that joins then sees every referenced record (users, practitioners, patients)
+        before the invoice; singer-sdk's own order is by name, which puts invoices before
+        patients. `load_streams` is final to type checkers only; singer-sdk 0.54.9 offers no
+        public hook for the order.
+        """
         return sorted(super().load_streams(), key=_sync_rank)
 
     @classmethod
     def invoke(cls, **kwargs: Any) -> None:  # type: ignore[override]
+        """Run the command line; a fatal API error ends it with one line and exit 1."""
         try:
             super().invoke(**kwargs)
         except FatalAPIError as error:
