@@ -57,6 +57,7 @@ class ClinikoPaginator(BaseHATEOASPaginator):
     """Follows `links.next`, which Cliniko leaves out on the last page."""
 
     def get_next_url(self, response: requests.Response) -> str | None:
+        """The next page's URL from the body's `links.next`; None on the last page."""
         links = body_of(response).get("links") or {}
         return links.get("next")  # type: ignore[no-any-return]
 
@@ -66,6 +67,8 @@ class ClinikoStream(RESTStream[Any]):
 
     def __init__(self, tap: TapCliniko, definition: StreamDefinition) -> None:
         self.definition = definition
+        # Our own typed reference: singer-sdk keeps the tap only as the private `_tap`.
+        self.cliniko_tap = tap
         super().__init__(
             tap=tap, name=definition.name, schema=definition.schema, path=definition.paths[0]
         )
@@ -76,37 +79,52 @@ class ClinikoStream(RESTStream[Any]):
     # --- requests -------------------------------------------------------------------------
     @property
     def url_base(self) -> str:
-        return self._tap.base_url  # type: ignore[attr-defined,no-any-return]
+        """The tap's base URL: `base_url`, else the API key's shard."""
+        return self.cliniko_tap.base_url
 
     @property
     def partitions(self) -> list[dict] | None:
-        # Several endpoints (active and inactive practitioners) are one stream, one bookmark each.
+        """One partition per endpoint when a stream reads several, else None.
+
+        Active and inactive practitioners are one stream read from two endpoints, one bookmark each.
+        """
         paths = self.definition.paths
         return [{"path": p} for p in paths] if len(paths) > 1 else None
 
     def get_url(self, context: Context | None) -> str:
+        """The URL of the partition's endpoint, or of the stream's only one."""
         return self.url_base + (context["path"] if context else self.path)
 
     @property
     def http_headers(self) -> dict:
+        """Cliniko's required headers: JSON, and a User-Agent naming app and contact."""
         return {"Accept": "application/json", "User-Agent": self.config["user_agent"]}
 
     @cached_property
     def authenticator(self) -> BasicAuthenticator:
+        """HTTP Basic auth: the API key as user name, an empty password."""
         return BasicAuthenticator(username=self.config["api_key"], password="")
 
     @property
     def requests_session(self) -> requests.Session:
-        return self._tap.session  # type: ignore[attr-defined,no-any-return]
+        """The tap's one rate-limited session, shared by every stream."""
+        return self.cliniko_tap.session
 
     @property
     def timeout(self) -> int:
+        """Seconds to wait for one response (`request_timeout_seconds`)."""
         return int(self.config.get("request_timeout_seconds", 60))
 
     def get_new_paginator(self) -> ClinikoPaginator:
+        """A paginator that follows Cliniko's `links.next`."""
         return ClinikoPaginator()
 
     def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        """Page size and Cliniko's `q[]` filters: the bookmark and the include filters.
+
+        The bookmark is sent as `updated_at:>=` (second precision); repeats at that second are
+        dropped by the same-second tracker in `get_records`.
+        """
         filters = [f"{field}:*" for field in self.definition.include]
         start = self._start(context)
         if self.replication_key and start is not None:
@@ -116,6 +134,7 @@ class ClinikoStream(RESTStream[Any]):
         return {"per_page": self.config.get("per_page", 100), "q[]": filters or None}
 
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        """The request for a page: after the first, Cliniko's `links.next` URL as it is."""
         request = super().get_http_request(page=page)
         if page.next_page_token:
             # links.next already carries every query parameter.
@@ -124,7 +143,11 @@ class ClinikoStream(RESTStream[Any]):
 
     # --- errors and retries ------------------------------------------------------------------
     def validate_response(self, response: requests.Response) -> None:
-        self._tap.reached_cliniko = True  # type: ignore[attr-defined]
+        """Stop on a refused key (401) or a denied stream (403); else singer-sdk's checks.
+
+        Also notes that Cliniko has answered and, once per stream, Cliniko's clock.
+        """
+        self.cliniko_tap.reached_cliniko = True
         if self._server_started is None:
             self._server_started = server_time(response)
         status = response.status_code
@@ -155,9 +178,11 @@ class ClinikoStream(RESTStream[Any]):
 
     @staticmethod
     def _path_of(response: requests.Response) -> str:
+        """The path of the response's URL, without host or query."""
         return urlparse(response.url).path
 
     def backoff_max_tries(self) -> int:
+        """Tries per request (`retry_max_tries`)."""
         return int(self.config.get("retry_max_tries", 8))
 
     def backoff_wait_generator(self) -> Generator[float, Any, None]:  # type: ignore[override]
@@ -180,13 +205,15 @@ class ClinikoStream(RESTStream[Any]):
     def _unreachable(self, error: Any) -> bool:
         """No connection made at all (refused, unknown host), and Cliniko never answered."""
         reason = getattr(error.args[0] if getattr(error, "args", None) else None, "reason", None)
-        reached = self._tap.reached_cliniko  # type: ignore[attr-defined]
+        reached = self.cliniko_tap.reached_cliniko
         return isinstance(reason, NewConnectionError) and not reached
 
     def backoff_jitter(self, value: float) -> float:
+        """Up to 25 % more than `value`, so that retries do not line up."""
         return value * random.uniform(1.0, 1.25)
 
     def backoff_handler(self, details: Any) -> None:
+        """Log each retry: stream, wait, try number and what failed (never a response body)."""
         error = details.get("exception")
         self.logger.warning(
             "Retrying %s in %.1f s after try %d: %s",
@@ -198,6 +225,7 @@ class ClinikoStream(RESTStream[Any]):
 
     # --- records ----------------------------------------------------------------------------
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """The page's records: the list under the stream's `records_key`."""
         return body_of(response).get(self.definition.records_key) or []  # type: ignore[no-any-return]
 
     def _start(self, context: Context | None) -> Any:
@@ -206,6 +234,11 @@ class ClinikoStream(RESTStream[Any]):
         return parse_ts(self.get_starting_replication_key_value(context))
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """The stream's records, without those an earlier run sent at the starting second.
+
+        For an incremental stream it also stores the same-second ids and caps the bookmark at
+        Cliniko's clock when the first page was served (see `bookmarks`).
+        """
         if not self.replication_key:
             yield from super().get_records(context)
             return
@@ -227,6 +260,7 @@ class ClinikoStream(RESTStream[Any]):
         state[STATE_KEY] = tracker.as_state()
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        """The record conformed to the schema, with `<name>_id` fields from its links."""
         return add_foreign_keys(conform(row, self.schema), self.schema)  # type: ignore[no-any-return]
 
 

@@ -24,24 +24,40 @@ DEFAULT_USER_AGENT = f"tap-cliniko/{version('tap-cliniko')} (tap-cliniko@users.n
 DECLARED_STREAM = th.ObjectType(
     th.Property("name", th.StringType, required=True, description="Stream name."),
     th.Property(
-        "path", th.StringType, description="Endpoint path, e.g. /recalls (default /<name>)."
+        "path",
+        th.StringType,
+        description="Endpoint path, e.g. `/recalls`. Default `/<name>`.",
     ),
-    th.Property("records_key", th.StringType, description="Key of the list in the response."),
+    th.Property(
+        "records_key",
+        th.StringType,
+        description="Key of the list of records in the response body. Default the stream name.",
+    ),
     th.Property(
         "replication_key",
         th.StringType,
-        description="Incremental key (default updated_at; empty for full table).",
+        description="Incremental key. Default `updated_at`; empty for a full-table stream.",
     ),
     th.Property(
         "include",
         th.ArrayType(th.StringType),
-        description="Fields sent as q[]=<field>:* to include archived/deleted records.",
+        description=(
+            "Fields sent as `q[]=<field>:*` so archived, cancelled or deleted records come too, "
+            "e.g. `[archived_at]`."
+        ),
     ),
-    th.Property("primary_keys", th.ArrayType(th.StringType), description="Default [id]."),
+    th.Property(
+        "primary_keys",
+        th.ArrayType(th.StringType),
+        description="Primary key fields. Default `[id]`.",
+    ),
     th.Property(
         "schema",
         th.ObjectType(),
-        description="JSON Schema; default: keys typed, all other fields passed through.",
+        description=(
+            "JSON Schema of the records. Default: `id` and the replication key typed, every "
+            "other field passed through as Cliniko sends it."
+        ),
     ),
 )
 
@@ -63,54 +79,104 @@ class TapCliniko(Tap):
             th.StringType,
             required=True,
             secret=True,
-            description="Cliniko API key; its suffix (e.g. -au2) picks the shard.",
+            description=(
+                "Cliniko API key (Settings > Integrations > API keys). Its suffix after the last "
+                "hyphen (e.g. `-au2`) names the shard; a key without one is read as `au1`. Set it "
+                "in the environment as `TAP_CLINIKO_API_KEY` or in `.env`, never in `meltano.yml` "
+                "for production."
+            ),
         ),
         th.Property(
             "base_url",
             th.StringType,
-            description="API base URL; default https://api.<shard>.cliniko.com/v1.",
+            description=(
+                "API base URL. Default `https://api.<shard>.cliniko.com/v1`, the shard taken from "
+                "the API key; set it only for the sandbox or a proxy."
+            ),
         ),
         th.Property(
             "user_agent",
             th.StringType,
             default=DEFAULT_USER_AGENT,
-            description="Cliniko requires 'App name (contact email)'.",
+            description=(
+                "User-Agent header. Cliniko requires `App name (contact email)` and may block "
+                "requests without a valid contact; the default names tap-cliniko, so set your own."
+            ),
         ),
         th.Property(
             "start_date",
             th.DateTimeType,
-            description="Read records updated since then; default: everything.",
+            description=(
+                "Read only records updated at or after this date-time (UTC); a stream whose "
+                "bookmark is later reads from the bookmark. Full-table streams ignore it. "
+                "Default: everything."
+            ),
         ),
         th.Property(
             "max_requests_per_minute",
             th.IntegerType,
             default=200,
-            description="Client-side cap on requests per window (Cliniko allows 200/min).",
+            description=(
+                "Client-side cap on requests per rate-limit window (`rate_limit_window_seconds`). "
+                "Cliniko allows 200 a minute per user; lower it when other tools use the same "
+                "user. 0 turns the cap off."
+            ),
         ),
         th.Property(
             "rate_limit_window_seconds",
             th.IntegerType,
             default=60,
-            description="Length of the rate-limit window (60 for Cliniko).",
+            description=(
+                "Length of the rate-limit window in seconds: 60 for Cliniko; smaller only for "
+                "scaled-down tests."
+            ),
         ),
-        th.Property("per_page", th.IntegerType, default=100, description="Page size (max 100)."),
-        th.Property("request_timeout_seconds", th.IntegerType, default=60),
+        th.Property(
+            "per_page",
+            th.IntegerType,
+            default=100,
+            description="Records per request, 1 to 100 (Cliniko's maximum).",
+        ),
+        th.Property(
+            "request_timeout_seconds",
+            th.IntegerType,
+            default=60,
+            description=(
+                "Seconds to wait for one response; a request that times out is retried like a "
+                "dropped connection."
+            ),
+        ),
         th.Property(
             "retry_max_tries",
             th.IntegerType,
             default=8,
-            description="Tries per request on 429, 5xx and dropped connections.",
+            description=(
+                "Tries per request on HTTP 429, 5xx, timeouts and dropped connections before the "
+                "run fails. A refused connection before Cliniko has answered at all (a wrong "
+                "`base_url`) stops the run after 3 tries."
+            ),
         ),
         th.Property(
             "retry_backoff_base_ms",
             th.IntegerType,
             default=2000,
-            description="First wait of the exponential backoff in ms, doubled per retry.",
+            description=(
+                "First wait of the exponential backoff in milliseconds, doubled on every retry up "
+                "to 60 s, plus up to 25 % jitter. A 429 waits until Cliniko's "
+                "`X-RateLimit-Reset` instead."
+            ),
         ),
         th.Property(
             "streams",
             th.ArrayType(DECLARED_STREAM),
-            description="Extra (or replacement) streams declared without Python.",
+            description=(
+                "Extra or replacement streams, declared without Python. Each item has `name` and "
+                "optionally `path` (default `/<name>`), `records_key` (default the name), "
+                "`replication_key` (default `updated_at`; empty for full table), `include` "
+                "(fields sent as `q[]=<field>:*`), `primary_keys` (default `[id]`) and `schema` "
+                "(JSON Schema; default passes every field through). An item named like a packaged "
+                "stream replaces it."
+            ),
         ),
     ).to_dict()
 
@@ -118,9 +184,16 @@ class TapCliniko(Tap):
     # base_url or no network, and the run stops after a few quick tries (STARTUP_TRIES).
     reached_cliniko = False
 
+    # Private hook, kept deliberately: singer-sdk 0.54.9 has no public one for checking the
+    # config. PluginBase.__init__ calls `_validate_config` (raise_errors=False for --discover), and
+    # its schema errors name schema properties only; overriding it is the one place where our
+    # one-line check runs before them, and only when validation is asked for. Re-check on upgrade.
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """A missing key or a malformed base URL stops the run with one line saying what to set
-        (singer-sdk's messages name schema properties only). Discovery needs neither."""
+        """Stop with one line saying what to set when the key is missing or the URL malformed.
+
+        singer-sdk's own messages name schema properties only. Discovery needs neither setting,
+        so it is not stopped.
+        """
         problem = config_problem(self.config)
         if problem and raise_errors:
             self.logger.error("tap-cliniko stopped: %s", problem)
@@ -129,6 +202,7 @@ class TapCliniko(Tap):
 
     @property
     def base_url(self) -> str:
+        """Cliniko's API base URL: `base_url`, else the one of the API key's shard."""
         url = (
             self.config.get("base_url")
             or f"https://api.{shard_of(self.config['api_key'])}.cliniko.com/v1"
@@ -137,21 +211,28 @@ class TapCliniko(Tap):
 
     @cached_property
     def session(self) -> ThrottledSession:
+        """The HTTP session of every stream, under the client-side rate limit."""
         limit = self.config.get("max_requests_per_minute", 200)
         window = float(self.config.get("rate_limit_window_seconds", 60))
         return ThrottledSession(make_limiter(limit, window) if limit else None)
 
     def discover_streams(self) -> list[ClinikoStream]:
+        """One stream per definition: the packaged registry, then the `streams` setting."""
         return [ClinikoStream(self, d) for d in all_definitions(self.config.get("streams"))]
 
     def load_streams(self) -> list[Stream]:  # type: ignore[misc]  # @final only to type checkers
-        """Sync order: what invoices refer to (users, practitioners, patients) first, invoices and
-        their items last, so a loader that joins sees every referenced record before the invoice
-        (singer-sdk's own order is by name, which puts invoices before patients)."""
+        """The streams in sync order: what invoices refer to first, invoices and their items last.
+
+        A loader that joins then sees every referenced record (users, practitioners, patients)
+        before the invoice; singer-sdk's own order is by name, which puts invoices before
+        patients. `load_streams` is final to type checkers only; singer-sdk 0.54.9 offers no
+        public hook for the order.
+        """
         return sorted(super().load_streams(), key=_sync_rank)
 
     @classmethod
     def invoke(cls, **kwargs: Any) -> None:  # type: ignore[override]
+        """Run the command line; a fatal API error ends it with one line and exit 1."""
         try:
             super().invoke(**kwargs)
         except FatalAPIError as error:

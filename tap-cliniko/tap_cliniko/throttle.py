@@ -19,6 +19,7 @@ LIMITER_BUFFER_MS = 2
 
 
 def make_limiter(max_requests: int, window_seconds: float) -> Limiter:
+    """A limiter of `max_requests` per window, the window stretched by `MARGIN`."""
     window_ms = int(window_seconds * 1000 * (1 + MARGIN)) + 50
     return Limiter(Rate(max_requests, window_ms), buffer_ms=LIMITER_BUFFER_MS)
 
@@ -31,6 +32,7 @@ class ThrottledSession(requests.Session):
         self.limiter = limiter
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Wait for a limiter slot (when limited), then send."""
         if self.limiter is not None:
             self.limiter.try_acquire("cliniko")
         return super().send(request, **kwargs)

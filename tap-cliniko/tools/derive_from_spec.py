@@ -32,6 +32,7 @@ SINGLE_LINK = re.compile(r"/v1/[a-z_]+/1$")
 
 
 def available_filters(operation: dict) -> dict[str, str]:
+    """The `q[]` filters an operation documents, as field -> type."""
     for param in operation.get("parameters", []):
         if param.get("name") == "q[]":
             return dict(re.findall(r"\| (\w+) \| \[([\w-]+)\]", param["description"]))
@@ -39,21 +40,25 @@ def available_filters(operation: dict) -> dict[str, str]:
 
 
 def resolve(spec: dict, node: dict) -> dict:
+    """`node` with its `$ref`s followed to the component they name."""
     while "$ref" in node:
         node = spec["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
     return node
 
 
 def is_link_object(node: dict) -> bool:
+    """Whether `node` is a Cliniko link object: an object whose only property is `links`."""
     props = node.get("properties", {})
     return node.get("type") == "object" and set(props) == {"links"}
 
 
 def link_example(node: dict) -> str:
+    """The example URL of a link object's `links.self`, or an empty string."""
     return node["properties"]["links"].get("properties", {}).get("self", {}).get("example", "")
 
 
 def convert(spec: dict, node: dict, nullable: bool = True) -> dict[str, Any]:
+    """A Singer schema for a spec schema, by the rules in this module's docstring."""
     node = resolve(spec, node)
     if "oneOf" in node or "anyOf" in node:
         return {"type": ["object", "null"], "additionalProperties": True}
@@ -82,6 +87,7 @@ def component_properties(spec: dict, component: dict) -> dict[str, dict]:
 
 
 def stream_schema(spec: dict, component: dict) -> dict[str, Any]:
+    """The Singer schema of a stream, with a `<name>_id` field beside each one-record link."""
     properties: dict[str, Any] = {}
     for name, node in sorted(component_properties(spec, component).items()):
         properties[name] = convert(spec, node, nullable=name != "id")
@@ -91,6 +97,7 @@ def stream_schema(spec: dict, component: dict) -> dict[str, Any]:
 
 
 def top_level_lists(spec: dict) -> list[tuple[str, dict]]:
+    """The `GET /<collection>` operations whose response holds a list."""
     found = []
     for path, item in spec["paths"].items():
         get = item.get("get")
@@ -103,6 +110,7 @@ def top_level_lists(spec: dict) -> list[tuple[str, dict]]:
 
 
 def derive(spec: dict) -> tuple[dict, dict[str, dict]]:
+    """The registry (stream name -> entry) and the Singer schemas, from the spec."""
     registry: dict[str, dict] = {}
     schemas: dict[str, dict] = {}
     for path, get in top_level_lists(spec):
@@ -126,6 +134,7 @@ def derive(spec: dict) -> tuple[dict, dict[str, dict]]:
 
 
 def main(spec_path: str) -> None:
+    """Rewrite `streams.yaml` and `schemas/*.json` from the spec at `spec_path`."""
     spec = yaml.safe_load(Path(spec_path).read_text())
     registry, schemas = derive(spec)
     header = (

@@ -1,0 +1,1 @@
+"""The packaged JSON Schemas, `<stream>.json` for each stream in `streams.yaml`."""
