@@ -143,8 +143,8 @@ PLUGINS: list[Plugin] = [
         "tap-cliniko/README.md",
         extra=(Section("streams", TAP_CLINIKO_REGISTRY, tap_cliniko_streams),),
     ),
-    # map-cliniko-paypal's `--about` works, but its README (transforms/README.md) has no marker
-    # lines yet: add them there, then Plugin("map-cliniko-paypal", "transforms/README.md").
+    Plugin("map-cliniko-paypal", "transforms/README.md"),
+    Plugin("target-paypal", "target-paypal/README.md"),
 ]
 
 

@@ -22,7 +22,7 @@ import yaml
 
 # The Singer plugins whose meltano.yml block is checked against their `--about`. Each must be
 # declared in meltano.yml with a local `pip_url: -e ./...`. Add one once the two agree.
-CHECKED_PLUGINS = ["tap-cliniko"]
+CHECKED_PLUGINS = ["tap-cliniko", "map-cliniko-paypal", "target-paypal"]
 
 REPO = Path(__file__).resolve().parents[1]
 
