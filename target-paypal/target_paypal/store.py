@@ -458,20 +458,11 @@ class Store:
             for cid in ids
         }
 
-    def owner_of(self, practitioner_id: str | None) -> str | None:
-        with self.begin() as conn:
-            return _owner_of(conn, practitioner_id)
-
     # --- reading for composition --------------------------------------------------------------
     def dirty_invoice_ids(self) -> list[str]:
         with self.begin() as conn:
             query = sa.select(invoices.c.invoice_id).where(invoices.c.dirty.is_(True))
             return list(conn.execute(query.order_by(invoices.c.invoice_id)).scalars())
-
-    def invoice_bundle(self, invoice_id: str) -> tuple[dict | None, list[dict], dict | None]:
-        """Header, lines and customer of one invoice, as staged."""
-        with self.begin() as conn:
-            return _bundle(conn, invoice_id)
 
     def invoice_inputs(self, invoice_id: str) -> InvoiceInputs:
         """Everything applying one invoice reads, in one transaction: the applier's workers
@@ -486,12 +477,6 @@ class Store:
             inputs.owner = _owner_of(conn, header.get("practitioner_id"))
             inputs.xref = _xref(conn, invoice_id)
         return inputs
-
-    def mark_clean(self, invoice_id: str) -> None:
-        with self.begin() as conn:
-            conn.execute(
-                invoices.update().where(invoices.c.invoice_id == invoice_id).values(dirty=False)
-            )
 
     def mark_dirty(self, invoice_ids: Iterable[str]) -> None:
         ids = list(invoice_ids)
