@@ -1,12 +1,15 @@
-"""The store opens stores made by earlier versions, adding the columns added since."""
+"""The store: opening stores old, corrupt or locked, and what each of its parts reads and writes."""
 
 from __future__ import annotations
 
 import sqlite3
 
 import pytest
+import sqlalchemy as sa
 
 from target_paypal.store import Store, StoreError, WebhookEvent, Xref
+from target_paypal.store.schema import outcomes
+from target_paypal.store.sql import upsert_row
 
 
 def test_an_older_store_gains_new_columns_and_keeps_its_rows(tmp_path) -> None:
@@ -280,4 +283,17 @@ def test_webhook_deliveries_are_recorded_once_and_only_newer_events_set_the_stat
     assert [(e["event_id"], e["invoice_id"]) for e in store.webhook_events()] == [
         ("E1", "10"),
         ("E3", "10"),
+    ]
+
+
+def test_upsert_row_inserts_then_replaces_by_a_composite_key(store: Store) -> None:
+    keys = {"run_id": 1, "stream": "invoices", "record_id": "10"}
+    with store.begin() as conn:
+        upsert_row(conn, outcomes, keys, {"outcome": "parked", "reason": "down"})
+        upsert_row(conn, outcomes, keys, {"outcome": "created", "reason": None})
+        upsert_row(conn, outcomes, {**keys, "record_id": "20"}, {"outcome": "skipped"})
+        rows = conn.execute(sa.select(outcomes).order_by(outcomes.c.record_id)).all()
+    assert [tuple(r) for r in rows] == [
+        (1, "invoices", "10", "created", None),
+        (1, "invoices", "20", "skipped", None),
     ]
