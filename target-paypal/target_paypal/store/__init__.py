@@ -1,0 +1,35 @@
+"""The target's durable store (SQLAlchemy Core; SQLite by default, PostgreSQL for shared use).
+
+It holds what PayPal cannot: the customer directory, the staged Cliniko records, the
+cross-references Cliniko id <-> PayPal invoice, the hash last applied, an append-only audit log
+of PayPal writes (IDs and outcomes, no personal data), dead letters, and runs.
+
+`Store` is composed of one class per concern, each in its own module and each reading and
+writing through the engine `StoreBase` opens (`engine`): `staging`, `directory`,
+`dead_letters`, `runs` and `webhooks`. The tables are in `schema`, the shared upsert in `sql`.
+"""
+
+from __future__ import annotations
+
+from target_paypal.store.dead_letters import REJECT_STREAMS_BY_TARGET, DeadLetters
+from target_paypal.store.directory import CustomerDirectory, Xref
+from target_paypal.store.engine import DEFAULT_STORE, StoreError
+from target_paypal.store.runs import RunHistory
+from target_paypal.store.schema import customers  # tests read this table directly
+from target_paypal.store.staging import InvoiceInputs, Staging
+from target_paypal.store.webhooks import WebhookEvent, WebhookLog
+
+__all__ = [
+    "DEFAULT_STORE",
+    "REJECT_STREAMS_BY_TARGET",
+    "InvoiceInputs",
+    "Store",
+    "StoreError",
+    "WebhookEvent",
+    "Xref",
+    "customers",
+]
+
+
+class Store(Staging, CustomerDirectory, DeadLetters, RunHistory, WebhookLog):
+    """Every read and write of the target's own data, one transaction per call."""

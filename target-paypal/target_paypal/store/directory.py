@@ -1,0 +1,104 @@
+"""The customer directory and the cross-references Cliniko invoice <-> PayPal invoice.
+
+PayPal has no customer directory, so the store keeps one: each Cliniko patient's staged record
+and email. An `Xref` is what the store knows of one invoice in PayPal: its PayPal id and
+number, the status last seen, the hash last applied, and any conflict that holds it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from target_paypal.store.engine import StoreBase
+from target_paypal.store.schema import customers, invoices, xrefs
+from target_paypal.store.sql import upsert_by_key, utc_now
+
+
+@dataclass(frozen=True)
+class Xref:
+    """One Cliniko invoice's cross-reference to PayPal, as the xrefs table holds it."""
+
+    invoice_id: str
+    paypal_id: str | None
+    invoice_number: str | None
+    paypal_status: str | None
+    applied_hash: str | None
+    conflict: str | None
+    owner: str | None = None
+
+
+def xref_from_row(row: RowMapping) -> Xref:
+    """Make an Xref of an xrefs row (the row's other columns, such as updated_at, dropped)."""
+    return Xref(**{k: row[k] for k in Xref.__dataclass_fields__})
+
+
+def read_xref(conn: Connection, invoice_id: str) -> Xref | None:
+    """Return the cross-reference of one Cliniko invoice, or None when it has none yet."""
+    row = (
+        conn.execute(sa.select(xrefs).where(xrefs.c.invoice_id == invoice_id))
+        .mappings()
+        .one_or_none()
+    )
+    return None if row is None else xref_from_row(row)
+
+
+def write_xref(conn: Connection, xref: Xref) -> None:
+    """Insert or replace one cross-reference, stamped with the time it was written."""
+    upsert_by_key(conn, xrefs, "invoice_id", {**xref.__dict__, "updated_at": utc_now()})
+
+
+class CustomerDirectory(StoreBase):
+    """The store's part that answers who a customer is and where an invoice is in PayPal."""
+
+    def shared_emails(self) -> dict[str, list[str]]:
+        """Map each customer id to the other customers with the same email (case-insensitive)."""
+        with self.begin() as conn:
+            shared = (
+                sa.select(customers.c.email)
+                .where(customers.c.email.is_not(None))
+                .group_by(customers.c.email)
+                .having(sa.func.count() > 1)
+            )
+            rows = conn.execute(
+                sa.select(customers.c.email, customers.c.customer_id).where(
+                    customers.c.email.in_(shared)
+                )
+            ).all()
+        by_email: dict[str, list[str]] = {}
+        for email, customer_id in rows:
+            by_email.setdefault(email, []).append(customer_id)
+        return {
+            cid: sorted(other for other in ids if other != cid)
+            for ids in by_email.values()
+            for cid in ids
+        }
+
+    def invoice_headers(self, invoice_ids: set[str]) -> dict[str, dict[str, Any]]:
+        """Map each of these invoice ids that is staged to its staged header record."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(invoices.c.invoice_id, invoices.c.record).where(
+                    invoices.c.invoice_id.in_(invoice_ids)
+                )
+            )
+            return {invoice_id: record for invoice_id, record in rows}
+
+    def xref(self, invoice_id: str) -> Xref | None:
+        """Return the cross-reference of one Cliniko invoice, or None when it has none yet."""
+        with self.begin() as conn:
+            return read_xref(conn, invoice_id)
+
+    def save_xref(self, xref: Xref) -> None:
+        """Insert or replace one cross-reference."""
+        with self.begin() as conn:
+            write_xref(conn, xref)
+
+    def xrefs(self) -> list[Xref]:
+        """Return every cross-reference the store holds."""
+        with self.begin() as conn:
+            rows = conn.execute(sa.select(xrefs)).mappings().all()
+        return [xref_from_row(r) for r in rows]

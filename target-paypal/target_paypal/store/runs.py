@@ -1,0 +1,226 @@
+"""Runs and what they did: run history, each record's outcome, the audit log, alerts sent.
+
+The audit log is append-only: every PayPal write with its IDs, HTTP status and PayPal debug_id,
+no personal data. Outcomes are kept for the last `KEEP_OUTCOMES_OF_RUNS` runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from target_paypal.store.dead_letters import REJECT_STREAMS_BY_TARGET, park_letter
+from target_paypal.store.directory import Xref, write_xref
+from target_paypal.store.engine import StoreBase
+from target_paypal.store.schema import audit, dead_letters, invoices, notifications, outcomes, runs
+from target_paypal.store.sql import as_utc, upsert_by_key, upsert_row, utc_now
+
+KEEP_OUTCOMES_OF_RUNS = 100
+
+
+def write_outcome(
+    conn: Connection, run_id: int, stream: str, record_id: str, outcome: str, reason: str | None
+) -> None:
+    """Set a record's outcome in a run, replacing any earlier outcome it had in that run."""
+    upsert_row(
+        conn,
+        outcomes,
+        {"run_id": run_id, "stream": stream, "record_id": record_id},
+        {"outcome": outcome, "reason": (reason or "")[:500] or None},
+    )
+
+
+class RunHistory(StoreBase):
+    """The store's part that records runs, record outcomes, PayPal writes and alerts sent."""
+
+    def start_run(self) -> int:
+        """Record a run as running, and return its id."""
+        with self.begin() as conn:
+            result = conn.execute(runs.insert().values(started_at=utc_now(), status="running"))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, Any]) -> None:
+        """Record how a run ended and its summary counts; forget outcomes of runs long past."""
+        with self.begin() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(finished_at=utc_now(), status=status, counts=json.loads(json.dumps(counts)))
+            )
+            conn.execute(
+                outcomes.delete().where(outcomes.c.run_id <= run_id - KEEP_OUTCOMES_OF_RUNS)
+            )
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Return the last `limit` runs, newest first."""
+        with self.begin() as conn:
+            rows = conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()
+            return [dict(r) for r in rows]
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        """Return one run, or None when there is no such run."""
+        with self.begin() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one_or_none()
+        return None if row is None else dict(row)
+
+    def note_outcome(
+        self, run_id: int, stream: str, record_id: str | None, outcome: str, reason: str | None
+    ) -> None:
+        """Set how a record ended this run ("created", "skipped", "parked", ...) and why."""
+        with self.begin() as conn:
+            write_outcome(conn, run_id, stream, record_id or "(no id)", outcome, reason)
+
+    def run_outcomes(self, run_id: int) -> dict[str, dict[str, int]]:
+        """Map stream -> outcome -> how many records ended the run that way."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(outcomes.c.stream, outcomes.c.outcome, sa.func.count())
+                .where(outcomes.c.run_id == run_id)
+                .group_by(outcomes.c.stream, outcomes.c.outcome)
+            ).all()
+        found: dict[str, dict[str, int]] = {}
+        for stream, outcome, count in rows:
+            found.setdefault(stream, {})[outcome] = count
+        return found
+
+    def run_reasons(self, run_id: int, outcome: str) -> list[tuple[str, str, int]]:
+        """Return (stream, reason, count) of the records that ended the run with `outcome`."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(outcomes.c.stream, outcomes.c.reason, sa.func.count())
+                .where(outcomes.c.run_id == run_id, outcomes.c.outcome == outcome)
+                .group_by(outcomes.c.stream, outcomes.c.reason)
+                .order_by(sa.func.count().desc())
+            ).all()
+        return [(s, r or "", n) for s, r, n in rows]
+
+    def run_invoice_outcomes(self, run_id: int) -> dict[str, str]:
+        """Map each invoice id the run dealt with to how it ended."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                sa.select(outcomes.c.record_id, outcomes.c.outcome).where(
+                    outcomes.c.run_id == run_id, outcomes.c.stream == "invoices"
+                )
+            )
+            return {record_id: outcome for record_id, outcome in rows}
+
+    def new_parked(self, run_id: int) -> list[tuple[str, str, str]]:
+        """Return (stream, record_id, reason) of the records this run newly parked.
+
+        New means their open dead letter was made during the run: a retry still parked is not
+        new.
+        """
+        run = self.run(run_id)
+        if run is None:
+            return []
+        with self.begin() as conn:
+            parked = conn.execute(
+                sa.select(outcomes.c.stream, outcomes.c.record_id, outcomes.c.reason)
+                .where(outcomes.c.run_id == run_id, outcomes.c.outcome == "parked")
+                .order_by(outcomes.c.stream, outcomes.c.record_id)
+            ).all()
+            letters = conn.execute(
+                sa.select(dead_letters.c.stream, dead_letters.c.record_id).where(
+                    dead_letters.c.resolved_at.is_(None),
+                    dead_letters.c.created_at >= as_utc(run["started_at"]),
+                )
+            ).all()
+        opened = {(stream, record_id) for stream, record_id in letters}
+        found = []
+        for stream, record_id, reason in parked:
+            source = f"rejects:{REJECT_STREAMS_BY_TARGET.get(stream, stream)}"
+            if (stream, record_id) in opened or (source, record_id) in opened:
+                found.append((stream, record_id, reason or ""))
+        return found
+
+    def record_outcome(
+        self,
+        run_id: int | None,
+        invoice_id: str,
+        audit_entries: list[dict],
+        xref: Xref | None,
+        parked: tuple[str, str | None] | None,
+        done: bool,
+        result: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Write everything one invoice's outcome changes, in one transaction.
+
+        Its outcome in the run, its audit entries and cross-reference; then either a dead
+        letter (`parked` is (reason, debug_id)) or, when `done`, its open letter resolved.
+        Parked or done, the invoice is no longer dirty.
+        """
+        with self.begin() as conn:
+            if result is not None and run_id is not None:
+                write_outcome(conn, run_id, "invoices", invoice_id, result, reason)
+            if audit_entries:
+                conn.execute(
+                    audit.insert(),
+                    [{"at": utc_now(), "run_id": run_id, **e} for e in audit_entries],
+                )
+            if xref is not None:
+                write_xref(conn, xref)
+            if parked is not None:
+                park_letter(conn, "invoices", invoice_id, parked[0], None, parked[1])
+            elif done:
+                conn.execute(
+                    dead_letters.update()
+                    .where(
+                        dead_letters.c.stream == "invoices",
+                        dead_letters.c.record_id == invoice_id,
+                        dead_letters.c.resolved_at.is_(None),
+                    )
+                    .values(resolved_at=utc_now(), resolution=result or "applied")
+                )
+            if done or parked is not None:
+                conn.execute(
+                    invoices.update().where(invoices.c.invoice_id == invoice_id).values(dirty=False)
+                )
+
+    def audit(self, run_id: int | None, entries: Iterable[dict[str, Any]]) -> None:
+        """Append PayPal writes (operation, IDs, HTTP status, debug_id, outcome) to the log."""
+        rows = [{"at": utc_now(), "run_id": run_id, **entry} for entry in entries]
+        if rows:
+            with self.begin() as conn:
+                conn.execute(audit.insert(), rows)
+
+    def audit_log(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        """Return the audit log in the order written, of one run or of all."""
+        query = sa.select(audit).order_by(audit.c.id)
+        if run_id is not None:
+            query = query.where(audit.c.run_id == run_id)
+        with self.begin() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def notified(self, subject: str) -> bool:
+        """Say whether the alert on `subject` ("run:5", ...) was already sent."""
+        with self.begin() as conn:
+            return (
+                conn.execute(
+                    sa.select(notifications.c.subject).where(notifications.c.subject == subject)
+                ).first()
+                is not None
+            )
+
+    def note_notified(
+        self, subject: str, kind: str, run_id: int | None, delivered: int, channels: int
+    ) -> None:
+        """Record that the alert on `subject` was sent, and to how many of its channels."""
+        with self.begin() as conn:
+            upsert_by_key(
+                conn,
+                notifications,
+                "subject",
+                {
+                    "subject": subject,
+                    "kind": kind,
+                    "run_id": run_id,
+                    "sent_at": utc_now(),
+                    "delivered": delivered,
+                    "channels": channels,
+                },
+            )

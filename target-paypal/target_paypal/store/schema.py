@@ -1,0 +1,163 @@
+"""The store's tables (SQLAlchemy Core) and how an older store is brought up to them.
+
+There is no migration history: every change so far added nullable columns, so opening a store
+creates missing tables and adds missing columns (`add_missing_columns`), and nothing else.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("customer_id", sa.String(40), primary_key=True),
+    sa.Column("email", sa.String(254), index=True),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("staged_at", sa.DateTime(timezone=True), nullable=False),
+)
+invoices = sa.Table(
+    "invoices",
+    metadata,
+    sa.Column("invoice_id", sa.String(40), primary_key=True),
+    sa.Column("customer_id", sa.String(40), index=True),
+    sa.Column("practitioner_id", sa.String(40), index=True),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("dirty", sa.Boolean, nullable=False, default=True, index=True),
+    sa.Column("staged_at", sa.DateTime(timezone=True), nullable=False),
+)
+invoice_lines = sa.Table(
+    "invoice_lines",
+    metadata,
+    sa.Column("line_id", sa.String(40), primary_key=True),
+    sa.Column("invoice_id", sa.String(40), index=True, nullable=False),
+    sa.Column("record", sa.JSON, nullable=False),
+)
+xrefs = sa.Table(
+    "xrefs",
+    metadata,
+    sa.Column("invoice_id", sa.String(40), primary_key=True),
+    sa.Column("paypal_id", sa.String(40), unique=True),
+    sa.Column("invoice_number", sa.String(25)),
+    sa.Column("paypal_status", sa.String(30)),
+    sa.Column("applied_hash", sa.String(64)),
+    sa.Column("conflict", sa.String(300)),
+    sa.Column("owner", sa.String(100)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+audit = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("invoice_id", sa.String(40)),
+    sa.Column("paypal_id", sa.String(40)),
+    sa.Column("operation", sa.String(40), nullable=False),
+    sa.Column("http_status", sa.Integer),
+    sa.Column("debug_id", sa.String(64)),
+    sa.Column("outcome", sa.String(300)),
+)
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("stream", sa.String(60), nullable=False),
+    sa.Column("record_id", sa.String(60)),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("debug_id", sa.String(64)),
+    sa.Column("record", sa.JSON),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=1),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("resolution", sa.String(300)),
+    sa.Index("ix_dead_letters_record", "stream", "record_id"),
+)
+practitioners = sa.Table(
+    "practitioners",
+    metadata,
+    sa.Column("practitioner_id", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.String(40)),
+)
+owners = sa.Table(
+    "owners",
+    metadata,
+    sa.Column("user_id", sa.String(40), primary_key=True),
+    sa.Column("owner", sa.String(100), nullable=False),
+)
+skipped = sa.Table(
+    "skipped",
+    metadata,
+    sa.Column("stream", sa.String(60), primary_key=True),
+    sa.Column("record_id", sa.String(60), primary_key=True),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+# The last outcome of each record in each run: what a run's summary counts.
+outcomes = sa.Table(
+    "outcomes",
+    metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True),
+    sa.Column("stream", sa.String(60), primary_key=True),
+    sa.Column("record_id", sa.String(60), primary_key=True),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("reason", sa.String(500)),
+)
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("counts", sa.JSON),
+)
+# Alerts sent, one per subject ("run:5", "reconcile:<time>"): so each is sent once.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("subject", sa.String(80), primary_key=True),
+    sa.Column("run_id", sa.Integer, index=True),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("delivered", sa.Integer, nullable=False),
+    sa.Column("channels", sa.Integer, nullable=False),
+)
+
+# PayPal webhooks: every verified delivery's transmission id (replay protection) and each
+# recorded invoice event (PAID, CANCELLED, REFUNDED) once per PayPal event id.
+webhook_transmissions = sa.Table(
+    "webhook_transmissions",
+    metadata,
+    sa.Column("transmission_id", sa.String(100), primary_key=True),
+    sa.Column("event_id", sa.String(60)),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("event_id", sa.String(60), primary_key=True),
+    sa.Column("event_type", sa.String(60), nullable=False),
+    sa.Column("paypal_id", sa.String(40), index=True),
+    sa.Column("invoice_id", sa.String(40)),
+    sa.Column("status", sa.String(30)),
+    sa.Column("created_at", sa.String(40)),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Add the columns a store made by an earlier version lacks (all of them nullable)."""
+    inspector = sa.inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(
+                        sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+                    )
