@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from target_paypal.store import Store
+from target_paypal.store.schema import customers
 
 
 def ops(target, *args: str) -> subprocess.CompletedProcess[str]:
@@ -76,6 +77,4 @@ def test_a_kept_record_that_passes_now_is_staged_again(tmp_path) -> None:
     done = replay(store, Selection(record_ids=("42",)))
     assert done.restaged == ["customers 42"] and store.open_dead_letters() == []
     with store.begin() as conn:
-        from target_paypal.store import customers
-
         assert conn.execute(customers.select()).one().customer_id == "42"

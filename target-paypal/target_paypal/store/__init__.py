@@ -11,23 +11,20 @@ writing through the engine `StoreBase` opens (`engine`): `staging`, `directory`,
 
 from __future__ import annotations
 
-from target_paypal.store.dead_letters import REJECT_STREAMS_BY_TARGET, DeadLetters
+from target_paypal.store.dead_letters import DeadLetters
 from target_paypal.store.directory import CustomerDirectory, Xref
 from target_paypal.store.engine import DEFAULT_STORE, StoreError
 from target_paypal.store.runs import RunHistory
-from target_paypal.store.schema import customers  # tests read this table directly
 from target_paypal.store.staging import InvoiceInputs, Staging
 from target_paypal.store.webhooks import WebhookEvent, WebhookLog
 
 __all__ = [
     "DEFAULT_STORE",
-    "REJECT_STREAMS_BY_TARGET",
     "InvoiceInputs",
     "Store",
     "StoreError",
     "WebhookEvent",
     "Xref",
-    "customers",
 ]
 
 

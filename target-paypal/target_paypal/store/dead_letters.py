@@ -15,15 +15,6 @@ from target_paypal.store.engine import StoreBase
 from target_paypal.store.schema import audit, dead_letters, invoices, skipped
 from target_paypal.store.sql import IDS_PER_STATEMENT, utc_now
 
-# The Cliniko stream a target stream's rejects come from (dead letters are named after it).
-REJECT_STREAMS_BY_TARGET = {
-    "customers": "patients",
-    "invoices": "invoices",
-    "invoice_lines": "invoice_items",
-    "practitioners": "practitioners",
-    "owners": "users",
-}
-
 
 def park_letter(
     conn: Connection,

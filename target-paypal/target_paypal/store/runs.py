@@ -7,13 +7,13 @@ no personal data. Outcomes are kept for the last `KEEP_OUTCOMES_OF_RUNS` runs.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_paypal.store.dead_letters import REJECT_STREAMS_BY_TARGET, park_letter
+from cliniko_paypal_contract import CLINIKO_STREAM
+from target_paypal.store.dead_letters import park_letter
 from target_paypal.store.directory import Xref, write_xref
 from target_paypal.store.engine import StoreBase
 from target_paypal.store.schema import audit, dead_letters, invoices, notifications, outcomes, runs
@@ -132,7 +132,7 @@ class RunHistory(StoreBase):
         opened = {(stream, record_id) for stream, record_id in letters}
         found = []
         for stream, record_id, reason in parked:
-            source = f"rejects:{REJECT_STREAMS_BY_TARGET.get(stream, stream)}"
+            source = f"rejects:{CLINIKO_STREAM.get(stream, stream)}"
             if (stream, record_id) in opened or (source, record_id) in opened:
                 found.append((stream, record_id, reason or ""))
         return found
@@ -180,13 +180,6 @@ class RunHistory(StoreBase):
                 conn.execute(
                     invoices.update().where(invoices.c.invoice_id == invoice_id).values(dirty=False)
                 )
-
-    def audit(self, run_id: int | None, entries: Iterable[dict[str, Any]]) -> None:
-        """Append PayPal writes (operation, IDs, HTTP status, debug_id, outcome) to the log."""
-        rows = [{"at": utc_now(), "run_id": run_id, **entry} for entry in entries]
-        if rows:
-            with self.begin() as conn:
-                conn.execute(audit.insert(), rows)
 
     def audit_log(self, run_id: int | None = None) -> list[dict[str, Any]]:
         """Return the audit log in the order written, of one run or of all."""

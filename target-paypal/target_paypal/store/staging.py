@@ -14,7 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_paypal.store.dead_letters import REJECT_STREAMS_BY_TARGET, supersede_rejects
+from cliniko_paypal_contract import CLINIKO_STREAM
+from target_paypal.store.dead_letters import supersede_rejects
 from target_paypal.store.directory import Xref, read_xref
 from target_paypal.store.engine import StoreBase
 from target_paypal.store.schema import (
@@ -170,11 +171,6 @@ class Staging(StoreBase):
                 {"reason": reason[:500], "at": utc_now()},
             )
 
-    def left_out(self, stream: str, record_id: str) -> tuple[str, str] | None:
-        """Return ("skip", reason) or ("park", reason) when the mapper left this record out."""
-        with self.begin() as conn:
-            return _left_out(conn, stream, record_id)
-
     def skipped_ids(self, stream: str) -> set[str]:
         """Return the records a rule skipped: left out by the mapper, or last outcome skipped."""
         with self.begin() as conn:
@@ -258,7 +254,7 @@ def _left_out(conn: Connection, stream: str, record_id: str) -> tuple[str, str] 
         return "skip", reason
     reason = conn.execute(
         sa.select(dead_letters.c.reason).where(
-            dead_letters.c.stream == f"rejects:{REJECT_STREAMS_BY_TARGET[stream]}",
+            dead_letters.c.stream == f"rejects:{CLINIKO_STREAM[stream]}",
             dead_letters.c.record_id == record_id,
             dead_letters.c.resolved_at.is_(None),
         )
