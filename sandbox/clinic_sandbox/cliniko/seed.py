@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from faker import Faker
 
 from .money import TAX_EXCLUSIVE, TAX_INCLUSIVE, invoice_totals, item_amounts
-from .resources import RESOURCES
+from .required import fill_required
 from .store import ClinikoStore, Row, format_ts
 
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -409,7 +409,7 @@ def _satellites(s: Seeder, patients: list[Row], ref: dict[str, list[Row]]) -> No
         for i in range(n):
             created = s.moment(t0, END)
             row = s.new_row(created, s.touched(created), **make(i))
-            fill_required(collection, row, s.store)
+            fill_required(collection, row)
             out.append(row)
         return s.load(collection, out)
 
@@ -491,35 +491,3 @@ def _satellites(s: Seeder, patients: list[Row], ref: dict[str, list[Row]]) -> No
     rows("unavailable_blocks", 3, lambda i: {
         **span(i), "practitioner_id": prac[i]["id"], "business_id": bus[0]["id"],
         "unavailable_block_type_id": block_types[i % 2]["id"]})
-
-
-_DEFAULTS = {"str": "Sample", "dec": "0.00", "int": 1, "int64": "0", "bool": False,
-             "obj": {"sections": []}, "num": 0}
-_REQUIRED: dict[tuple[str, str], list[tuple[str, str]]] = {}
-
-
-def fill_required(collection: str, row: Row, store: ClinikoStore | None = None) -> None:
-    """Give every non-nullable scalar the spec lists a plausible value if it has none."""
-    resource = RESOURCES[collection]
-    variant = row.get("_variant", "") or next(iter(resource.variants))
-    key = (collection, variant)
-    if key not in _REQUIRED:
-        fields = resource.variants.get(variant, resource.fields)
-        _REQUIRED[key] = [(n, k) for n, k in fields.items()
-                          if "?" not in k.split(":")[0] and k.split(":")[0] not in
-                          ("id", "self", "ref", "sub", "filter", "const")]
-    for name, kind in _REQUIRED[key]:
-        if row.get(name) is not None:
-            continue
-        head = kind.split(":")[0].rstrip("?")
-        if head in ("dt",):
-            row[name] = row["created_at"]
-        elif head == "date":
-            row[name] = row["created_at"][:10]
-        elif head in ("enum", "ienum"):
-            first = kind.split(":", 1)[1].split("|")[0]
-            row[name] = int(first) if head == "ienum" else first
-        elif head in _DEFAULTS:
-            row[name] = _DEFAULTS[head]
-    if collection == "patient_attachments" and row.get("_variant") == "UploadedPatientAttachment":
-        row.setdefault("content_id", row["id"])

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .query import Filter, QueryError, parse_sort, sort_key
+from .required import fill_required
 from .resources import RESOURCES, Resource
 
 Row = dict[str, Any]
@@ -131,9 +132,7 @@ class ClinikoStore:
             row = self._clean(collection, data)
             row["id"] = self.new_id()
             row["created_at"] = row["updated_at"] = at or self.now()
-            from .seed import fill_required  # local import: seed imports this module
-
-            fill_required(collection, row, self)
+            fill_required(collection, row)
             table[row["id"]] = row
             self._touch(collection)
             return self.serialise(collection, row)
