@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -358,11 +358,6 @@ class _Lookup(dict[str, Any]):
 
     def __missing__(self, key: str) -> str:
         return ""
-
-
-def iter_rows(store: ClinikoStore, collection: str) -> Iterator[Row]:
-    """Stored rows of a collection (for seed-time checks); not a copy."""
-    yield from store._table(collection).values()
 
 
 __all__ = ["ClinikoStore", "NotFound", "QueryError", "format_ts", "parse_ts"]

@@ -164,10 +164,6 @@ class PayPalStore:
         with self.lock:
             return list(self._tokens.values())
 
-    def drop_tokens(self) -> None:
-        with self.lock:
-            self._tokens.clear()
-
     # -- PayPal-Request-Id replies ---------------------------------------------------------------
     def reply(self, key: tuple[str, str, str]) -> tuple[int, Any] | None:
         with self.lock:
