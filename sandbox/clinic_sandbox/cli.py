@@ -11,6 +11,7 @@ from .server import SandboxServer
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `sandbox` command line: one subcommand, `serve`, with the servers' settings."""
     parser = argparse.ArgumentParser(prog="sandbox", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the Cliniko and PayPal API sandboxes")
@@ -38,6 +39,7 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Seed and serve both sandboxes, print where they listen, and wait for Ctrl-C or SIGTERM."""
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     started = time.perf_counter()

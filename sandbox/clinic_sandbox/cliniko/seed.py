@@ -87,6 +87,8 @@ class Pools:
 
 
 class Seeder:
+    """The seeded RNG, name pools and store every record generator shares."""
+
     def __init__(self, store: ClinikoStore, seed: int) -> None:
         self.store = store
         self.rng = random.Random(seed)
@@ -104,6 +106,7 @@ class Seeder:
         return low + timedelta(seconds=self.rng.randrange(span))
 
     def new_row(self, created: datetime, updated: datetime | None = None, **fields: Any) -> Row:
+        """A row with a fresh id (short before LONG_IDS_FROM), timestamps and the set fields."""
         updated = max(updated or created, created)
         if updated > self.latest:
             self.latest = updated
@@ -119,20 +122,24 @@ class Seeder:
         return self.moment(created, min(created + timedelta(days=120), END))
 
     def person(self) -> tuple[str, str, str]:
+        """A first name, last name and sex ("F" or "M") from the pools."""
         sex = self.rng.choice("FM")
         first = self.rng.choice(self.pools.female if sex == "F" else self.pools.male)
         return first, self.rng.choice(self.pools.last), sex
 
     def email(self, first: str, last: str, domain: str | None = None) -> str:
+        """`first.last<n>@domain`, lower case; a pool domain unless `domain` is given."""
         local = f"{first}.{last}".lower().replace(" ", "").replace("'", "")
         return f"{local}{self.rng.randint(1, 99)}@{domain or self.rng.choice(self.pools.domains)}"
 
     def phone(self, kind: str = "Mobile") -> dict[str, str]:
+        """A Cliniko phone number entry of `kind`, with its +61 normalised form."""
         number = self.rng.choice(self.pools.mobiles if kind == "Mobile" else self.pools.landlines)
         digits = number.replace(" ", "")
         return {"phone_type": kind, "number": number, "normalized_number": "+61" + digits[1:]}
 
     def load(self, collection: str, rows: list[Row]) -> list[Row]:
+        """Put `rows` into the store in creation order; return them, sorted."""
         rows.sort(key=lambda r: r["created_at"])
         self.store.load(collection, rows)
         return rows
