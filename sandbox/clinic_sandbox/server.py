@@ -32,6 +32,14 @@ class _HideInjectedDrops(logging.Filter):
         return "fault injection" not in text and "without completing response" not in text
 
 
+class PortUnavailable(OSError):
+    """The sandbox cannot listen on a port: another program holds it, or it is not allowed."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"cannot listen on {host}:{port} ({reason})")
+        self.host, self.port = host, port
+
+
 class _Served:
     """One ASGI app served by uvicorn on a daemon thread.
 
@@ -44,7 +52,11 @@ class _Served:
         # Accepted connections inherit this; without it Nagle + delayed ACK add ~40 ms to every
         # response uvicorn writes in two parts (head, then body).
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.bind((host, port))
+        try:
+            self.sock.bind((host, port))
+        except OSError as exc:
+            self.sock.close()
+            raise PortUnavailable(host, port, exc.strerror or str(exc)) from exc
         self.port: int = self.sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", access_log=False,
                                 lifespan="off", timeout_keep_alive=30)
