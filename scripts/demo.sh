@@ -58,11 +58,12 @@ echo "Sandbox clinic: $(field x "['count']" "$seeded") invoices in Cliniko; PayP
 export MELTANO_DATABASE_URI="sqlite:///$DEMO/meltano.db"
 export TARGET_PAYPAL_STORE_URL="sqlite:///$DEMO/store.db"
 
+# Prints the wall time (callers capture it); a failure goes to stderr, so it is not captured.
 run() {
   local log="$DEMO/$1.log" start end
   start=$(date +%s.%N)
   if ! "$BIN/meltano" --environment dev run cliniko-to-paypal > "$log" 2>&1; then
-    echo "meltano run failed; the end of $log:"; tail -20 "$log"; exit 1
+    echo "meltano run failed; the end of $log:" >&2; tail -20 "$log" >&2; exit 1
   fi
   end=$(date +%s.%N)
   "$BIN/python" -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$start" "$end"
