@@ -6,22 +6,50 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$PWD/.venv/bin"
 DEMO="$PWD/.demo"
-CLINIKO=http://127.0.0.1:8765
-PAYPAL=http://127.0.0.1:8766
 
 rm -rf "$DEMO" && mkdir -p "$DEMO"
-"$BIN/sandbox" serve --cliniko-port 8765 --paypal-port 8766 > "$DEMO/sandbox.log" 2>&1 &
+# Port 0: the sandbox asks the OS for two free loopback ports and prints them once it listens on
+# them, so the demo never talks to another program holding meltano.yml's dev ports (8765/8766).
+"$BIN/sandbox" serve --cliniko-port 0 --paypal-port 0 > "$DEMO/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 trap 'kill "$SANDBOX_PID" 2>/dev/null || true' EXIT
 
 get() { "$BIN/python" -c "import json,sys,requests; print(json.dumps(requests.get(sys.argv[1], timeout=2).json()))" "$1"; }
+# The port our sandbox printed after "<label>  http://127.0.0.1:"; empty until it has.
+port_of() { sed -n "s|^$1 *http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p" "$DEMO/sandbox.log"; }
+# Wait (at most a minute: seeding takes seconds) until THAT process, still alive, answers on both.
+CLINIKO_PORT="" PAYPAL_PORT="" ready=""
 for _ in $(seq 1 120); do
-  if get "$CLINIKO/_sandbox/stats" >/dev/null 2>&1 && get "$PAYPAL/_sandbox/paypal/stats" >/dev/null 2>&1; then
-    break
+  kill -0 "$SANDBOX_PID" 2>/dev/null \
+    || { echo "The sandbox stopped before it was ready: $(tail -1 "$DEMO/sandbox.log")"; exit 1; }
+  CLINIKO_PORT=${CLINIKO_PORT:-$(port_of "Cliniko sandbox:")}
+  PAYPAL_PORT=${PAYPAL_PORT:-$(port_of "PayPal sandbox:")}
+  if [ -n "$CLINIKO_PORT" ] && [ -n "$PAYPAL_PORT" ] \
+    && get "http://127.0.0.1:$CLINIKO_PORT/_sandbox/stats" >/dev/null 2>&1 \
+    && get "http://127.0.0.1:$PAYPAL_PORT/_sandbox/paypal/stats" >/dev/null 2>&1; then
+    ready=1; break
   fi
-  kill -0 "$SANDBOX_PID" 2>/dev/null || { echo "The sandbox did not start (ports 8765/8766 in use?):"; tail -5 "$DEMO/sandbox.log"; exit 1; }
   sleep 0.5
 done
+if [ -z "$ready" ]; then
+  if [ -z "$CLINIKO_PORT" ] || [ -z "$PAYPAL_PORT" ]; then
+    echo "The sandbox did not say which ports it listens on within a minute (.demo/sandbox.log)"
+  elif ! get "http://127.0.0.1:$CLINIKO_PORT/_sandbox/stats" >/dev/null 2>&1; then
+    echo "The sandbox's Cliniko API did not answer on port $CLINIKO_PORT (.demo/sandbox.log)"
+  else
+    echo "The sandbox's PayPal API did not answer on port $PAYPAL_PORT (.demo/sandbox.log)"
+  fi
+  exit 1
+fi
+CLINIKO=http://127.0.0.1:$CLINIKO_PORT
+PAYPAL=http://127.0.0.1:$PAYPAL_PORT
+# The pipeline and paypal-ops on those ports, over meltano.yml's dev config (environment variables
+# win; tap-cliniko--billing inherits tap-cliniko's base_url, so TAP_CLINIKO_BASE_URL reaches it).
+export TAP_CLINIKO_BASE_URL="$CLINIKO/v1"
+export TARGET_PAYPAL_BASE_URL="$PAYPAL"
+export PAYPAL_OPS_CLINIKO_BASE_URL="$CLINIKO/v1"
+export PAYPAL_OPS_PAYPAL_BASE_URL="$PAYPAL"
+
 field() { "$BIN/python" -c "import json,sys; d=json.loads(sys.argv[1]); print(d$2)" "$3"; }
 seeded=$(get "$CLINIKO/_sandbox/cliniko/invoices/count")
 echo "Sandbox clinic: $(field x "['count']" "$seeded") invoices in Cliniko; PayPal empty."
@@ -30,11 +58,12 @@ echo "Sandbox clinic: $(field x "['count']" "$seeded") invoices in Cliniko; PayP
 export MELTANO_DATABASE_URI="sqlite:///$DEMO/meltano.db"
 export TARGET_PAYPAL_STORE_URL="sqlite:///$DEMO/store.db"
 
+# Prints the wall time (callers capture it); a failure goes to stderr, so it is not captured.
 run() {
   local log="$DEMO/$1.log" start end
   start=$(date +%s.%N)
   if ! "$BIN/meltano" --environment dev run cliniko-to-paypal > "$log" 2>&1; then
-    echo "meltano run failed; the end of $log:"; tail -20 "$log"; exit 1
+    echo "meltano run failed; the end of $log:" >&2; tail -20 "$log" >&2; exit 1
   fi
   end=$(date +%s.%N)
   "$BIN/python" -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$start" "$end"

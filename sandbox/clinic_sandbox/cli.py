@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 import time
 
-from .server import SandboxServer
+from .server import PortUnavailable, SandboxServer
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `sandbox` command line: one subcommand, `serve`, with the servers' settings."""
     parser = argparse.ArgumentParser(prog="sandbox", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the Cliniko and PayPal API sandboxes")
@@ -38,6 +40,10 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Seed and serve both sandboxes, print where they listen, and wait for Ctrl-C or SIGTERM.
+
+    Returns 1, after one line naming the port, when a port cannot be listened on.
+    """
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     started = time.perf_counter()
@@ -46,7 +52,12 @@ def main(argv: list[str] | None = None) -> int:
                            rate_limit=args.rate_limit or None, rate_window=args.rate_window,
                            paypal_port=args.paypal_port, paypal_client_id=args.paypal_client_id,
                            paypal_client_secret=args.paypal_client_secret)
-    with server:
+    try:
+        server.start()
+    except PortUnavailable as exc:
+        print(f"sandbox: {exc}", file=sys.stderr, flush=True)
+        return 1
+    try:
         if args.paypal_webhook_url:
             server.set_paypal_webhook(args.paypal_webhook_url, args.paypal_webhook_id)
             print(f"PayPal webhooks: {args.paypal_webhook_url} (webhook id "
@@ -62,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             threading.Event().wait()
         except KeyboardInterrupt:
             print("stopping", flush=True)
+    finally:
+        server.stop()
     return 0
 
 

@@ -42,8 +42,11 @@ Authenticate = Callable[[Scope], tuple[str | None, Denial | None]]
 
 
 class RateLimiter:
-    """Fixed window per key: `limit` requests per `window_seconds`, window starting at the
-    key's first request (Cliniko documents 200/min per user, not the window kind)."""
+    """Fixed-window rate limit per key: `limit` requests per `window_seconds`.
+
+    A key's window starts at its first request (Cliniko documents 200/min per user, not the
+    window kind).
+    """
 
     def __init__(self, limit: int | None = 200, window_seconds: float = 60.0,
                  clock: Callable[[], float] = time.time) -> None:
@@ -53,6 +56,7 @@ class RateLimiter:
         self.configure(limit, window_seconds)
 
     def configure(self, limit: int | None, window_seconds: float = 60.0) -> None:
+        """Set a new limit (None: unlimited) and window, and forget every key's count."""
         with self._lock:
             self.limit, self.window = limit, float(window_seconds)
             self._windows.clear()
@@ -75,6 +79,8 @@ class RateLimiter:
 
 @dataclass
 class FaultSettings:
+    """The share of API requests failed each way (0 to 1), the delays, and the RNG seed."""
+
     error_5xx: float = 0.0
     error_429: float = 0.0
     drop: float = 0.0
@@ -95,6 +101,12 @@ class FaultInjector:
         self.configure()
 
     def configure(self, **settings: Any) -> FaultSettings:
+        """Replace every setting (unnamed ones go back to no faults) and reseed the RNG.
+
+        Raises:
+            ValueError: a share is outside 0 to 1.
+            TypeError: an unknown setting.
+        """
         with self._lock:
             self.settings = FaultSettings(**settings)
             for name in self.KINDS:
@@ -117,11 +129,14 @@ class FaultInjector:
 
 
 class Stats:
+    """Thread-safe request counts (total, by status, by path) and injected delay."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
+        """Start counting from zero."""
         with self._lock:
             self.requests = 0
             self.by_status: dict[str, int] = {}
@@ -134,6 +149,7 @@ class Stats:
             self.delay_seconds += seconds
 
     def record(self, path: str, status: str) -> None:
+        """Count one request to `path` answered with `status` (or "dropped")."""
         with self._lock:
             self.requests += 1
             self.by_status[status] = self.by_status.get(status, 0) + 1
@@ -150,6 +166,7 @@ class Stats:
             self.by_status["dropped"] = self.by_status.get("dropped", 0) + 1
 
     def snapshot(self) -> dict[str, Any]:
+        """A copy of the counts, as `GET /_sandbox/stats` returns them."""
         with self._lock:
             return {"requests": self.requests, "by_status": dict(self.by_status),
                     "by_path": dict(self.by_path),
@@ -209,13 +226,16 @@ async def run_counted(stats: Stats, path: str, send: Send,
 
 
 class RequestCounter:
-    """ASGI middleware: counts requests under `prefixes` in `stats`; turns injected drops into
-    closed connections."""
+    """ASGI middleware counting requests under `prefixes` in `stats`.
+
+    Injected drops become closed connections.
+    """
 
     def __init__(self, app: ASGIApp, prefixes: tuple[str, ...], stats: Stats) -> None:
         self.app, self.prefixes, self.stats = app, prefixes, stats
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Count an API request while the wrapped app answers it; pass anything else through."""
         path = scope.get("path", "")
         if scope["type"] != "http" or not path.startswith(self.prefixes):
             await self.app(scope, receive, send)
@@ -233,6 +253,7 @@ class ApiGuard:
         self.limiter, self.faults, self.stats = limiter, faults, stats
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Screen an API request before the API sees it; pass anything else through."""
         path = scope.get("path", "")
         auth = next((a for p, a in self.prefixes.items() if path.startswith(p)), None)
         if scope["type"] != "http" or auth is None:
@@ -278,7 +299,9 @@ class DroppedConnection(Exception):
 
 async def drop_connection(send: Send, partial: bytes = b'{"patients": [') -> None:
     """Promise a long body, send a little, then abort: the client sees a broken response.
-    Whoever runs the app must catch `DroppedConnection` (`run_counted` does)."""
+
+    Whoever runs the app must catch `DroppedConnection` (`run_counted` does).
+    """
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", b"65536")]})
@@ -287,4 +310,5 @@ async def drop_connection(send: Send, partial: bytes = b'{"patients": [') -> Non
 
 
 def settings_dict(faults: FaultInjector) -> dict[str, Any]:
+    """The current fault settings as JSON-ready data (`GET /_sandbox/faults`)."""
     return asdict(faults.settings)

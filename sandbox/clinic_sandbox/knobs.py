@@ -1,6 +1,8 @@
-"""HTTP twins of the fault knobs (stats, rate limit, faults), mounted under a prefix:
-`/_sandbox` for Cliniko, `/_sandbox/paypal` for PayPal.  Unauthenticated, never counted,
-limited or faulted (the guards only look at API paths)."""
+"""HTTP twins of the fault knobs (stats, rate limit, faults), mounted under a prefix.
+
+The prefix is `/_sandbox` for Cliniko, `/_sandbox/paypal` for PayPal.  The routes are
+unauthenticated, never counted, limited or faulted (the guards only look at API paths).
+"""
 
 from __future__ import annotations
 
@@ -27,8 +29,11 @@ def _bad(message: str) -> Response:
 
 def add_knob_routes(app: FastAPI, prefix: str, limiter: RateLimiter, faults: FaultInjector,
                     stats: Stats, default_limit: int | None = 200) -> None:
-    """`GET {prefix}/stats`, `POST {prefix}/stats/reset`, `GET|PUT {prefix}/rate_limit`,
-    `GET|PUT {prefix}/faults`; a PUT without `limit` sets `default_limit`."""
+    """Add the knob routes under `prefix` to `app`.
+
+    They are `GET {prefix}/stats`, `POST {prefix}/stats/reset`, `GET|PUT {prefix}/rate_limit`
+    and `GET|PUT {prefix}/faults`; a PUT without `limit` sets `default_limit`.
+    """
 
     @app.get(prefix + "/stats")
     async def get_stats() -> Response:

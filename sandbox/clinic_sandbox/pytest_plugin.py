@@ -20,6 +20,7 @@ SMALL = {"seed": 42, "patients": 60, "invoices": 80}
 
 @pytest.fixture
 def make_sandbox() -> Iterator[Callable[..., SandboxServer]]:
+    """Start a `SandboxServer` per call (small seed data by default); stop them all at teardown."""
     started: list[SandboxServer] = []
 
     def make(**kwargs: Any) -> SandboxServer:
@@ -34,9 +35,11 @@ def make_sandbox() -> Iterator[Callable[..., SandboxServer]]:
 
 @pytest.fixture
 def cliniko_sandbox(make_sandbox: Callable[..., SandboxServer]) -> SandboxServer:
+    """A started sandbox with the small seed data (60 patients, 80 invoices)."""
     return make_sandbox()
 
 
 @pytest.fixture
 def paypal_sandbox(cliniko_sandbox: SandboxServer) -> SandboxServer:
+    """The `cliniko_sandbox` fixture, named for PayPal tests."""
     return cliniko_sandbox

@@ -1,5 +1,8 @@
-"""`SandboxServer`: the seeded Cliniko API and the PayPal API, each served by uvicorn on its own
-port and background thread, with separate rate limits, faults and stats."""
+"""`SandboxServer`: the seeded Cliniko API and the PayPal API in one process.
+
+Each is served by uvicorn on its own port and background thread, with separate rate limits,
+faults and stats.
+"""
 
 from __future__ import annotations
 
@@ -29,9 +32,19 @@ class _HideInjectedDrops(logging.Filter):
         return "fault injection" not in text and "without completing response" not in text
 
 
+class PortUnavailable(OSError):
+    """The sandbox cannot listen on a port: another program holds it, or it is not allowed."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"cannot listen on {host}:{port} ({reason})")
+        self.host, self.port = host, port
+
+
 class _Served:
-    """One ASGI app served by uvicorn on a daemon thread, on a socket bound up front (so port 0
-    gives a free port we know before uvicorn starts)."""
+    """One ASGI app served by uvicorn on a daemon thread.
+
+    The socket is bound up front, so port 0 gives a free port we know before uvicorn starts.
+    """
 
     def __init__(self, app: ASGIApp, host: str, port: int, name: str) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -39,7 +52,11 @@ class _Served:
         # Accepted connections inherit this; without it Nagle + delayed ACK add ~40 ms to every
         # response uvicorn writes in two parts (head, then body).
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.bind((host, port))
+        try:
+            self.sock.bind((host, port))
+        except OSError as exc:
+            self.sock.close()
+            raise PortUnavailable(host, port, exc.strerror or str(exc)) from exc
         self.port: int = self.sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", access_log=False,
                                 lifespan="off", timeout_keep_alive=30)
@@ -89,6 +106,7 @@ class SandboxServer:
 
     # ----- lifecycle -----------------------------------------------------------------------
     def start(self) -> SandboxServer:
+        """Serve both APIs; return once both listen (port 0: a free port, see `port`)."""
         logging.getLogger("uvicorn.error").addFilter(_HideInjectedDrops())
         try:
             cliniko = self._serve(self.app, self._port, "sandbox-cliniko")
@@ -109,6 +127,7 @@ class SandboxServer:
         return served
 
     def stop(self) -> None:
+        """Stop serving and close the sockets; the seeded data stays."""
         for served in self._served:
             served.stop()
         self._served = []
@@ -122,14 +141,17 @@ class SandboxServer:
     # ----- the Python API ----------------------------------------------------------------------
     @property
     def port(self) -> int:
+        """The Cliniko API's port (the bound one once started, even if 0 was asked)."""
         return self._port
 
     @property
     def cliniko_url(self) -> str:
+        """Cliniko API base URL, ending in `/v1`."""
         return f"http://{self.host}:{self._port}/v1"
 
     @property
     def control_url(self) -> str:
+        """Base URL of the Cliniko sandbox's control routes (`/stats`, `/faults`, ...)."""
         return f"http://{self.host}:{self._port}/_sandbox"
 
     def cliniko_session(self, user_agent: str = "sandbox client (devs@example.com)"
@@ -141,23 +163,28 @@ class SandboxServer:
         return session
 
     def set_rate_limit(self, limit: int | None = 200, window_seconds: float = 60.0) -> None:
+        """Cliniko's per-key limit: `limit` requests per window (None: unlimited)."""
         self.limiter.configure(limit, window_seconds)
 
     def set_faults(self, error_5xx: float = 0.0, error_429: float = 0.0, drop: float = 0.0,
                    slow: float = 0.0, slow_seconds: float = 2.0, latency_ms: float = 0,
                    seed: int | None = None) -> None:
+        """Fail or slow these shares (0 to 1) of Cliniko API requests, drawn from `seed`."""
         self.faults.configure(error_5xx=error_5xx, error_429=error_429, drop=drop, slow=slow,
                               slow_seconds=slow_seconds, latency_ms=latency_ms, seed=seed)
 
     def stats(self) -> dict[str, Any]:
+        """Cliniko API requests since the last reset: total, by status, by path, delay."""
         return self.stats_counter.snapshot()
 
     def reset_stats(self) -> None:
+        """Zero the Cliniko request counts."""
         self.stats_counter.reset()
 
     # ----- the PayPal half ---------------------------------------------------------------------
     @property
     def paypal_port(self) -> int:
+        """The PayPal API's port (the bound one once started, even if 0 was asked)."""
         return self._paypal_port
 
     @property
@@ -167,19 +194,24 @@ class SandboxServer:
 
     @property
     def paypal_control_url(self) -> str:
+        """Base URL of the PayPal sandbox's control routes (`/stats`, `/invoices`, ...)."""
         return f"{self.paypal_url}/_sandbox/paypal"
 
     @property
     def paypal_client_id(self) -> str:
+        """The client id the PayPal sandbox accepts."""
         return self.paypal.credentials.client_id
 
     @property
     def paypal_client_secret(self) -> str:
+        """The client secret the PayPal sandbox accepts."""
         return self.paypal.credentials.client_secret
 
     def paypal_session(self) -> requests.Session:
-        """A `requests` session holding a fresh bearer token (fetched through the API, so it
-        counts in the stats and can be faulted)."""
+        """A `requests` session holding a fresh bearer token.
+
+        The token is fetched through the API, so it counts in the stats and can be faulted.
+        """
         session = requests.Session()
         reply = session.post(self.paypal_url + "/v1/oauth2/token",
                              auth=(self.paypal_client_id, self.paypal_client_secret),
@@ -190,24 +222,30 @@ class SandboxServer:
 
     def set_paypal_rate_limit(self, limit: int | None = None, window_seconds: float = 60.0
                               ) -> None:
-        """Off by default: PayPal publishes no limit. The window also sets an injected 429's
-        `Retry-After`."""
+        """Limit PayPal API requests per window; off by default, as PayPal publishes no limit.
+
+        The window also sets an injected 429's `Retry-After`.
+        """
         self.paypal_guard.limiter.configure(limit, window_seconds)
 
     def set_paypal_faults(self, error_5xx: float = 0.0, error_429: float = 0.0, drop: float = 0.0,
                           slow: float = 0.0, slow_seconds: float = 2.0, latency_ms: float = 0,
                           seed: int | None = None) -> None:
+        """Fail or slow these shares (0 to 1) of PayPal API requests, drawn from `seed`."""
         self.paypal_guard.faults.configure(error_5xx=error_5xx, error_429=error_429, drop=drop,
                                            slow=slow, slow_seconds=slow_seconds,
                                            latency_ms=latency_ms, seed=seed)
 
     def set_paypal_outage(self, down: bool = True) -> None:
+        """While down, every PayPal API call (token included) answers 503; False ends it."""
         self.paypal.set_outage(down)
 
     def paypal_stats(self) -> dict[str, Any]:
+        """PayPal API requests since the last reset: total, by status, by path, delay."""
         return self.paypal_guard.stats.snapshot()
 
     def reset_paypal_stats(self) -> None:
+        """Zero the PayPal request counts."""
         self.paypal_guard.stats.reset()
 
     def set_paypal_webhook(self, url: str | None, webhook_id: str | None = None,

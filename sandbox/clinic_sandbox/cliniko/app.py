@@ -33,17 +33,22 @@ PATIENT_WRITABLE = {
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None
                   ) -> Response:
+    """`payload` as a JSON response with `status` and any extra headers."""
     return Response(json.dumps(payload), status_code=status, headers=headers,
                     media_type="application/json")
 
 
 def error(status: int, message: str) -> Response:
+    """An error in Cliniko's shape: `{"message": ...}` with `status`."""
     return json_response({"message": message}, status)
 
 
 def make_authenticator(api_key: str) -> Callable[[Scope], tuple[str | None, Denial | None]]:
-    """HTTP Basic with the API key as user name (shard suffix optional) and an empty password;
-    a User-Agent is required (Cliniko "may block" requests without one: we always do)."""
+    """The `/v1` authentication callback: HTTP Basic with `api_key` as the user name.
+
+    The key's shard suffix is optional and the password empty. A User-Agent is required
+    (Cliniko "may block" requests without one: we always do).
+    """
     accepted = {api_key, api_key.rsplit("-", 1)[0]}
 
     def authenticate(scope: Scope) -> tuple[str | None, Denial | None]:
@@ -104,6 +109,7 @@ def _page_link(request: Request, page: int) -> str:
 
 
 def list_records(store: ClinikoStore, request: Request, path: str) -> Response:
+    """One page of a list endpoint, with `total_entries` and self/next/previous links."""
     resource = RESOURCES[path]
     try:
         page = _int_param(request, "page", 1, 1, None)
@@ -166,6 +172,7 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
 
 def create_cliniko_app(store: ClinikoStore, api_key: str, limiter: RateLimiter,
                        faults: FaultInjector, stats: Stats) -> ApiGuard:
+    """The Cliniko API over `store`, behind the guard that authenticates, limits and faults."""
     app = FastAPI(title="Cliniko sandbox", docs_url="/_sandbox/docs", openapi_url=None)
     add_api_routes(app, store)
     add_control_routes(app, store, limiter, faults, stats)
@@ -173,6 +180,7 @@ def create_cliniko_app(store: ClinikoStore, api_key: str, limiter: RateLimiter,
 
 
 def add_api_routes(app: FastAPI, store: ClinikoStore) -> None:
+    """Every collection's list and get-by-id routes, and the patient writes Cliniko allows."""
     @app.get("/v1/practitioners/inactive")
     async def inactive_practitioners(request: Request) -> Response:
         return list_records(store, request, "practitioners/inactive")

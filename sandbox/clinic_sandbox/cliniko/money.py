@@ -30,11 +30,14 @@ TAX_INCLUSIVE = 3
 
 
 def cents(value: Decimal) -> Decimal:
+    """Round to the cent, halves away from zero."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
 class ItemAmounts:
+    """The amounts Cliniko stores on one invoice item, each rounded to the cent."""
+
     discount: Decimal
     net_price: Decimal
     tax: Decimal

@@ -39,6 +39,8 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True)
 class Filter:
+    """One parsed `q[]=<field>:<op><value>` condition, ready to test rows."""
+
     field: str
     op: str
     raw: str  # the value as given (for cache keys)

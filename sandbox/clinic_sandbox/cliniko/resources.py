@@ -42,6 +42,7 @@ class Resource:
         return next(iter(self.variants.values()))
 
     def has_filter(self, name: str) -> bool:
+        """Whether Cliniko accepts `q[]` on `name` for this collection."""
         return name in self.filters
 
 

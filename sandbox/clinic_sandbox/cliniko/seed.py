@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from faker import Faker
 
 from .money import TAX_EXCLUSIVE, TAX_INCLUSIVE, invoice_totals, item_amounts
-from .resources import RESOURCES
+from .required import fill_required
 from .store import ClinikoStore, Row, format_ts
 
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -87,6 +87,8 @@ class Pools:
 
 
 class Seeder:
+    """The seeded RNG, name pools and store every record generator shares."""
+
     def __init__(self, store: ClinikoStore, seed: int) -> None:
         self.store = store
         self.rng = random.Random(seed)
@@ -104,6 +106,7 @@ class Seeder:
         return low + timedelta(seconds=self.rng.randrange(span))
 
     def new_row(self, created: datetime, updated: datetime | None = None, **fields: Any) -> Row:
+        """A row with a fresh id (short before LONG_IDS_FROM), timestamps and the set fields."""
         updated = max(updated or created, created)
         if updated > self.latest:
             self.latest = updated
@@ -119,20 +122,24 @@ class Seeder:
         return self.moment(created, min(created + timedelta(days=120), END))
 
     def person(self) -> tuple[str, str, str]:
+        """A first name, last name and sex ("F" or "M") from the pools."""
         sex = self.rng.choice("FM")
         first = self.rng.choice(self.pools.female if sex == "F" else self.pools.male)
         return first, self.rng.choice(self.pools.last), sex
 
     def email(self, first: str, last: str, domain: str | None = None) -> str:
+        """`first.last<n>@domain`, lower case; a pool domain unless `domain` is given."""
         local = f"{first}.{last}".lower().replace(" ", "").replace("'", "")
         return f"{local}{self.rng.randint(1, 99)}@{domain or self.rng.choice(self.pools.domains)}"
 
     def phone(self, kind: str = "Mobile") -> dict[str, str]:
+        """A Cliniko phone number entry of `kind`, with its +61 normalised form."""
         number = self.rng.choice(self.pools.mobiles if kind == "Mobile" else self.pools.landlines)
         digits = number.replace(" ", "")
         return {"phone_type": kind, "number": number, "normalized_number": "+61" + digits[1:]}
 
     def load(self, collection: str, rows: list[Row]) -> list[Row]:
+        """Put `rows` into the store in creation order; return them, sorted."""
         rows.sort(key=lambda r: r["created_at"])
         self.store.load(collection, rows)
         return rows
@@ -409,7 +416,7 @@ def _satellites(s: Seeder, patients: list[Row], ref: dict[str, list[Row]]) -> No
         for i in range(n):
             created = s.moment(t0, END)
             row = s.new_row(created, s.touched(created), **make(i))
-            fill_required(collection, row, s.store)
+            fill_required(collection, row)
             out.append(row)
         return s.load(collection, out)
 
@@ -491,35 +498,3 @@ def _satellites(s: Seeder, patients: list[Row], ref: dict[str, list[Row]]) -> No
     rows("unavailable_blocks", 3, lambda i: {
         **span(i), "practitioner_id": prac[i]["id"], "business_id": bus[0]["id"],
         "unavailable_block_type_id": block_types[i % 2]["id"]})
-
-
-_DEFAULTS = {"str": "Sample", "dec": "0.00", "int": 1, "int64": "0", "bool": False,
-             "obj": {"sections": []}, "num": 0}
-_REQUIRED: dict[tuple[str, str], list[tuple[str, str]]] = {}
-
-
-def fill_required(collection: str, row: Row, store: ClinikoStore | None = None) -> None:
-    """Give every non-nullable scalar the spec lists a plausible value if it has none."""
-    resource = RESOURCES[collection]
-    variant = row.get("_variant", "") or next(iter(resource.variants))
-    key = (collection, variant)
-    if key not in _REQUIRED:
-        fields = resource.variants.get(variant, resource.fields)
-        _REQUIRED[key] = [(n, k) for n, k in fields.items()
-                          if "?" not in k.split(":")[0] and k.split(":")[0] not in
-                          ("id", "self", "ref", "sub", "filter", "const")]
-    for name, kind in _REQUIRED[key]:
-        if row.get(name) is not None:
-            continue
-        head = kind.split(":")[0].rstrip("?")
-        if head in ("dt",):
-            row[name] = row["created_at"]
-        elif head == "date":
-            row[name] = row["created_at"][:10]
-        elif head in ("enum", "ienum"):
-            first = kind.split(":", 1)[1].split("|")[0]
-            row[name] = int(first) if head == "ienum" else first
-        elif head in _DEFAULTS:
-            row[name] = _DEFAULTS[head]
-    if collection == "patient_attachments" and row.get("_variant") == "UploadedPatientAttachment":
-        row.setdefault("content_id", row["id"])

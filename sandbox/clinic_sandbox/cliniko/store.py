@@ -11,13 +11,14 @@ from __future__ import annotations
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 from .query import Filter, QueryError, parse_sort, sort_key
+from .required import fill_required
 from .resources import RESOURCES, Resource
 
 Row = dict[str, Any]
@@ -45,10 +46,12 @@ class NotFound(KeyError):
 
 
 def format_ts(moment: datetime) -> str:
+    """`moment` in UTC as Cliniko writes timestamps: `YYYY-MM-DDTHH:MM:SSZ`."""
     return moment.astimezone(UTC).strftime(TS_FORMAT)
 
 
 def parse_ts(text: str) -> datetime:
+    """The aware UTC datetime of a timestamp in Cliniko's format."""
     return datetime.strptime(text, TS_FORMAT).replace(tzinfo=UTC)
 
 
@@ -80,8 +83,10 @@ class ClinikoStore:
                 return candidate
 
     def now(self) -> str:
-        """Current UTC second, as Cliniko stamps records: second precision, so writes in the
-        same second tie (the tap must cope with that), and never before the seeded data."""
+        """Current UTC second, as Cliniko stamps records, and never before the seeded data.
+
+        Second precision means writes in the same second tie (the tap must cope with that).
+        """
         moment = max(datetime.now(UTC).replace(microsecond=0), self._last_ts)
         self._last_ts = moment
         return format_ts(moment)
@@ -94,6 +99,7 @@ class ClinikoStore:
 
     # ----- bulk loading (seed) ---------------------------------------------------------------
     def load(self, collection: str, rows: Iterable[Row]) -> None:
+        """Store seeded rows as they are (ids and timestamps included)."""
         with self._lock:
             table = self._table(collection)
             for row in rows:
@@ -103,6 +109,7 @@ class ClinikoStore:
 
     # ----- the Python API ----------------------------------------------------------------------
     def collections(self) -> list[str]:
+        """Names of the stored collections (read views such as `bookings` excluded)."""
         return list(self._rows)
 
     def count(self, collection: str) -> int:
@@ -116,6 +123,7 @@ class ClinikoStore:
             return [self.serialise(collection, r) for r in self._table(collection).values()]
 
     def get(self, collection: str, record_id: str) -> Row:
+        """One record as the API returns it, hidden or not; `NotFound` if there is none."""
         with self._lock:
             return self.serialise(collection, self._row(collection, str(record_id)))
 
@@ -131,9 +139,7 @@ class ClinikoStore:
             row = self._clean(collection, data)
             row["id"] = self.new_id()
             row["created_at"] = row["updated_at"] = at or self.now()
-            from .seed import fill_required  # local import: seed imports this module
-
-            fill_required(collection, row, self)
+            fill_required(collection, row)
             table[row["id"]] = row
             self._touch(collection)
             return self.serialise(collection, row)
@@ -154,11 +160,15 @@ class ClinikoStore:
         return self._stamp(collection, record_id, "archived_at", at)
 
     def cancel(self, collection: str, record_id: str) -> Row:
+        """Set `cancelled_at` and bump `updated_at` (appointments)."""
         return self._stamp(collection, record_id, "cancelled_at")
 
     def delete(self, collection: str, record_id: str, at: str | None = None) -> Row | None:
-        """Soft-delete (`deleted_at`) where the resource has a deleted_at filter; archive where
-        Cliniko's DELETE archives (patients, ...); remove for the four hard-deleting resources."""
+        """Delete a record the way Cliniko's DELETE does for its collection.
+
+        Soft-delete (`deleted_at`) where the resource has a deleted_at filter; archive where
+        Cliniko's DELETE archives (patients, ...); remove for the four hard-deleting resources.
+        """
         if collection in HARD_DELETE:
             with self._lock:
                 self._row(collection, str(record_id))
@@ -197,8 +207,11 @@ class ClinikoStore:
 
     def visible(self, path: str, collection: str, row: Row, filters: list[Filter],
                 listing: bool = True) -> bool:
-        """Whether a row passes the filters and the default hiding of archived/cancelled/deleted
-        records (lifted by any filter on that field, e.g. `q[]=archived_at:*`)."""
+        """Whether a row passes the filters and the default hiding of removed records.
+
+        Archived, cancelled and deleted records are hidden unless a filter names that field
+        (e.g. `q[]=archived_at:*`).
+        """
         resource = RESOURCES[path]
         named = {f.field for f in filters}
         for flag in HIDING_FLAGS:
@@ -211,10 +224,12 @@ class ClinikoStore:
         return all(f.predicate(row) for f in filters)
 
     def page(self, ids: list[tuple[str, str]], base: str) -> list[Row]:
+        """Serialise the `query` result pairs `ids`, with links under `base`."""
         with self._lock:
             return [self.serialise(c, self._rows[c][i], base) for c, i in ids]
 
     def find_visible(self, path: str, record_id: str, filters: list[Filter]) -> tuple[str, Row]:
+        """The (collection, stored row) a GET by id on `path` sees; `NotFound` if hidden."""
         sources = VIEWS.get(path, (path,))
         with self._lock:
             for source in sources:
@@ -233,8 +248,11 @@ class ClinikoStore:
 
     # ----- serialisation ----------------------------------------------------------------------
     def serialise(self, collection: str, row: Row, base: str | None = None) -> Row:
-        """The record as the API returns it: every spec field in the spec's order, nulls for
-        unset values, links as `{"links": {"self": url}}`; unset link objects are left out."""
+        """The record as the API returns it.
+
+        Every spec field in the spec's order, nulls for unset values, links as
+        `{"links": {"self": url}}`; unset link objects are left out.
+        """
         base = (base or self.base_url).rstrip("/")
         resource = RESOURCES[collection]
         fields = resource.variants.get(row.get("_variant", ""), resource.fields)
@@ -359,11 +377,6 @@ class _Lookup(dict[str, Any]):
 
     def __missing__(self, key: str) -> str:
         return ""
-
-
-def iter_rows(store: ClinikoStore, collection: str) -> Iterator[Row]:
-    """Stored rows of a collection (for seed-time checks); not a copy."""
-    yield from store._table(collection).values()
 
 
 __all__ = ["ClinikoStore", "NotFound", "QueryError", "format_ts", "parse_ts"]

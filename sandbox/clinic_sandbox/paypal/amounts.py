@@ -37,10 +37,12 @@ ZERO_DECIMAL_CURRENCIES = frozenset({"HUF", "JPY", "TWD"})
 
 
 def places(currency: str) -> int:
+    """Decimal places PayPal allows for `currency`: 0 for HUF, JPY and TWD, else 2."""
     return 0 if currency.upper() in ZERO_DECIMAL_CURRENCIES else 2
 
 
 def round_half_up(value: Decimal, currency: str) -> Decimal:
+    """`value` rounded half-up to the currency's decimal places."""
     exponent = Decimal(1).scaleb(-places(currency))
     return value.quantize(exponent, rounding=ROUND_HALF_UP)
 
@@ -64,6 +66,8 @@ def _percent(obj: dict[str, Any] | None) -> Decimal | None:
 
 @dataclass
 class LineAmounts:
+    """One item's computed amount (quantity × unit price), discount and tax (None: untaxed)."""
+
     amount: Decimal
     discount: Decimal
     tax: Decimal | None
@@ -71,6 +75,8 @@ class LineAmounts:
 
 @dataclass
 class InvoiceAmounts:
+    """Every computed amount of one invoice, per line and in total, in its currency."""
+
     currency: str
     lines: list[LineAmounts] = field(default_factory=list)
     item_total: Decimal = ZERO
@@ -154,10 +160,12 @@ def compute(invoice: dict[str, Any]) -> InvoiceAmounts:
 
 
 def paid_total(transactions: Iterable[dict[str, Any]]) -> Decimal:
+    """The sum of the payment transactions' amounts."""
     return sum((_value(t.get("amount")) or ZERO for t in transactions), ZERO)
 
 
 def due(total: Decimal, paid: Decimal) -> Decimal:
+    """What is left to pay: total less paid, never below zero."""
     return max(total - paid, ZERO)
 
 

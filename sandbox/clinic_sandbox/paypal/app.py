@@ -33,22 +33,26 @@ Handler = Callable[[], Awaitable[tuple[int, Any]]]
 class Faults(Protocol):
     """Anything that may answer a request before the API does (None: carry on)."""
 
-    async def apply(self, request: Request) -> Response | None: ...
+    async def apply(self, request: Request) -> Response | None:
+        """The answer to send instead of the API's, or None to let the API answer."""
 
 
 def paypal_json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    """`body` as JSON with `status`; a None body gives an empty response (e.g. 204)."""
     if body is None:
         return Response(status_code=status, headers=headers)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 def error_response(status: int, details: list[dict[str, Any]]) -> Response:
+    """A PayPal REST error with `details` and a fresh debug id (body and header agree)."""
     debug_id = new_debug_id()
     return JSONResponse(error_body(status, details, debug_id), status_code=status,
                         headers={"Paypal-Debug-Id": debug_id})
 
 
 def base_url(request: Request) -> str:
+    """Scheme, host and port the client called, for links back to this server."""
     return str(request.base_url).rstrip("/")
 
 
@@ -70,18 +74,22 @@ def invoice_links(invoice: dict[str, Any], base: str) -> list[dict[str, str]]:
 
 
 def render(invoice: dict[str, Any], request: Request) -> dict[str, Any]:
+    """The stored invoice as the API returns it: with its HATEOAS links."""
     return {**invoice, "links": invoice_links(invoice, base_url(request))}
 
 
 def self_link(invoice_id: str, request: Request) -> dict[str, str]:
+    """The link PayPal answers a write with when no representation was asked for."""
     return {"rel": "self", "href": f"{base_url(request)}{INVOICES}/{invoice_id}", "method": "GET"}
 
 
 def wants_representation(request: Request) -> bool:
+    """Whether the client sent `Prefer: return=representation` (the full invoice back)."""
     return "return=representation" in request.headers.get("prefer", "").replace(" ", "")
 
 
 async def json_body(request: Request, required: bool = True) -> dict[str, Any]:
+    """The request's JSON object; PayPal's 400 if it is missing (when required) or malformed."""
     raw = await request.body()
     if not raw.strip():
         if required:
@@ -98,6 +106,7 @@ async def json_body(request: Request, required: bool = True) -> dict[str, Any]:
 
 
 def int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """Integer query parameter `name` in [low, high]; PayPal's 400 for anything else."""
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -207,8 +216,11 @@ class _OAuthDenied(Exception):
 
 
 async def _replayable(state: PayPalState, request: Request, handler: Handler) -> Response:
-    """Run a POST; with `honour_request_id`, repeat the first success for a repeated
-    `PayPal-Request-Id` (201 becomes 200, "the resource already exists", notes §6)."""
+    """Run a POST, replaying the first success for a repeated `PayPal-Request-Id`.
+
+    Only with `state.honour_request_id`; the replayed 201 becomes a 200 ("the resource already
+    exists", notes §6).
+    """
     request_id = request.headers.get("paypal-request-id")
     key = (request.method, request.url.path, request_id or "")
     if state.honour_request_id and request_id:

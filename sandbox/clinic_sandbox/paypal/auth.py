@@ -35,16 +35,20 @@ class OAuthError(Exception):
         self.status, self.error, self.description = status, error, description
 
     def body(self) -> dict[str, str]:
+        """The RFC 6749 error body: `error` and `error_description`."""
         return {"error": self.error, "error_description": self.description}
 
 
 @dataclass
 class Credentials:
+    """The one REST app's client id and secret the sandbox accepts."""
+
     client_id: str = "sandbox-client-id"
     client_secret: str = "sandbox-client-secret"
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(user, password) from an HTTP Basic `Authorization` header; None if it is not one."""
     if not header or not header.lower().startswith("basic "):
         return None
     try:
@@ -56,6 +60,8 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
 
 
 class TokenIssuer:
+    """Issues bearer tokens for the client credentials and checks the ones clients present."""
+
     def __init__(self, store: PayPalStore, credentials: Credentials, clock: Callable[[], float],
                  expires_in: int = OBSERVED_EXPIRES_IN) -> None:
         self.store, self.credentials, self.clock = store, credentials, clock

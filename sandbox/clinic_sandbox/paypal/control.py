@@ -1,5 +1,7 @@
-"""`/_sandbox/paypal/...`: unauthenticated routes that change the sandbox by hand, the HTTP
-twin of `PayPalState`'s Python API.  They are not faulted, not logged and need no token."""
+"""`/_sandbox/paypal/...`: unauthenticated routes that change the sandbox by hand.
+
+They are the HTTP twin of `PayPalState`'s Python API: not faulted, not logged, no token needed.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def add_control_routes(app: FastAPI, state: PayPalState) -> None:
+    """Add the invoice controls (pay, cancel, ...) and the switches (outage, ...) to `app`."""
     _add_invoice_controls(app, state)
     _add_switches(app, state)
 

@@ -81,5 +81,6 @@ def unprocessable(issue: str, description: str) -> PayPalError:
 
 
 def not_found(invoice_id: str) -> PayPalError:
+    """PayPal's 404 INVALID_RESOURCE_ID for an unknown invoice id."""
     return PayPalError(404, [detail("INVALID_RESOURCE_ID", "Requested resource ID was not found.",
                                     field="invoice_id", value=invoice_id, location="path")])

@@ -1,5 +1,6 @@
-"""The PayPal app's `faults` hook, backed by a rate limiter, fault injector and stats of its own
-(the same machinery as Cliniko's, answering in PayPal's shapes).
+"""The PayPal app's `faults` hook, with a rate limiter, fault injector and stats of its own.
+
+It is the same machinery as Cliniko's, answering in PayPal's shapes.
 
 Order per API call (token included): outage (in the app) -> rate limit -> fault draw ->
 latency/slow sleep -> injected answer or the API.  One merchant account per sandbox, so the
@@ -28,8 +29,11 @@ RATE_LIMIT_DOCS = "https://developer.paypal.com/api/rest/reference/rate-limiting
 
 
 def rate_limited(retry_at: float) -> Response:
-    """429 RATE_LIMIT_REACHED as observed; the `Retry-After` header (whole seconds) is
-    UNCONFIRMED for PayPal (its docs' sample code reads it "if available")."""
+    """429 RATE_LIMIT_REACHED as observed, with `Retry-After` until `retry_at`.
+
+    The `Retry-After` header (whole seconds) is UNCONFIRMED for PayPal (its docs' sample code
+    reads it "if available").
+    """
     debug_id = new_debug_id()
     name, message = STATUS_NAMES[429]
     body = {"name": name, "message": message, "debug_id": debug_id,
@@ -47,6 +51,7 @@ class DroppedResponse(Response):
         self.status_code = 0  # what the call log records: no HTTP answer ever completed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the broken answer; the connection is then dropped."""
         await drop_connection(send, b'{"items": [')
 
 
@@ -61,6 +66,7 @@ class PayPalGuard:
         self.stats = Stats()
 
     async def apply(self, request: Request) -> Response | None:
+        """Screen one API call: a 429, 5xx or dropped answer, or None to let the API answer."""
         verdict = await screen(self.limiter, self.faults, self.stats, RATE_KEY)
         if verdict.status == 429:
             return rate_limited(verdict.retry_at)
@@ -71,8 +77,10 @@ class PayPalGuard:
         return None
 
     def app(self, state: PayPalState) -> ASGIApp:
-        """The PayPal app faulted by this guard, with knob routes under `/_sandbox/paypal`,
-        counted from outside so outage 503s and drops show in the stats."""
+        """The PayPal app faulted by this guard, with knob routes under `/_sandbox/paypal`.
+
+        Requests are counted from outside the app, so outage 503s and drops show in the stats.
+        """
         app = create_paypal_app(state, faults=self)
         add_knob_routes(app, PREFIX, self.limiter, self.faults, self.stats, default_limit=None)
         return RequestCounter(app, API_PREFIXES, self.stats)

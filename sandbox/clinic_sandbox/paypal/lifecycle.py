@@ -61,6 +61,7 @@ class InvoicingRules:
 
 
 def timestamp(moment: dt.datetime) -> str:
+    """`moment` in UTC as PayPal writes metadata times: `YYYY-MM-DDTHH:MM:SSZ`."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -105,19 +106,23 @@ class Invoicing:
         self.store, self.rules, self._clock = store, rules, clock
 
     def now(self) -> dt.datetime:
+        """The injected clock's time, as an aware UTC datetime."""
         return dt.datetime.fromtimestamp(self._clock(), dt.UTC)
 
     def today(self) -> dt.date:
+        """The injected clock's date in UTC (invoice and payment dates default to it)."""
         return self.now().date()
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, invoice_id: str) -> dict[str, Any]:
+        """A copy of the stored invoice; PayPal's 404 if there is none."""
         invoice = self.store.get(invoice_id)
         if invoice is None:
             raise not_found(invoice_id)
         return invoice
 
     def next_number(self) -> str:
+        """The next free invoice number: the latest number with its last digit run plus one."""
         with self.store.lock:
             numbers = self.store.numbers()
             candidate = next_number_after(numbers)
@@ -127,6 +132,7 @@ class Invoicing:
 
     # -- create / replace / delete ----------------------------------------------------------
     def create(self, body: dict[str, Any], status: str = "DRAFT") -> dict[str, Any]:
+        """Validate and store a new invoice with a new id, number, metadata and amounts."""
         invoice = self._checked(body)
         with self.store.lock:
             self._claim_number(invoice, excluding=None)
@@ -144,6 +150,7 @@ class Invoicing:
             return invoice
 
     def replace(self, invoice_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Full update (PUT): the body replaces the invoice; id, status and payments stay."""
         replacement = self._checked(body)
         with self.store.lock:
             current = self.get(invoice_id)
@@ -165,6 +172,7 @@ class Invoicing:
             return invoice
 
     def delete(self, invoice_id: str) -> None:
+        """Delete a draft or scheduled invoice; any other status is a 422 (cancel it instead)."""
         with self.store.lock:
             status = self.get(invoice_id)["status"]
             if status not in DELETABLE:
@@ -234,6 +242,7 @@ class Invoicing:
             return invoice
 
     def remind(self, invoice_id: str, body: dict[str, Any]) -> None:
+        """Check a reminder is allowed (an unpaid or partly paid invoice); nothing is stored."""
         self._check_notification(body)
         if self.get(invoice_id)["status"] not in PAYABLE:
             raise unprocessable("CANNOT_REMIND_INVOICE", "You cannot remind an invoice which is "
@@ -241,6 +250,7 @@ class Invoicing:
                                 "can be reminded.")
 
     def cancel(self, invoice_id: str, body: dict[str, Any], by: str | None = None) -> None:
+        """SENT or UNPAID → CANCELLED, recording who cancelled; other statuses are a 422."""
         self._check_notification(body)
         with self.store.lock:
             invoice = self.get(invoice_id)
@@ -312,8 +322,10 @@ class Invoicing:
         self._settle(invoice)
 
     def refund(self, invoice_id: str) -> str:
-        """Refund everything paid (a sandbox control action): PAID → REFUNDED, MARKED_AS_PAID →
-        MARKED_AS_REFUNDED."""
+        """Refund everything paid (a sandbox control action); returns the refund id.
+
+        PAID becomes REFUNDED, MARKED_AS_PAID becomes MARKED_AS_REFUNDED.
+        """
         with self.store.lock:
             invoice = self.get(invoice_id)
             if invoice["status"] not in ("PAID", "MARKED_AS_PAID"):
@@ -331,6 +343,7 @@ class Invoicing:
             return str(refund["refund_id"])
 
     def delete_payment(self, invoice_id: str, payment_id: str) -> None:
+        """Remove a recorded (external) payment and settle the invoice again."""
         with self.store.lock:
             invoice = self.get(invoice_id)
             transactions = (invoice.get("payments") or {}).get("transactions") or []
@@ -375,7 +388,8 @@ class Invoicing:
     def edit(self, invoice_id: str, patch: dict[str, Any]) -> dict[str, Any]:
         """JSON merge-patch (RFC 7386) of any stored field, then amounts are recomputed.
 
-        A patch to `amount` itself is kept as written (an inconsistent invoice on purpose)."""
+        A patch to `amount` itself is kept as written (an inconsistent invoice on purpose).
+        """
         with self.store.lock:
             invoice = merge_patch(self.get(invoice_id), patch)
             if "amount" not in patch:
@@ -386,6 +400,7 @@ class Invoicing:
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
+    """`target` with the JSON merge-patch (RFC 7386) `patch` applied; `target` is not changed."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     result = dict(target) if isinstance(target, dict) else {}

@@ -82,11 +82,13 @@ FILTERS: dict[str, Predicate] = {
 
 
 def matches(invoice: dict[str, Any], criteria: dict[str, Any]) -> bool:
+    """Whether the invoice meets every search criterion given (None values are not criteria)."""
     return all(FILTERS[key](invoice, value) for key, value in criteria.items()
                if key in FILTERS and value is not None)
 
 
 def search(invoices: list[dict[str, Any]], criteria: dict[str, Any]) -> list[dict[str, Any]]:
+    """The invoices that match `criteria`, in the order given."""
     return [invoice for invoice in invoices if matches(invoice, criteria)]
 
 

@@ -1,5 +1,8 @@
-"""`PayPalState`: everything one simulated PayPal merchant account holds, plus the switches and
-Python API tests use to act on it "by hand" (as a person would in PayPal's web UI)."""
+"""`PayPalState`: everything one simulated PayPal merchant account holds.
+
+It also has the switches and Python API tests use to act on the account "by hand" (as a person
+would in PayPal's web UI).
+"""
 
 from __future__ import annotations
 
@@ -32,8 +35,11 @@ class ApiCall:
 
     @property
     def is_write(self) -> bool:
-        """A PayPal write: any non-GET API call other than fetching a token or searching
-        (search-invoices is a POST that only reads)."""
+        """Whether the call could change PayPal data: a write method, not a read-only POST.
+
+        Fetching a token, searching invoices and verifying a webhook signature are POSTs that
+        change nothing.
+        """
         return self.method in WRITE_METHODS and self.path not in READ_ONLY_POSTS
 
 
@@ -74,6 +80,7 @@ class PayPalState:
         return self.store.all()
 
     def invoice(self, invoice_id: str) -> dict[str, Any] | None:
+        """A copy of one stored invoice, or None if there is no such invoice."""
         return self.store.get(invoice_id)
 
     def add_invoice(self, body: dict[str, Any], send: bool = False) -> dict[str, Any]:
@@ -82,8 +89,10 @@ class PayPalState:
         return self.invoicing.send(invoice["id"], {}) if send else invoice
 
     def mark_paid(self, invoice_id: str, value: str | None = None) -> str:
-        """The patient pays through PayPal (whole due amount unless `value`) → PAID /
-        PARTIALLY_PAID.  Returns the PayPal transaction id."""
+        """The patient pays through PayPal; returns the PayPal transaction id.
+
+        The whole due amount unless `value` is given: the invoice becomes PAID or PARTIALLY_PAID.
+        """
         return self.invoicing.pay_in_paypal(invoice_id, value)
 
     def record_payment(self, invoice_id: str, method: str = "CASH",
@@ -96,8 +105,11 @@ class PayPalState:
         return self.invoicing.record_payment(invoice_id, body)
 
     def refund(self, invoice_id: str) -> str:
-        """The merchant refunds a paid invoice in full → REFUNDED (MARKED_AS_REFUNDED when
-        every payment was recorded by hand). Returns the refund id."""
+        """The merchant refunds a paid invoice in full; returns the refund id.
+
+        The invoice becomes REFUNDED, or MARKED_AS_REFUNDED when every payment was recorded by
+        hand.
+        """
         return self.invoicing.refund(invoice_id)
 
     def cancel(self, invoice_id: str) -> None:
@@ -119,6 +131,7 @@ class PayPalState:
     # -- switches ---------------------------------------------------------------------------
     @property
     def outage(self) -> bool:
+        """Whether the outage switch is on (every API call answers 503)."""
         return self._outage
 
     def set_outage(self, down: bool) -> None:
@@ -131,6 +144,7 @@ class PayPalState:
 
     @property
     def credentials(self) -> Credentials:
+        """The client id and secret the token endpoint accepts now."""
         return self.tokens.credentials
 
     def set_token_expiry(self, seconds: int) -> None:
@@ -138,15 +152,18 @@ class PayPalState:
         self.tokens.expires_in = int(seconds)
 
     def expire_tokens(self) -> None:
+        """Make every issued token stale, so clients must fetch a new one."""
         self.tokens.expire_all()
 
     # -- call log ---------------------------------------------------------------------------
     def log_call(self, method: str, path: str, status: int, query: str = "") -> None:
+        """Append an answered API call to the log and wake `wait_for_calls`."""
         with self._log_lock:
             self._calls.append(ApiCall(method, path, status, self.clock(), query))
             self._log_lock.notify_all()
 
     def call_count(self) -> int:
+        """How many API calls were logged since the last clear."""
         with self._log_lock:
             return len(self._calls)
 
@@ -157,6 +174,7 @@ class PayPalState:
 
     @property
     def call_log(self) -> list[ApiCall]:
+        """A copy of the logged API calls, oldest first."""
         with self._log_lock:
             return list(self._calls)
 
@@ -165,10 +183,12 @@ class PayPalState:
         return [call for call in self.call_log if call.is_write]
 
     def clear_call_log(self) -> None:
+        """Forget the logged calls (`DELETE /_sandbox/paypal/calls`)."""
         with self._log_lock:
             self._calls.clear()
 
     def call_log_dicts(self) -> list[dict[str, Any]]:
+        """The call log as JSON-ready dicts, each with its `is_write` flag."""
         return [asdict(call) | {"is_write": call.is_write} for call in self.call_log]
 
     def reset(self) -> None:

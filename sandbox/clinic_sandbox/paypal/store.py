@@ -44,11 +44,14 @@ def new_debug_id() -> str:
 
 
 def new_access_token() -> str:
+    """A random bearer token shaped like PayPal's (`A21AA` and URL-safe characters)."""
     return "A21AA" + secrets.token_urlsafe(60)
 
 
 @dataclass(frozen=True)
 class Token:
+    """An issued bearer token: whose it is and when it was issued and expires (UNIX seconds)."""
+
     access_token: str
     client_id: str
     issued_at: float
@@ -72,16 +75,19 @@ class PayPalStore:
 
     @contextmanager
     def locked(self) -> Iterator[PayPalStore]:
+        """Hold the store's lock for a compound read-modify-write: `with store.locked() as s:`."""
         with self.lock:
             yield self
 
     # -- invoices ---------------------------------------------------------------------------
     def get(self, invoice_id: str) -> dict[str, Any] | None:
+        """A copy of one invoice, or None if there is none."""
         with self.lock:
             found = self._invoices.get(invoice_id)
             return copy.deepcopy(found) if found is not None else None
 
     def put(self, invoice: dict[str, Any]) -> None:
+        """Store a copy of the invoice under its id, reindex it and tell `on_put`."""
         with self.lock:
             before = self._invoices.get(invoice["id"])
             self._unindex(before)
@@ -91,6 +97,7 @@ class PayPalStore:
                 self.on_put(before, self._invoices[invoice["id"]])
 
     def remove(self, invoice_id: str) -> bool:
+        """Delete an invoice; False if there was none."""
         with self.lock:
             removed = self._invoices.pop(invoice_id, None)
             self._unindex(removed)
@@ -124,15 +131,18 @@ class PayPalStore:
 
     def matching(self, keep: Callable[[dict[str, Any]], bool],
                  reference: str | None = None) -> list[dict[str, Any]]:
-        """Stored invoices for which `keep` is true, oldest first; only those are copied (a
-        search over 100,000 invoices must not deep-copy them all). With `reference`, only
-        invoices with that `detail.reference` are looked at."""
+        """Copies of the stored invoices for which `keep` is true, oldest first.
+
+        Only those are copied (a search over 100,000 invoices must not deep-copy them all).
+        With `reference`, only invoices with that `detail.reference` are looked at.
+        """
         with self.lock:
             pool = (self._invoices.values() if reference is None
                     else self._with_detail("reference", reference))
             return copy.deepcopy([inv for inv in pool if keep(inv)])
 
     def unused_invoice_id(self) -> str:
+        """A new invoice id no stored invoice has."""
         with self.lock:
             while (candidate := new_invoice_id()) in self._invoices:
                 pass
@@ -147,37 +157,40 @@ class PayPalStore:
             return None
 
     def numbers(self) -> list[str]:
+        """Every stored invoice number, in creation order."""
         with self.lock:
             return [i["detail"]["invoice_number"] for i in self._invoices.values()
                     if i["detail"].get("invoice_number")]
 
     # -- tokens -----------------------------------------------------------------------------
     def add_token(self, token: Token) -> None:
+        """Store a token, replacing any with the same access token string."""
         with self.lock:
             self._tokens[token.access_token] = token
 
     def token(self, access_token: str) -> Token | None:
+        """The token with this access token string, or None."""
         with self.lock:
             return self._tokens.get(access_token)
 
     def tokens(self) -> list[Token]:
+        """Every issued token, expired ones included."""
         with self.lock:
             return list(self._tokens.values())
 
-    def drop_tokens(self) -> None:
-        with self.lock:
-            self._tokens.clear()
-
     # -- PayPal-Request-Id replies ---------------------------------------------------------------
     def reply(self, key: tuple[str, str, str]) -> tuple[int, Any] | None:
+        """The remembered (status, body) for (method, path, PayPal-Request-Id), or None."""
         with self.lock:
             return copy.deepcopy(self._replies.get(key))
 
     def remember_reply(self, key: tuple[str, str, str], status: int, body: Any) -> None:
+        """Keep an answer to replay when the same PayPal-Request-Id comes again."""
         with self.lock:
             self._replies[key] = (status, copy.deepcopy(body))
 
     def clear(self) -> None:
+        """Forget every invoice, token and remembered reply."""
         with self.lock:
             self._invoices.clear()
             self._by_detail.clear()

@@ -72,11 +72,13 @@ SEARCH_LIMITS = (
 
 
 def decimal_places(number: Decimal) -> int:
+    """How many digits `number` has after the decimal point (0 for whole numbers)."""
     exponent = number.as_tuple().exponent
     return max(-exponent, 0) if isinstance(exponent, int) else 0
 
 
 def parse_date(text: Any) -> dt.date | None:
+    """A `YYYY-MM-DD` string as a date; None for anything else or an impossible date."""
     if not isinstance(text, str) or not DATE_PATTERN.match(text):
         return None
     try:
@@ -92,12 +94,15 @@ class Checker:
         self.details: list[dict[str, Any]] = []
 
     def add(self, issue: str, description: str, pointer: str, value: Any = None) -> None:
+        """Record one problem at the JSON pointer `pointer` (with the offending value)."""
         self.details.append(detail(issue, description, field=pointer, value=value))
 
     def missing(self, pointer: str, what: str) -> None:
+        """Record MISSING_REQUIRED_PARAMETER for `what`, at `pointer`."""
         self.add("MISSING_REQUIRED_PARAMETER", f"{what} is missing.", pointer)
 
     def is_object(self, value: Any, pointer: str) -> bool:
+        """Whether `value` is absent or a JSON object; records the problem if not."""
         if value is None or isinstance(value, dict):
             return True
         self.add("INVALID_PARAMETER_SYNTAX", "Expected a JSON object.", pointer)
@@ -105,6 +110,7 @@ class Checker:
 
     def string(self, obj: dict[str, Any], key: str, limit: int, description: str,
                pointer: str) -> None:
+        """Check that `obj[key]`, if present, is a string of at most `limit` characters."""
         value = obj.get(key)
         if value is None:
             return
@@ -115,20 +121,24 @@ class Checker:
 
     def strings(self, obj: dict[str, Any], limits: tuple[tuple[str, int, str], ...],
                 pointer: str) -> None:
+        """Check several string fields of `obj`, each with its own limit and message."""
         for key, limit, description in limits:
             self.string(obj, key, limit, description, pointer)
 
     def enum(self, obj: dict[str, Any], key: str, allowed: tuple[str, ...], pointer: str) -> None:
+        """Check that `obj[key]`, if present, is one of `allowed`."""
         value = obj.get(key)
         if value is not None and value not in allowed:
             self.add("INVALID_PARAMETER_SYNTAX", f"{key} must be one of {', '.join(allowed)}.",
                      f"{pointer}/{key}", value)
 
     def date(self, obj: dict[str, Any], key: str, description: str, pointer: str) -> None:
+        """Check that `obj[key]`, if present, is a `YYYY-MM-DD` date."""
         if key in obj and parse_date(obj[key]) is None:
             self.add("INVALID_PARAMETER_SYNTAX", description, f"{pointer}/{key}", obj[key])
 
     def email(self, obj: dict[str, Any], key: str, pointer: str) -> None:
+        """Check that `obj[key]`, if present, is an email address of 3 to 254 characters."""
         value = obj.get(key)
         if value is None:
             return
@@ -140,6 +150,7 @@ class Checker:
                      value)
 
     def currency(self, value: Any, pointer: str) -> bool:
+        """Whether `value` is a currency code PayPal supports; records the problem if not."""
         if not isinstance(value, str) or len(value) != 3:
             self.add("INVALID_STRING_LENGTH", "Currency code length should be 3 characters.",
                      pointer, value)
@@ -189,6 +200,7 @@ class Checker:
         return amount
 
     def percent(self, obj: dict[str, Any], pointer: str, required: bool) -> None:
+        """Check `obj["percent"]`: a decimal string from 0 to 100, up to five places."""
         value = obj.get("percent")
         if value is None:
             if required:
@@ -438,6 +450,7 @@ def validate_search(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def parse_datetime(text: Any) -> dt.datetime | None:
+    """An ISO 8601 date-time with its UTC offset as an aware datetime; None otherwise."""
     if not isinstance(text, str) or len(text) < 20:
         return None
     try:

@@ -1,5 +1,8 @@
-"""Webhook routes: the signing certificate, `verify-webhook-signature` (API, bearer token),
-and `/_sandbox/paypal/webhooks` (control: where events go, what was delivered, resend)."""
+"""Webhook routes: the signing certificate, signature verification and the webhook controls.
+
+`verify-webhook-signature` is an API route (bearer token); `/_sandbox/paypal/webhooks` are
+control routes (where events go, what was delivered, resend).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ VERIFY_FIELDS = ("auth_algo", "cert_url", "transmission_id", "transmission_sig",
 
 
 def add_webhook_routes(app: FastAPI, state: PayPalState, auth: list[Any]) -> None:
+    """Add the webhook routes to `app`; `auth` holds the bearer-token dependency for the API."""
     sender = state.webhooks
 
     @app.get(CERT_PATH + "{cert_id}")

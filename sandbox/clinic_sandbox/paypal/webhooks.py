@@ -57,6 +57,7 @@ def new_event_id() -> str:
 
 
 def rfc3339(moment: float) -> str:
+    """UNIX time `moment` as an RFC 3339 UTC timestamp to the second."""
     return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -77,6 +78,7 @@ def event_type_for(old: dict[str, Any] | None, new: dict[str, Any]) -> str | Non
 
 def signed_string(transmission_id: str, transmission_time: str, webhook_id: str,
                   body: bytes) -> bytes:
+    """What PayPal signs: transmission id, time, webhook id and the body's CRC32, `|`-joined."""
     crc = binascii.crc32(body) & 0xFFFFFFFF
     return f"{transmission_id}|{transmission_time}|{webhook_id}|{crc}".encode()
 
@@ -153,6 +155,7 @@ class WebhookSender:
 
     # -- configuration ----------------------------------------------------------------------
     def configure(self, url: str | None, webhook_id: str | None, retries: int = 2) -> None:
+        """Send events to `url` for `webhook_id`, retrying failures; a None url stops sending."""
         with self._lock:
             self._config = _Config(url or None, webhook_id or None, max(0, int(retries)))
             self._signer  # noqa: B018 (make the key now, not on the first event)
@@ -162,6 +165,7 @@ class WebhookSender:
                 self._thread.start()
 
     def settings(self) -> dict[str, Any]:
+        """The configuration, certificate URL and number of undelivered events, as JSON data."""
         with self._lock:
             return {"url": self._config.url, "webhook_id": self._config.webhook_id,
                     "retries": self._config.retries, "cert_url": self.cert_url,
@@ -169,13 +173,16 @@ class WebhookSender:
 
     @property
     def cert_id(self) -> str:
+        """Id of the signing certificate (the last part of `cert_url`)."""
         return self._signer.cert_id
 
     @property
     def cert_url(self) -> str:
+        """Where receivers fetch the signing certificate (`PAYPAL-CERT-URL`)."""
         return f"{self.base_url}{CERT_PATH}{self._signer.cert_id}"
 
     def certificate_pem(self) -> bytes:
+        """The self-signed signing certificate, PEM-encoded."""
         return self._signer.pem()
 
     # -- events -----------------------------------------------------------------------------
@@ -259,22 +266,28 @@ class WebhookSender:
             return self._lock.wait_for(lambda: self._pending == 0, timeout)
 
     def deliveries(self) -> list[Delivery]:
+        """Every delivery attempt so far, oldest first."""
         with self._lock:
             return list(self._deliveries)
 
     def events(self) -> list[dict[str, Any]]:
+        """Every event fired so far, as sent."""
         with self._lock:
             return [json.loads(body) for body in self._events.values()]
 
     def clear(self) -> None:
+        """Forget the events and deliveries (the configuration stays)."""
         with self._lock:
             self._deliveries.clear()
             self._events.clear()
 
     # -- verify-webhook-signature -----------------------------------------------------------
     def verify(self, request: dict[str, Any]) -> bool:
-        """PayPal's postback check: our own certificate, the configured webhook id, the event
-        as we sent it, and a valid signature over it."""
+        """PayPal's postback check of a `verify-webhook-signature` request.
+
+        It passes for our own certificate, the configured webhook id, the event as we sent it,
+        and a valid signature over it.
+        """
         event = request.get("webhook_event")
         with self._lock:
             webhook_id = self._config.webhook_id

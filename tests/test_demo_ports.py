@@ -1,0 +1,86 @@
+"""`make demo` talks only to the sandbox it started, never to another program on its old ports.
+
+Another program holds 127.0.0.1:8765 and 8766 (meltano.yml's dev ports, which the demo used to
+serve on) and answers the sandbox's readiness paths as if it were one. The demo must still run
+its whole pipeline against its own sandbox, and the impostor must see no request at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEV_PORTS = (8765, 8766)
+
+
+class _Impostor(BaseHTTPRequestHandler):
+    """Answers every request with a sandbox-like JSON body and notes what it was asked."""
+
+    seen: list[str]
+
+    def _answer(self) -> None:
+        self.seen.append(f"{self.command} {self.path}")
+        body = json.dumps({"requests": 0, "count": 1, "writes": 0, "calls": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def impostor() -> Iterator[list[str]]:
+    """Dummy HTTP servers on 127.0.0.1:8765 and 8766; yields the requests they got."""
+    seen: list[str] = []
+    handler = type("Handler", (_Impostor,), {"seen": seen})
+    servers = []
+    try:
+        for port in DEV_PORTS:
+            try:
+                servers.append(ThreadingHTTPServer(("127.0.0.1", port), handler))
+            except OSError as exc:
+                pytest.skip(f"port {port} is held by another program here ({exc.strerror})")
+        for server in servers:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield seen
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def _status(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        return int(reply.status)
+
+
+@pytest.mark.skipif(not (REPO / ".venv" / "bin" / "meltano").exists(),
+                    reason="the demo needs the workspace's .venv (make install)")
+def test_demo_ignores_a_server_already_on_its_old_ports(impostor: list[str]) -> None:
+    # What the old readiness loop asked: the impostor passes it.
+    assert _status("http://127.0.0.1:8765/_sandbox/stats") == 200
+    assert _status("http://127.0.0.1:8766/_sandbox/paypal/stats") == 200
+    impostor.clear()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TAP_CLINIKO_", "TARGET_PAYPAL_", "PAYPAL_OPS_", "MELTANO_"))}
+    done = subprocess.run(["bash", "scripts/demo.sh"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"demo failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert impostor == [], f"the demo talked to the program on {DEV_PORTS}: {impostor}"
+    assert "Sandbox clinic: 800 invoices in Cliniko; PayPal empty." in done.stdout
+    assert "Invoices:       created " in done.stdout
+    assert "PayPal writes: 0" in done.stdout
