@@ -9,14 +9,15 @@ STAMP  := $(VENV)/.installed
 
 PACKAGES := contract tap-cliniko transforms target-paypal paypal-ops
 # Meltano's plugin venvs hold copies of the contract (a direct reference): a change to it reinstalls.
+# The workspace venv first gets every dependency from installing the packages, then our packages as
+# editable installs over those copies (--no-deps: their direct references to each other, e.g.
+# target-paypal -> ../contract, would clash with editable installs).
 CONTRACT := $(wildcard contract/cliniko_paypal_contract/*.py contract/cliniko_paypal_contract/schemas/*.json)
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml $(PACKAGES:%=%/pyproject.toml) $(CONTRACT)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ./sandbox ./paypal-ops -e .
-	# Then our packages as editable installs over those copies; --no-deps because their direct
-	# references to each other (e.g. target-paypal -> ../contract) clash with editable installs.
 	$(BIN)/pip install -q --no-deps $(PACKAGES:%=-e ./%)
 	$(BIN)/meltano install --clean
 	touch $(STAMP)
@@ -47,4 +48,4 @@ sandbox: $(STAMP)
 	$(BIN)/sandbox serve
 
 clean:
-	rm -rf $(VENV) .meltano output .demo
+	rm -rf $(VENV) .meltano output .demo */build
