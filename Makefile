@@ -8,18 +8,22 @@ STAMP  := $(VENV)/.installed
 .PHONY: install browser demo test lint sandbox bench clean
 
 PACKAGES := contract tap-cliniko transforms target-paypal paypal-ops
-# Meltano's plugin venvs hold copies of the contract (a direct reference): a change to it reinstalls.
 # The workspace venv first gets every dependency from installing the packages, then our packages as
 # editable installs over those copies (--no-deps: their direct references to each other, e.g.
-# target-paypal -> ../contract, would clash with editable installs).
-CONTRACT := $(wildcard contract/cliniko_paypal_contract/*.py contract/cliniko_paypal_contract/schemas/*.json)
+# target-paypal -> ../contract, would clash with editable installs). Meltano's plugin venvs get the
+# same overlay, so that a change to one package reaches every plugin that uses it.
+PLUGIN_VENV = .meltano/$(1)/venv/bin/python
+OVERLAY = $(BIN)/uv pip install -q --no-deps --python $(call PLUGIN_VENV,$(1)) $(2:%=-e ./%)
 
-$(STAMP): pyproject.toml sandbox/pyproject.toml $(PACKAGES:%=%/pyproject.toml) $(CONTRACT)
+$(STAMP): pyproject.toml sandbox/pyproject.toml $(PACKAGES:%=%/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ./sandbox ./paypal-ops -e .
 	$(BIN)/pip install -q --no-deps $(PACKAGES:%=-e ./%)
 	$(BIN)/meltano install --clean
+	$(call OVERLAY,mappers/map-cliniko-paypal,contract transforms)
+	$(call OVERLAY,loaders/target-paypal,contract target-paypal)
+	$(call OVERLAY,utilities/paypal-ops,$(PACKAGES))
 	touch $(STAMP)
 
 install: $(STAMP) browser

@@ -16,8 +16,8 @@ from typing import Any
 
 import click
 
-from cliniko_paypal_contract import KEYS, problems
 from paypal_ops.options import open_store
+from target_paypal.sinks import input_problem
 from target_paypal.store import Store
 
 STAGERS = {
@@ -81,9 +81,7 @@ def replay(store: Store, selection: Selection, currency: str = "AUD") -> Replaye
             store.mark_dirty([record_id])
             done.queued.append(record_id)
         elif stream in STAGERS and record is not None:
-            reason = problems(stream, record) if stream in KEYS else "unknown stream"
-            if not reason and stream == "invoices" and record["currency_code"] != currency:
-                reason = f"currency_code is not {currency}, the currency this target writes"
+            reason = input_problem(stream, record, currency)
             if reason:
                 store.park(stream, record_id, reason, record=record)
                 done.still_failing.append(f"{stream} {record_id}")

@@ -28,10 +28,9 @@ store_option = click.option(
 
 
 def open_store(store_url: str | None) -> Store:
-    """The store at `store_url` (else the environment's, else the default), or a one-line error."""
-    url = store_url or next((os.environ[v] for v in STORE_VARIABLES if os.environ.get(v)), None)
+    """The store at `store_url` (`store_option` read the environment), or a one-line error."""
     try:
-        return Store(url or DEFAULT_STORE)
+        return Store(store_url or DEFAULT_STORE)
     except StoreError as error:
         raise click.ClickException(str(error)) from None
 

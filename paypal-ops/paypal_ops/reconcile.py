@@ -9,6 +9,7 @@ for the front desk: Cliniko has no payments API). Invoices the sync holds back o
 or skipped) are listed apart and are not mismatches. GST by month in the clinic's zone, Cliniko
 against PayPal.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,21 +18,32 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from target_paypal.client import PAID
+from target_paypal.client import OPEN, PAID
 from target_paypal.store import Store
 
-KINDS = (
-    "missing_in_paypal",
-    "not_in_cliniko",
-    "duplicate_in_paypal",
-    "different",
-    "conflict",
-    "paid_in_paypal_open_in_cliniko",
-)
+# Each kind of mismatch, in the order reported, with its title (the report files, the
+# sync-health page, the alert and the command's own line all use these words).
+KIND_TITLES = {
+    "missing_in_paypal": "Missing in PayPal",
+    "not_in_cliniko": "In PayPal, not in Cliniko",
+    "duplicate_in_paypal": "More than one copy in PayPal",
+    "different": "Different in PayPal",
+    "conflict": "Conflict (paid or cancelled by hand in PayPal)",
+    "paid_in_paypal_open_in_cliniko": "Paid in PayPal, still open in Cliniko",
+}
+KINDS = tuple(KIND_TITLES)
+
+
+def kind_words(kind: str) -> str:
+    """A kind's title as words inside a line ("missing in PayPal")."""
+    title = KIND_TITLES.get(kind, kind)
+    return title[:1].lower() + title[1:]
+
+
 # What PayPal may show for each wanted status (sent invoices move on by themselves).
 ACCEPTED = {
     "DRAFT": {"DRAFT"},
-    "SENT": {"SENT", "UNPAID", "SCHEDULED", "PARTIALLY_PAID"},
+    "SENT": OPEN,
     "PAID": PAID,
     "VOID": {"CANCELLED"},
 }

@@ -6,16 +6,8 @@ import hashlib
 import json
 from typing import Any
 
+from paypal_ops.reconcile import kind_words
 from target_paypal.alerts import MAX_IDS, Alert
-
-MISMATCH_WORDS = {
-    "missing_in_paypal": "missing in PayPal",
-    "not_in_cliniko": "in PayPal, not in Cliniko",
-    "duplicate_in_paypal": "more than one copy in PayPal",
-    "different": "different in PayPal",
-    "conflict": "conflict (paid or cancelled by hand in PayPal)",
-    "paid_in_paypal_open_in_cliniko": "paid in PayPal, still open in Cliniko",
-}
 
 
 def reconciliation_alert(report: dict[str, Any]) -> Alert | None:
@@ -32,7 +24,7 @@ def reconciliation_alert(report: dict[str, Any]) -> Alert | None:
     lines = []
     for kind, count in counts.items():
         items = [i for i in report.get("items") or [] if i.get("kind") == kind]
-        lines.append(f"{MISMATCH_WORDS.get(kind, kind)}: {count}")
+        lines.append(f"{kind_words(kind)}: {count}")
         for item in items[:MAX_IDS]:
             lines.append("  " + _item(item))
         if len(items) > MAX_IDS:

@@ -20,9 +20,9 @@ from paypal_ops.options import (
     paypal_client,
     paypal_options,
 )
-from paypal_ops.reconcile import ReconcileError, Reconciliation, reconcile
+from paypal_ops.reconcile import ReconcileError, Reconciliation, kind_words, reconcile
 from paypal_ops.reconcile_alert import reconciliation_alert
-from paypal_ops.reconcile_files import KIND_HEADINGS, write
+from paypal_ops.reconcile_files import write
 from target_paypal.alerts import notify
 from target_paypal.client import PayPalError
 
@@ -59,7 +59,7 @@ def reconcile_command(
         raise SystemExit(2) from None
     paths = write(result, Path(output_dir))
     _alert(store_url, result)
-    mismatches = ", ".join(f"{KIND_HEADINGS[k].lower()} {n}" for k, n in result.counts.items() if n)
+    mismatches = ", ".join(f"{kind_words(k)} {n}" for k, n in result.counts.items() if n)
     click.echo(f"Reconciliation: {'all matches' if result.ok else mismatches}")
     for why, count in result.held.items():
         click.echo(f"  held back on purpose ({why}): {count}")

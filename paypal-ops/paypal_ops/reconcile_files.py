@@ -9,17 +9,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader
 
-from paypal_ops.reconcile import Mismatch, Reconciliation
-
-# The heading of each kind of mismatch in the HTML report.
-KIND_HEADINGS = {
-    "missing_in_paypal": "Missing in PayPal",
-    "not_in_cliniko": "In PayPal, not in Cliniko",
-    "duplicate_in_paypal": "More than one copy in PayPal",
-    "different": "Different in PayPal (amount, tax, status, date or recipient)",
-    "conflict": "Conflict: paid or cancelled by hand in PayPal",
-    "paid_in_paypal_open_in_cliniko": "Paid in PayPal, still open in Cliniko",
-}
+from paypal_ops.reconcile import KIND_TITLES, Mismatch, Reconciliation
 
 
 def write(result: Reconciliation, folder: Path) -> dict[str, Path]:
@@ -34,6 +24,6 @@ def write(result: Reconciliation, folder: Path) -> dict[str, Path]:
         for item in result.items:
             writer.writerow({**item, "fields": " ".join(item["fields"])})
     env = Environment(loader=PackageLoader("paypal_ops", "templates"), autoescape=True)
-    html = env.get_template("reconcile.html.j2").render(r=data, labels=KIND_HEADINGS)
+    html = env.get_template("reconcile.html.j2").render(r=data, labels=KIND_TITLES)
     paths["html"].write_text(html)
     return paths

@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from pygal.style import Style
 
 from paypal_ops.options import open_store
+from paypal_ops.reconcile import KIND_TITLES
 from target_paypal.store import Store, Xref
 from target_paypal.summary import INVOICE_OUTCOMES
 
@@ -31,14 +32,6 @@ DEFAULT_RECONCILE_DIR = "output/reconcile"
 # The trend the chart draws, per run, in this order (Okabe-Ito colours: safe for colour blindness).
 CHART_SERIES = ("created", "updated", "unchanged", "parked")
 CHART_COLOURS = ("#0072B2", "#E69F00", "#999999", "#D55E00")
-RECONCILE_LABELS = {
-    "missing_in_paypal": "Missing in PayPal",
-    "not_in_cliniko": "In PayPal, not in Cliniko",
-    "duplicate_in_paypal": "More than one copy in PayPal",
-    "different": "Different in PayPal",
-    "conflict": "Conflict: changed by hand in PayPal",
-    "paid_in_paypal_open_in_cliniko": "Paid in PayPal, still open in Cliniko",
-}
 # Where a dead letter's stream says the record came from, in the words finance staff use.
 STREAM_LABELS = {
     "invoices": "invoice",
@@ -230,7 +223,7 @@ def build(store: Store, reconciliation: ReconciliationView, runs: int, zone: Zon
         "recon_ok": recon_ok,
         "recon_at": local_time(reconciliation.data.get("generated_at"), zone),
         "recon_items": by_kind,
-        "recon_labels": RECONCILE_LABELS,
+        "recon_labels": KIND_TITLES,
         "outcomes": INVOICE_OUTCOMES,
     }
 

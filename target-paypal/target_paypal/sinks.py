@@ -14,10 +14,19 @@ from cliniko_paypal_contract import KEYS, TARGET_STREAM, problems
 from target_paypal.reader import printable
 
 MAX_BATCH = 1000
-ANY_OBJECT = {"type": "object", "properties": {}, "additionalProperties": True}
 FIX_INPUT = "fix what writes target-paypal's input (the mapper or its rules) and send it again"
 FIX_IN_CLINIKO = "correct it in Cliniko (the next run reads it again) or change the mapping rules"
 IGNORED_STREAMS = {"meltano_test_stream"}  # `meltano config test` must never reach PayPal
+
+
+def input_problem(stream: str, record: dict[str, Any], currency: str) -> str | None:
+    """Why the target cannot stage this record (one line, field names only), or None."""
+    if stream not in KEYS:
+        return f"unknown stream '{printable(stream)}': expected one of {', '.join(KEYS)}"
+    reason = problems(stream, record)
+    if not reason and stream == "invoices" and record["currency_code"] != currency:
+        reason = f"currency_code is not {currency}, the currency this target writes"
+    return reason
 
 
 class StagingSink(BatchSink):
@@ -36,7 +45,8 @@ class StagingSink(BatchSink):
         # and raise on a bad date or a missing key, stopping the whole run. The contract check in
         # process_record covers all of that and parks the one bad record instead, so singer-sdk
         # is given a schema that declares no field (it parses no date) and no key properties.
-        super().__init__(target, stream_name, dict(ANY_OBJECT), key_properties=None)
+        any_object = {"type": "object", "properties": {}, "additionalProperties": True}
+        super().__init__(target, stream_name, any_object, key_properties=None)
         self.target = target
         self.store = target.store
         self.currency = target.config.get("currency", "AUD")
@@ -52,20 +62,7 @@ class StagingSink(BatchSink):
     def process_record(self, record: dict, context: dict) -> None:
         """Count a record and check it against the contract: it joins the batch, or is parked."""
         record = {k: v for k, v in record.items() if not k.startswith("_sdc_")}
-        reason = (
-            problems(self.stream_name, record)
-            if self.stream_name in KEYS
-            else (
-                f"unknown stream '{printable(self.stream_name)}': expected one of "
-                f"{', '.join(KEYS)}"
-            )
-        )
-        if (
-            not reason
-            and self.stream_name == "invoices"
-            and record["currency_code"] != self.currency
-        ):
-            reason = f"currency_code is not {self.currency}, the currency this target writes"
+        reason = input_problem(self.stream_name, record, self.currency)
         counted = self.stream_name
         if counted == "rejects":  # counted with the stream the rejected record came from
             counted = TARGET_STREAM.get(str(record.get("stream")), "rejects")
