@@ -9,6 +9,7 @@ overwritten: the applier records a conflict instead.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -17,8 +18,10 @@ from typing import Any
 from target_paypal.client import CLOSED_BY_HAND, EDITABLE, OPEN, PAID, PayPalClient, PayPalError
 from target_paypal.compose import Invoicer, LeftOut, NotReady, compose, content_hash
 from target_paypal.reader import printable
+from target_paypal.settle import NumberTaken, SettledWrites, differs
 from target_paypal.store import Store, Xref
 
+VOID = "VOID"
 NEVER_CREATED = "void in Cliniko (closed, archived or deleted) and never in PayPal"
 UNASSIGNED = "unassigned"  # the owner of an invoice whose practitioner is not known
 LOGGER = logging.getLogger("target-paypal")
@@ -44,6 +47,7 @@ class InvoiceWriter:
 
     def __init__(self, client: PayPalClient, invoicer: Invoicer, send_invoices: bool) -> None:
         self.client = client
+        self.writes = SettledWrites(client)
         self.invoicer = invoicer
         self.send_invoices = send_invoices
 
@@ -51,8 +55,11 @@ class InvoiceWriter:
         self, header: dict, lines: list[dict], customer: dict | None, xref: Xref | None
     ) -> Outcome:
         """Bring PayPal in line with one invoice, unless unchanged; a PayPal error parks it."""
-        invoice_id = header["invoice_id"]
-        outcome = Outcome(invoice_id, "unchanged", xref)
+        outcome = Outcome(header["invoice_id"], "unchanged", xref)
+        if header["target_status"] == VOID:
+            # Void needs neither lines nor customer: whatever arrived, it must not stay payable.
+            wanted = content_hash({}, header)
+            return self._settle(outcome, wanted, lambda: self._void(header, outcome))
         try:
             body = compose(header, lines, customer, self.invoicer)
         except NotReady as why:
@@ -61,15 +68,24 @@ class InvoiceWriter:
         except LeftOut as why:
             outcome.result, outcome.reason = "skipped", str(why)
             return outcome
-        wanted = content_hash(body, header)
-        if xref is not None and xref.applied_hash == wanted:
+        return self._settle(
+            outcome, content_hash(body, header), lambda: self._converge(header, body, outcome)
+        )
+
+    def _settle(self, outcome: Outcome, wanted: str, converge: Callable[[], None]) -> Outcome:
+        """Run `converge` unless already applied; a refusal parks the invoice."""
+        if outcome.xref is not None and outcome.xref.applied_hash == wanted:
             return outcome
         try:
-            self._converge(header, body, outcome)
+            converge()
         except PayPalError as error:
             outcome.result, outcome.reason, outcome.debug_id = "parked", str(error), error.debug_id
             return outcome
-        if outcome.result not in ("conflict",):
+        except NumberTaken as why:
+            outcome.result, outcome.reason = "parked", str(why)
+            outcome.summary_reason = "its invoice number is used by another PayPal invoice"
+            return outcome
+        if outcome.result != "conflict":
             outcome.xref = replace(outcome.xref, applied_hash=wanted)  # type: ignore[arg-type,type-var]
         return outcome
 
@@ -94,16 +110,40 @@ class InvoiceWriter:
         live = [m for m in matches if m.get("status") != "CANCELLED"] or matches
         return live[0] if live else None
 
+    def _void(self, header: dict, outcome: Outcome) -> None:
+        """Void in Cliniko: a draft is deleted, an open invoice cancelled, a paid one a conflict."""
+        current = self._current(header, outcome)
+        if current is None:
+            outcome.result, outcome.reason = "skipped", NEVER_CREATED
+            outcome.xref = self._xref(header, None, "NONE")
+            return
+        paypal_id, status = current["id"], current["status"]
+        if status in PAID or status == "PARTIALLY_PAID":
+            outcome.result = "conflict"
+            outcome.reason = (
+                f"{status} in PayPal but void in Cliniko (closed, archived or deleted): refund "
+                "it in PayPal, or reopen it in Cliniko"
+            )
+            outcome.summary_reason = "paid in PayPal but void in Cliniko"
+            outcome.xref = replace(self._xref(header, paypal_id, status), conflict=outcome.reason)
+            self._log(outcome, "conflict", paypal_id, status)
+            return
+        if status == "DRAFT":
+            self.writes.delete(paypal_id, outcome.invoice_id)
+            self._log(outcome, "delete", paypal_id, "DELETED")
+            status, outcome.result = "DELETED", "updated"
+        elif status in OPEN:
+            self.writes.cancel(paypal_id, outcome.invoice_id)
+            self._log(outcome, "cancel", paypal_id, "CANCELLED")
+            status, outcome.result = "CANCELLED", "updated"
+        outcome.xref = self._xref(header, paypal_id, status)
+
     def _converge(self, header: dict, body: dict, outcome: Outcome) -> None:
         target = header["target_status"]
         current = self._current(header, outcome)
         if current is None:
-            if target == "VOID":
-                outcome.result, outcome.reason = "skipped", NEVER_CREATED
-                outcome.xref = self._xref(header, None, "NONE")
-                return
-            current = self.client.create_invoice(body)
-            self._log(outcome, "create", current["id"], "DRAFT")
+            current = self.writes.create(body)
+            self._log(outcome, "create", current["id"], current["status"])
             outcome.result = "created"
         elif self._changed_by_hand(current, outcome, target):
             outcome.result = "conflict"
@@ -113,10 +153,11 @@ class InvoiceWriter:
             )
             self._log(outcome, "conflict", current["id"], current["status"])
             return
-        elif current["status"] in EDITABLE and target != "VOID" and _differs(current, body):
-            current = self.client.replace_invoice(current["id"], body)
+        if current["status"] in EDITABLE and differs(current, body):
+            current = self.writes.replace(current["id"], outcome.invoice_id, body)
             self._log(outcome, "update", current["id"], current["status"])
-            outcome.result = "updated"
+            if outcome.result == "unchanged":
+                outcome.result = "updated"
         status = self._move(current, header, outcome)
         if outcome.result == "unchanged" and status != current["status"]:
             outcome.result = "updated"
@@ -125,32 +166,21 @@ class InvoiceWriter:
     def _changed_by_hand(self, current: dict, outcome: Outcome, target: str) -> bool:
         """Closed in PayPal by someone else.
 
-        A closed status Cliniko also wants is ours (a crash can stop us between the PayPal call
+        A paid status Cliniko also wants is ours (a crash can stop us between the PayPal call
         and saving the cross-reference).
         """
         status = current["status"]
         known = outcome.xref.paypal_status if outcome.xref else None
-        wanted = (target == "PAID" and status in PAID) or (
-            target == "VOID" and status == "CANCELLED"
-        )
+        wanted = target == "PAID" and status in PAID
         return status in CLOSED_BY_HAND and status != known and not wanted
 
     def _move(self, current: dict, header: dict, outcome: Outcome) -> str:
         """Walk PayPal's status machine towards what Cliniko says; returns the new status."""
         paypal_id, status, target = current["id"], current["status"], header["target_status"]
-        if target == "VOID":
-            if status == "DRAFT":
-                self.client.delete_invoice(paypal_id)
-                self._log(outcome, "delete", paypal_id, "DELETED")
-                return "DELETED"
-            if status in OPEN:
-                self.client.cancel_invoice(paypal_id)
-                self._log(outcome, "cancel", paypal_id, "CANCELLED")
-                return "CANCELLED"
-            return status
         wants_sent = target == "PAID" or (target == "SENT" and self.send_invoices)
         if status == "DRAFT" and wants_sent:
-            self.client.send_invoice(paypal_id, send_to_recipient=target != "PAID")
+            # A paid invoice is sent only to make it payable: the patient is not emailed.
+            self.writes.send(paypal_id, outcome.invoice_id, send_to_recipient=target != "PAID")
             self._log(outcome, "send", paypal_id, "SENT")
             if target == "PAID":  # the amount due is only known after sending
                 current = self.client.get_invoice(paypal_id) or current
@@ -166,7 +196,7 @@ class InvoiceWriter:
                 }
                 if header.get("payment_date"):
                     payment["payment_date"] = header["payment_date"]
-                self.client.record_payment(paypal_id, payment)
+                self.writes.record_payment(paypal_id, outcome.invoice_id, payment)
                 self._log(outcome, "record_payment", paypal_id, "MARKED_AS_PAID")
                 status = "MARKED_AS_PAID"
         return str(status)
@@ -174,34 +204,6 @@ class InvoiceWriter:
     @staticmethod
     def _xref(header: dict, paypal_id: str | None, status: str) -> Xref:
         return Xref(header["invoice_id"], paypal_id, header["invoice_number"], status, None, None)
-
-
-def _differs(current: dict, body: dict) -> bool:
-    """Compare what we own in PayPal's copy with the body we would send."""
-    fields = ("detail", "primary_recipients", "items", "configuration")
-    mine = {k: body.get(k) for k in fields}
-    theirs = {k: current.get(k) for k in fields}
-    return not _contains(theirs, mine)
-
-
-def _contains(theirs: Any, mine: Any) -> bool:
-    """True when every value we set is in PayPal's copy (PayPal adds ids, amounts, metadata)."""
-    if isinstance(mine, dict):
-        return isinstance(theirs, dict) and all(
-            _contains(theirs.get(k), v) for k, v in mine.items()
-        )
-    if isinstance(mine, list):
-        return (
-            isinstance(theirs, list)
-            and len(theirs) == len(mine)
-            and all(_contains(t, m) for t, m in zip(theirs, mine, strict=True))
-        )
-    if isinstance(mine, str) and isinstance(theirs, str):
-        try:
-            return Decimal(mine) == Decimal(theirs)
-        except ArithmeticError:
-            return mine == theirs
-    return bool(theirs == mine)
 
 
 def _due(invoice: dict) -> Decimal:
@@ -248,9 +250,10 @@ class DirtyInvoiceApplier:
         header, customer = inputs.header, inputs.customer
         if header is None:
             return Outcome(invoice_id, "waiting", reason="lines staged, header not yet")
-        held = self._held_by_customer(header, customer, inputs.customer_left_out)
-        if held is not None:
-            return held
+        if header["target_status"] != VOID:  # a patient's rules cannot hold back a void
+            held = self._held_by_customer(header, customer, inputs.customer_left_out)
+            if held is not None:
+                return held
         owner = inputs.owner or UNASSIGNED
         if header.get("memo"):
             header = {**header, "memo": header["memo"].replace("{owner}", owner)[:500]}

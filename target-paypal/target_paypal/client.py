@@ -17,7 +17,7 @@ from typing import Any
 import requests
 from pyrate_limiter import Limiter, Rate
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError
 
 PAYPAL_SANDBOX = "https://api-m.sandbox.paypal.com"
 # PayPal's invoice statuses, by what the sync may do with an invoice in them.
@@ -26,7 +26,10 @@ OPEN = {"SENT", "UNPAID", "SCHEDULED", "PARTIALLY_PAID"}
 PAID = {"PAID", "MARKED_AS_PAID"}
 CLOSED_BY_HAND = PAID | {"CANCELLED", "REFUNDED", "PARTIALLY_REFUNDED", "MARKED_AS_REFUNDED"}
 LIMITER_BUFFER_MS = 2  # pyrate-limiter adds 50 ms to every wait by default: a third of the budget
-TOKEN_MARGIN_SECONDS = 60  # refresh a little before PayPal's expiry
+# Refresh a token a little before PayPal's expiry: a tenth of its lifetime, at most a minute
+# (a fixed minute would refresh a 60-second token on every call).
+TOKEN_MARGIN_SHARE = 0.1
+TOKEN_MARGIN_SECONDS = 60
 RETRIABLE = {429, 500, 502, 503, 504}
 # A connection lost before, or while, the answer came: a dropped body is a ChunkedEncodingError.
 TRANSPORT_ERRORS = (
@@ -51,6 +54,17 @@ class PayPalError(Exception):
     def retriable(self) -> bool:
         """Whether trying again may help: no answer at all, 429 or a 5xx."""
         return self.status is None or self.status in RETRIABLE
+
+    @property
+    def answer_lost(self) -> bool:
+        """Whether PayPal may have done what was asked: the request went out, no clear answer.
+
+        A timeout or a dropped connection after sending, or a 5xx (PayPal may fail after it
+        committed). A 429 or a connection never made means the request was not carried out.
+        """
+        return (self.status is None and not self.unreachable) or (
+            self.status is not None and self.status >= 500
+        )
 
     def __str__(self) -> str:
         where = f"{self.operation}: " if self.operation else ""
@@ -119,14 +133,25 @@ class PayPalClient:
                 body = response.json()
                 self._token = body["access_token"]
                 expires_in = float(body.get("expires_in", 3600))
-                self._token_expires = time.time() + max(expires_in - TOKEN_MARGIN_SECONDS, 1)
+                self._token_expires = time.time() + expires_in - token_margin(expires_in)
             return self._token  # type: ignore[return-value]
 
     # --- transport ----------------------------------------------------------------------------
     def _send(
-        self, method: str, path: str, operation: str, tries: int | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        tries: int | None = None,
+        write: bool = False,
+        **kwargs: Any,
     ) -> requests.Response:
-        """One call with retries on 429, 5xx and dropped connections; raises PayPalError."""
+        """One call with retries on 429, 5xx and dropped connections; raises PayPalError.
+
+        A `write` is not sent again once its answer may be lost (`PayPalError.answer_lost`):
+        PayPal's Invoicing API has no idempotency key, so the caller finds out what PayPal did
+        before it writes again (see settle.py).
+        """
         max_tries = tries or self.max_tries
         for attempt in range(1, max_tries + 1):
             if self._limiter is not None:
@@ -149,6 +174,8 @@ class PayPalClient:
                 if not failure.retriable:
                     raise failure
                 wait = _retry_after(response) or self._backoff(attempt)
+            if write and failure.answer_lost:
+                raise failure
             if attempt < max_tries:
                 self._sleep(wait)
         raise failure
@@ -156,8 +183,12 @@ class PayPalClient:
     def _backoff(self, attempt: int) -> float:
         return min(self.backoff_base * 2 ** (attempt - 1), 60.0) * random.uniform(1.0, 1.3)
 
+    def pause(self, attempt: int) -> None:
+        """Wait before trying a write again after finding it was not done (backoff)."""
+        self._sleep(self._backoff(attempt))
+
     def call(self, method: str, path: str, operation: str, **kwargs: Any) -> requests.Response:
-        """An authenticated API call; a 401 renews the token once."""
+        """An authenticated API call; a 401 renews the token once (PayPal did nothing)."""
         headers = kwargs.pop("headers", {})
         for renew in (False, True):
             token = self.access_token(renew=renew)
@@ -181,6 +212,7 @@ class PayPalClient:
             "POST",
             "/v2/invoicing/invoices",
             "create",
+            write=True,
             json=body,
             headers={"Prefer": "return=representation"},
         )
@@ -201,6 +233,7 @@ class PayPalClient:
             "PUT",
             f"/v2/invoicing/invoices/{paypal_id}",
             "update",
+            write=True,
             json={**body, "id": paypal_id},
             params={"send_to_recipient": "false", "send_to_invoicer": "false"},
             headers={"Prefer": "return=representation"},
@@ -209,7 +242,7 @@ class PayPalClient:
 
     def delete_invoice(self, paypal_id: str) -> None:
         """Delete an invoice (the applier deletes drafts only; an open one is cancelled)."""
-        self.call("DELETE", f"/v2/invoicing/invoices/{paypal_id}", "delete")
+        self.call("DELETE", f"/v2/invoicing/invoices/{paypal_id}", "delete", write=True)
 
     def send_invoice(self, paypal_id: str, send_to_recipient: bool = True) -> None:
         """Send a draft; the recipient is emailed if `send_to_recipient`, the invoicer never."""
@@ -217,6 +250,7 @@ class PayPalClient:
             "POST",
             f"/v2/invoicing/invoices/{paypal_id}/send",
             "send",
+            write=True,
             json={"send_to_recipient": send_to_recipient, "send_to_invoicer": False},
         )
 
@@ -226,33 +260,55 @@ class PayPalClient:
             "POST",
             f"/v2/invoicing/invoices/{paypal_id}/cancel",
             "cancel",
+            write=True,
             json={"send_to_recipient": False, "send_to_invoicer": False},
         )
 
     def record_payment(self, paypal_id: str, payment: dict[str, Any]) -> str:
         """Record a payment made outside PayPal; returns PayPal's payment id."""
         response = self.call(
-            "POST", f"/v2/invoicing/invoices/{paypal_id}/payments", "record_payment", json=payment
+            "POST",
+            f"/v2/invoicing/invoices/{paypal_id}/payments",
+            "record_payment",
+            write=True,
+            json=payment,
         )
         return str(response.json().get("payment_id", ""))
 
     def find_by_reference(self, reference: str) -> list[dict[str, Any]]:
         """Invoices whose detail.reference equals `reference` (checked here, not trusted)."""
+        return self._search("reference", reference)
+
+    def find_by_number(self, invoice_number: str) -> list[dict[str, Any]]:
+        """Invoices whose detail.invoice_number equals `invoice_number` (checked here)."""
+        return self._search("invoice_number", invoice_number)
+
+    def _search(self, field_name: str, value: str) -> list[dict[str, Any]]:
         response = self.call(
             "POST",
             "/v2/invoicing/search-invoices",
             "search",
             params={"page": 1, "page_size": 100},
-            json={"reference": reference},
+            json={field_name: value},
         )
         found = response.json().get("items") or []
-        return [i for i in found if (i.get("detail") or {}).get("reference") == reference]
+        return [i for i in found if (i.get("detail") or {}).get(field_name) == value]
+
+
+def token_margin(expires_in: float) -> float:
+    """How long before a token's expiry to fetch a new one: scaled with its lifetime."""
+    return min(TOKEN_MARGIN_SECONDS, expires_in * TOKEN_MARGIN_SHARE)
 
 
 def _no_connection(error: Exception) -> bool:
-    """True when no connection was made at all (refused, unknown host), not for a dropped one."""
+    """True when the request never left: no connection made (refused, unknown host).
+
+    A connect timeout counts; a connection dropped or timed out after sending does not.
+    """
+    if isinstance(error, requests.ConnectTimeout):
+        return True
     reason = getattr(error.args[0] if error.args else None, "reason", None)
-    return isinstance(reason, NewConnectionError)
+    return isinstance(reason, ConnectTimeoutError)  # NewConnectionError is one
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -50,6 +50,7 @@ class PlanningClient:
     def __init__(self, real: PayPalClient) -> None:
         self.real = real
         self.base_url = real.base_url
+        self.max_tries = real.max_tries
         self._simulated: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -70,6 +71,13 @@ class PlanningClient:
     def find_by_reference(self, reference: str) -> list[dict[str, Any]]:
         """Search PayPal itself; invoices planned in this run are not found this way."""
         return self.real.find_by_reference(reference)
+
+    def find_by_number(self, invoice_number: str) -> list[dict[str, Any]]:
+        """Search PayPal itself by invoice number."""
+        return self.real.find_by_number(invoice_number)
+
+    def pause(self, attempt: int) -> None:
+        """No wait: planned writes never lose their answer."""
 
     def _keep(self, invoice: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
