@@ -34,3 +34,27 @@ def test_bad_lines_are_parked_and_the_good_records_written(target, clinic, by_re
     found = by_reference(target.sandbox)
     wanted = {i for i in generated.invoices if generated.expected_status(i)}
     assert wanted and all(len(found.get(i, [])) == 1 for i in wanted)
+
+
+def test_a_json_number_where_a_decimal_string_belongs_is_parked_naming_the_field(
+    target, clinic, by_reference
+) -> None:
+    """`"total": 55.0` used to crash the run while parking (Decimal is not JSON serialisable)."""
+    generated = clinic(customers=2, invoices=3)
+    invoice_id = next(iter(generated.invoices))
+    generated.invoices[invoice_id]["total"] = 55.0
+    line = generated.lines[invoice_id][0]
+    line["quantity"] = 2
+    done = target.run(generated.messages())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    parked = [line for line in done.stderr.splitlines() if "Parked" in line]
+    assert any(f"record {invoice_id}" in p and "total: type string" in p for p in parked), parked
+    assert any(f"record {line['line_id']}" in p and "quantity:" in p for p in parked), parked
+    letters = Store(target.config["store_url"]).open_dead_letters()
+    kept = {(d["stream"], d["record_id"]): d["record"] for d in letters}
+    assert kept[("invoices", invoice_id)]["total"] == 55.0, "the record was not kept as it came"
+    assert kept[("invoice_lines", line["line_id"])]["quantity"] == 2
+    others = [i for i in generated.invoices if i != invoice_id and generated.expected_status(i)]
+    found = by_reference(target.sandbox)
+    assert others and all(len(found.get(i, [])) == 1 for i in others)

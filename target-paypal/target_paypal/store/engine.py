@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,7 @@ def open_engine(url: str, lock_timeout_seconds: float = 30) -> Engine:
     """
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, future=True)
+    engine = sa.create_engine(url, future=True, json_serializer=to_json)
     if engine.dialect.name == "sqlite":
         busy_ms = int(lock_timeout_seconds * 1000)
         sa.event.listen(engine, "connect", lambda conn, _: _sqlite_pragmas(conn, busy_ms))
@@ -57,6 +59,21 @@ def open_engine(url: str, lock_timeout_seconds: float = 30) -> Engine:
     except sa.exc.SQLAlchemyError as error:
         raise _store_error(engine, error, lock_timeout_seconds) from None
     return engine
+
+
+def to_json(value: Any) -> str:
+    """JSON for the store's record columns.
+
+    singer-sdk reads JSON numbers as Decimal: a record that broke the contract with a number
+    where a decimal string belongs must still be kept, as it came, to be replayed.
+    """
+    return json.dumps(value, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):  # a number stays a number: 55 as 55, 55.0 as 55.0
+        return int(value) if value.as_tuple().exponent == 0 else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _store_error(engine: Engine, error: sa.exc.SQLAlchemyError, waited: float) -> StoreError:
