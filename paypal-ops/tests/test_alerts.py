@@ -198,6 +198,28 @@ def test_a_run_with_nothing_parked_sends_no_alert(target, clinic, webhook, mailb
     assert webhook.posts == [] and mailbox.messages == []
 
 
+def test_a_paid_invoice_removed_in_cliniko_alerts_once_as_a_conflict(
+    target, clinic, webhook
+) -> None:
+    data = clinic(customers=4, invoices=10, seed=3)
+    assert target.run(data.messages(), alert_urls=[webhook.url]).returncode == 0
+    assert webhook.posts == []
+    paid = next(i for i, h in data.invoices.items() if h["target_status"] == "PAID")
+    data.invoices[paid]["target_status"] = "VOID"  # archived in Cliniko with its items
+    for line in data.lines[paid]:
+        line["deleted"] = True
+
+    result = target.run(data.messages(), alert_urls=[webhook.url])
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(webhook.posts) == 1, result.stderr[-2000:]
+    text = webhook.texts()[0]
+    assert f"run {last_run(target)} found 1 new conflict(s)" in text
+    assert f"1 invoices: paid in PayPal but void in Cliniko; IDs {paid}" in text
+    again = target.run(data.messages(), alert_urls=[webhook.url])
+    assert again.returncode == 0 and len(webhook.posts) == 1, "the same conflict alerted again"
+
+
 def test_a_channel_that_is_down_warns_in_one_line_without_secrets(
     target, clinic, webhook, mailbox
 ) -> None:

@@ -35,7 +35,7 @@ class Alert:
     """What one notification says. `subject` is what it is about, sent once ("run:5")."""
 
     subject: str
-    kind: str  # "failed", "parked" or "reconciliation"
+    kind: str  # "failed", "parked" (or new conflicts) or "reconciliation"
     title: str
     lines: tuple[str, ...]
     run_id: int | None = None
@@ -50,16 +50,17 @@ class Alert:
 
 
 def run_alert(store: Store, run_id: int) -> Alert | None:
-    """The alert for a run that failed or parked new records; None when it needs no one's attention.
+    """The alert for a run that failed, parked new records or found new conflicts.
 
-    A failed run is one that never finished.
+    None when it needs no one's attention. A failed run is one that never finished.
     """
     run = store.run(run_id)
     if run is None:
         return None
     failed = run["status"] != "succeeded"
     parked = store.new_parked(run_id)
-    if not failed and not parked:
+    conflicts = store.new_conflicts(run_id)
+    if not failed and not parked and not conflicts:
         return None
     counts = run["counts"] or {}
     if failed:
@@ -68,7 +69,9 @@ def run_alert(store: Store, run_id: int) -> Alert | None:
             f"{run['started_at']:%Y-%m-%d %H:%M} UTC): its records are retried next run"
         )
     else:
-        title = f"target-paypal run {run_id} parked {len(parked)} new record(s)"
+        found = [f"parked {len(parked)} new record(s)"] if parked else []
+        found += [f"found {len(conflicts)} new conflict(s)"] if conflicts else []
+        title = f"target-paypal run {run_id} {' and '.join(found)}"
     lines = []
     invoices = store.run_outcomes(run_id).get("invoices") or {}
     if invoices:
@@ -76,6 +79,9 @@ def run_alert(store: Store, run_id: int) -> Alert | None:
     if parked:
         lines.append(f"Newly parked in this run: {len(parked)}")
         lines.extend(_parked_lines(parked))
+    if conflicts:
+        lines.append(f"New conflicts, for a person to settle in PayPal: {len(conflicts)}")
+        lines.extend(_parked_lines([("invoices", i, why) for i, why in conflicts]))
     if "open_dead_letters" in counts:
         lines.append(f"Open dead letters in all: {counts['open_dead_letters']}")
     else:

@@ -137,6 +137,33 @@ class RunHistory(StoreBase):
                 found.append((stream, record_id, reason or ""))
         return found
 
+    def new_conflicts(self, run_id: int) -> list[tuple[str, str]]:
+        """Return (invoice_id, reason) of the invoices this run first found in conflict.
+
+        An invoice already in conflict in an earlier run is not new: it was alerted then.
+        """
+        with self.begin() as conn:
+            earlier = (
+                sa.select(outcomes.c.record_id)
+                .where(
+                    outcomes.c.run_id < run_id,
+                    outcomes.c.stream == "invoices",
+                    outcomes.c.outcome == "conflict",
+                )
+                .scalar_subquery()
+            )
+            rows = conn.execute(
+                sa.select(outcomes.c.record_id, outcomes.c.reason)
+                .where(
+                    outcomes.c.run_id == run_id,
+                    outcomes.c.stream == "invoices",
+                    outcomes.c.outcome == "conflict",
+                    outcomes.c.record_id.not_in(earlier),
+                )
+                .order_by(outcomes.c.record_id)
+            ).all()
+        return [(record_id, reason or "") for record_id, reason in rows]
+
     def record_outcome(
         self,
         run_id: int | None,
