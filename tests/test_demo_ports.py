@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sqlite3
 import subprocess
 import threading
 import urllib.request
@@ -84,3 +86,22 @@ def test_demo_ignores_a_server_already_on_its_old_ports(impostor: list[str]) -> 
     assert "Sandbox clinic: 800 invoices in Cliniko; PayPal empty." in done.stdout
     assert "Invoices:       created " in done.stdout
     assert "PayPal writes: 0" in done.stdout
+    assert_dead_letters_need_a_person(done.stdout)
+
+
+# What a person does about each kind of dead letter the demo's clinic leaves (its reason says it).
+FOR_A_PERSON = ("open credit: refund or apply it by hand", "no usable email", "shares its email")
+
+
+def assert_dead_letters_need_a_person(summary: str) -> None:
+    """After the demo the open dead letters hold only records a person must act on (no void
+    invoice, nothing PayPal refused or dropped), and the summary says how many and why."""
+    with sqlite3.connect(f"file:{REPO / '.demo' / 'store.db'}?mode=ro", uri=True) as conn:
+        letters = conn.execute(
+            "SELECT stream, record_id, reason FROM dead_letters WHERE resolved_at IS NULL"
+        ).fetchall()
+    not_for_a_person = [row for row in letters if not any(k in row[2] for k in FOR_A_PERSON)]
+    assert letters and not not_for_a_person, f"no person can act on: {not_for_a_person[:10]}"
+    assert f"Open dead letters: {len(letters)}, each waiting for a person" in summary, summary
+    parked = re.findall(r"^ +(\d+)  (.+)$", summary.split("Parked for a person")[1], re.M)
+    assert sum(int(n) for n, _ in parked) == len(letters), "the summary's reasons miss some"

@@ -12,6 +12,10 @@ from target_paypal.summary import CLINIKO_NAMES, INVOICE_OUTCOMES
 
 # How an outcome reads in the summary, where its bare name would not do.
 OUTCOME_WORDS = {"skipped": "skipped by a rule", "conflict": "conflicts"}
+OUTCOME_HEADINGS = {
+    "skipped": "Skipped by a rule (nothing to do)",
+    "parked": "Parked for a person (kept as dead letters)",
+}
 
 
 @click.command("summary")
@@ -51,15 +55,28 @@ def describe_run(
         + f"  (= {accounted})",
     ]
     for outcome in ("skipped", "parked"):
-        rows = [(s, r, n) for s, r, n in reasons.get(outcome, []) if s == "invoices"]
+        rows = reasons.get(outcome, [])
         if rows:
-            lines.append(f"  {OUTCOME_WORDS.get(outcome, outcome).capitalize()}:")
-            lines.extend(f"    {n:6d}  {r or '(no reason recorded)'}" for _, r, n in rows[:10])
+            lines.append(f"  {OUTCOME_HEADINGS[outcome]}:")
+            lines.extend(_reason_lines(rows))
     others = {
         s: c for s, c in counts.get("left_out", {}).items() if s != "invoices" and any(c.values())
     }
     for stream, by_outcome in others.items():
         parts = ", ".join(f"{OUTCOME_WORDS.get(k, k)} {v}" for k, v in sorted(by_outcome.items()))
         lines.append(f"  {CLINIKO_NAMES.get(stream, stream).capitalize()} left out: {parts}")
-    lines.append(f"  Open dead letters (kept for replay): {counts.get('open_dead_letters', 0)}")
+    letters = counts.get("open_dead_letters", 0)
+    lines.append(
+        f"  Open dead letters: {letters}, each waiting for a person to act as its reason says "
+        "(retried on every run; paypal-ops dead-letters list)"
+        if letters
+        else "  Open dead letters: 0"
+    )
     return lines
+
+
+def _reason_lines(rows: list[tuple[str, str, int]]) -> list[str]:
+    """Invoices' reasons first, then other records' named by kind; the ten largest of each."""
+    invoices = [(r, n) for s, r, n in rows if s == "invoices"][:10]
+    others = [(f"{CLINIKO_NAMES.get(s, s)}: {r}", n) for s, r, n in rows if s != "invoices"][:10]
+    return [f"    {n:6d}  {r or '(no reason recorded)'}" for r, n in invoices + others]

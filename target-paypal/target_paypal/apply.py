@@ -289,7 +289,8 @@ class DirtyInvoiceApplier:
             "mapping's customers.shared_email to allow"
         )
         result = "skipped" if rule == "skip" else "parked"
-        return Outcome(invoice_id, result, reason=reason, summary_reason="patient shares its email")
+        why = "patient shares its email: give each their own in Cliniko or allow it in the mapping"
+        return Outcome(invoice_id, result, reason=reason, summary_reason=why)
 
     def _record(self, outcome: Outcome) -> None:
         """Persist in the main thread: audit, cross-reference, dead letter, clean flag."""

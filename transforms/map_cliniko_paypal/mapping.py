@@ -183,7 +183,7 @@ def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     email = (record.get("invoice_email") or "").strip() or (record.get("email") or "").strip()
     if not email or len(email) > 254 or not EMAIL.match(email):
         raise (Skip if rules.missing_email == "skip" else Reject)(
-            "no usable email (invoice_email and email are empty or invalid)"
+            "no usable email (invoice_email and email are empty or invalid): add one in Cliniko"
         )
     address_fields = {
         "address_line_1": text(record.get("address_1")),
