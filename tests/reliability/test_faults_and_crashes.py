@@ -21,6 +21,7 @@ import random
 import signal
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,6 +113,22 @@ def assert_xrefs(project, sandbox) -> None:
         if xrefs.get(cid) != copies[0]["id"]
     }
     assert not wrong, f"cross-references (PayPal id, store's) that disagree: {wrong}"
+
+
+def assert_nothing_refused(sandbox) -> None:
+    """PayPal refused no write (a 422 means the sync wrote without knowing PayPal's state)."""
+    refused = [f"{c.method} {c.path}" for c in sandbox.paypal.call_log if c.status == 422]
+    assert not refused, f"PayPal answered 422 to {len(refused)} call(s): {refused[:10]}"
+
+
+def parked_for_paypal(project) -> list[str]:
+    """Invoices parked because PayPal refused or failed a call (their reason names HTTP)."""
+    store = Store(f"sqlite:///{project.workdir / 'store.db'}")
+    return [
+        f"{d['record_id']}: {d['reason']}"
+        for d in store.open_dead_letters("invoices")
+        if "HTTP" in (d["reason"] or "") or "Error" in (d["reason"] or "")
+    ]
 
 
 # --- Meltano's state ------------------------------------------------------------------------------
@@ -411,6 +428,7 @@ def test_sigkills_anywhere_lose_and_duplicate_nothing(
     ok(run(project, leak_scan, "--force"))
     assert_exact(sandbox, clinic)
     assert_xrefs(project, sandbox)
+    assert_nothing_refused(sandbox)
 
 
 def change_cliniko(sandbox, clinic: Clinic, chance: random.Random) -> None:
@@ -461,3 +479,77 @@ def test_paypal_down_for_a_whole_run_loses_nothing(
     ok(run(project, leak_scan))
     assert_exact(sandbox, clinic)
     assert_xrefs(project, sandbox)
+
+
+# --- lost answers: PayPal did the write, the client never heard ---------------------------------
+
+# PayPal's faults of the issue "exact state after every run": on every call, 10 % 5xx and 5 % 429
+# before PayPal does anything, and 5 % of writes done whose answer is then lost (a 5xx or a cut
+# connection). The sizes are CI's; the full size runs by hand with the environment variables.
+LOST_ANSWERS = {"error_5xx": 0.10, "error_429": 0.05, "answer_lost": 0.05}
+LOST_INVOICES = int(os.environ.get("RELIABILITY_LOST_ANSWERS_INVOICES", "150"))
+TOKEN_PATH = "/v1/oauth2/token"
+TOKEN_SECONDS = int(os.environ.get("RELIABILITY_TOKEN_SECONDS", "3"))
+
+
+@pytest.mark.timeout(1800)
+def test_one_run_is_exact_though_paypal_loses_answers_and_tokens_expire(
+    make_sandbox, meltano_project, leak_scan
+) -> None:
+    """One run on a fresh clinic under PayPal's 5xx, 429 and lost answers, with tokens expiring
+    every few seconds: PayPal is exactly as Cliniko says, field by field; it refused nothing
+    (no 422), nothing is parked for a PayPal refusal and nothing is duplicated."""
+    size = {"invoices": LOST_INVOICES, "patients": max(60, LOST_INVOICES * 2 // 3)}
+    sandbox = clinic_sandbox(make_sandbox, leak_scan, **size)
+    sandbox.paypal.set_token_expiry(TOKEN_SECONDS)
+    project = project_for(meltano_project, sandbox, leak_scan)
+    clinic = read_clinic(sandbox.cliniko)
+    sandbox.set_paypal_faults(**LOST_ANSWERS, seed=11)
+
+    started = time.monotonic()
+    ok(run(project, leak_scan))
+    took = time.monotonic() - started
+
+    stats = sandbox.paypal_stats()
+    tokens = [c for c in sandbox.paypal.call_log if c.path == TOKEN_PATH and c.status == 200]
+    print(
+        f"\n{LOST_INVOICES} invoices ({len(clinic.expected)} for PayPal) in {took:.0f} s: "
+        f"{stats['requests']} PayPal calls, answers lost {stats['answers_lost']}, by status "
+        f"{dict(sorted(stats['by_status'].items()))}, tokens fetched {len(tokens)} "
+        f"(lifetime {TOKEN_SECONDS} s)"
+    )
+    assert stats["answers_lost"] > 0, f"no answer was lost: {stats}"
+    assert len(tokens) > 1, "no token expired during the run"
+    assert_nothing_refused(sandbox)
+    assert not parked_for_paypal(project), parked_for_paypal(project)
+    assert_exact(sandbox, clinic)
+    assert_xrefs(project, sandbox)
+
+
+@pytest.mark.timeout(420)
+def test_a_kill_right_after_a_create_whose_answer_was_lost(
+    make_sandbox, meltano_project, leak_scan
+) -> None:
+    """PayPal created the invoice, its answer was lost, and the run was killed before it could
+    read back: the next run adopts that invoice instead of creating it again or parking it."""
+    sandbox = clinic_sandbox(make_sandbox, leak_scan)
+    project = project_for(meltano_project, sandbox, leak_scan)
+    clinic = read_clinic(sandbox.cliniko)
+    sandbox.set_paypal_faults(answer_lost=0.2, seed=5)
+
+    def lost_create() -> bool:
+        return any(
+            c.answer_lost and c.method == "POST" and c.path == "/v2/invoicing/invoices"
+            for c in sandbox.paypal.call_log
+        )
+
+    killed = run_and_kill(project, leak_scan, "lost create", lost_create)
+    assert killed.killed, "the run ended before any create lost its answer"
+    problems = bookmark_problems(project, sandbox, clinic, saved_state(project, leak_scan))
+    assert not problems, "\n".join(problems[:30])
+
+    ok(run(project, leak_scan, "--force"))
+    assert_exact(sandbox, clinic)
+    assert_xrefs(project, sandbox)
+    assert_nothing_refused(sandbox)
+    assert not parked_for_paypal(project), parked_for_paypal(project)

@@ -27,7 +27,9 @@ def test_kept_records_are_not_output(tmp_path) -> None:
     scan.secret("jane.citizen@example.com")
     with sqlite3.connect(tmp_path / "store.db") as db:
         db.execute("CREATE TABLE dead_letters (reason TEXT, record TEXT)")
-        db.execute("INSERT INTO dead_letters VALUES ('invalid email', "
-                   "'{\"email\": \"jane.citizen@example.com\"}')")
+        db.execute(
+            "INSERT INTO dead_letters VALUES ('invalid email', "
+            '\'{"email": "jane.citizen@example.com"}\')'
+        )
     scan.path(tmp_path / "store.db")
     assert scan.leaks() == []
