@@ -31,7 +31,11 @@ Handler = Callable[[], Awaitable[tuple[int, Any]]]
 
 
 class Faults(Protocol):
-    """Anything that may answer a request before the API does (None: carry on)."""
+    """Anything that may answer a request before the API does (None: carry on).
+
+    It may also have `async finish(request, response) -> Response | None`, run after the API
+    answered: a replacement for that answer (the write is done, the answer is lost), or None.
+    """
 
     async def apply(self, request: Request) -> Response | None:
         """The answer to send instead of the API's, or None to let the API answer."""
@@ -165,14 +169,19 @@ def _add_gate(app: FastAPI, state: PayPalState, faults: Faults | None) -> None:
         if not path.startswith(API_PREFIXES):
             return await call_next(request)
         response: Response | None = None
+        lost = False
         if state.outage:
             response = error_response(503, [])
         elif faults is not None:
             response = await faults.apply(request)
         if response is None:
             response = await call_next(request)
+            finish = getattr(faults, "finish", None)
+            replacement = await finish(request, response) if finish is not None else None
+            if replacement is not None:
+                response, lost = replacement, True
         response.headers.setdefault("Paypal-Debug-Id", new_debug_id())
-        state.log_call(request.method, path, response.status_code, request.url.query)
+        state.log_call(request.method, path, response.status_code, request.url.query, lost)
         return response
 
 

@@ -23,24 +23,40 @@ READ_ONLY_POSTS = {TOKEN_PATH, "/v2/invoicing/search-invoices",
                    "/v1/notifications/verify-webhook-signature"}
 
 
+def is_write(method: str, path: str) -> bool:
+    """Whether a call could change PayPal data: a write method, not a read-only POST.
+
+    Fetching a token, searching invoices and verifying a webhook signature are POSTs that
+    change nothing.
+    """
+    return method in WRITE_METHODS and path not in READ_ONLY_POSTS
+
+
 @dataclass(frozen=True)
 class ApiCall:
-    """One API request as the sandbox answered it (control routes are not logged)."""
+    """One API request as the sandbox answered it (control routes are not logged).
+
+    `status` is what the client got (0: the connection was dropped).  `answer_lost` marks a
+    write the API carried out whose answer was then replaced by a 5xx or a dropped connection
+    (the `answer_lost` fault).
+    """
 
     method: str
     path: str
     status: int
     at: float
     query: str = ""
+    answer_lost: bool = False
 
     @property
     def is_write(self) -> bool:
-        """Whether the call could change PayPal data: a write method, not a read-only POST.
+        """Whether the call could change PayPal data (see `is_write`)."""
+        return is_write(self.method, self.path)
 
-        Fetching a token, searching invoices and verifying a webhook signature are POSTs that
-        change nothing.
-        """
-        return self.method in WRITE_METHODS and self.path not in READ_ONLY_POSTS
+    @property
+    def succeeded(self) -> bool:
+        """Whether the API carried the call out (a 2xx), even if its answer was then lost."""
+        return self.answer_lost or 200 <= self.status < 300
 
 
 class PayPalState:
@@ -156,10 +172,11 @@ class PayPalState:
         self.tokens.expire_all()
 
     # -- call log ---------------------------------------------------------------------------
-    def log_call(self, method: str, path: str, status: int, query: str = "") -> None:
+    def log_call(self, method: str, path: str, status: int, query: str = "",
+                 answer_lost: bool = False) -> None:
         """Append an answered API call to the log and wake `wait_for_calls`."""
         with self._log_lock:
-            self._calls.append(ApiCall(method, path, status, self.clock(), query))
+            self._calls.append(ApiCall(method, path, status, self.clock(), query, answer_lost))
             self._log_lock.notify_all()
 
     def call_count(self) -> int:
@@ -182,14 +199,19 @@ class PayPalState:
         """The API calls that could change PayPal data (token requests excluded)."""
         return [call for call in self.call_log if call.is_write]
 
+    def lost_answers(self) -> list[ApiCall]:
+        """The writes PayPal carried out whose answer the client never got (`answer_lost`)."""
+        return [call for call in self.call_log if call.answer_lost]
+
     def clear_call_log(self) -> None:
         """Forget the logged calls (`DELETE /_sandbox/paypal/calls`)."""
         with self._log_lock:
             self._calls.clear()
 
     def call_log_dicts(self) -> list[dict[str, Any]]:
-        """The call log as JSON-ready dicts, each with its `is_write` flag."""
-        return [asdict(call) | {"is_write": call.is_write} for call in self.call_log]
+        """The call log as JSON-ready dicts, each with its `is_write` and `succeeded` flags."""
+        return [asdict(call) | {"is_write": call.is_write, "succeeded": call.succeeded}
+                for call in self.call_log]
 
     def reset(self) -> None:
         """Forget invoices, tokens, idempotency replies and calls; end any outage."""
