@@ -263,6 +263,14 @@ class SandboxServer:
         """Zero the PayPal request counts."""
         self.paypal_guard.stats.reset()
 
+    def paypal_notifications(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
+        """Who the PayPal API's writes emailed, oldest first (see `PayPalState.notifications`).
+
+        E.g. "never emailed": `not any(n["recipient_emailed"] for n in
+        sb.paypal_notifications(invoice_id))`.
+        """
+        return self.paypal.notifications(invoice_id)
+
     def set_paypal_webhook(self, url: str | None, webhook_id: str | None = None,
                            retries: int = 2) -> None:
         """Send signed INVOICING.INVOICE.* events to `url` (None: stop sending)."""

@@ -247,3 +247,14 @@ def test_seeds_draw_the_other_kinds_as_before(seed: int) -> None:
     cliniko = FaultInjector(error_statuses=(500, 503))
     cliniko.configure(**SHARED, seed=seed)
     assert [cliniko.draw() for _ in range(16)] == BEFORE[seed]
+
+
+def test_a_send_whose_answer_is_lost_has_still_emailed_the_patient(sb: SandboxServer) -> None:
+    invoice_id = _draft(sb)
+    api = sb.paypal_session()
+    sb.set_paypal_faults(answer_lost=1.0, seed=8)
+    lost(lambda: api.post(f"{sb.paypal_url}{INVOICES}/{invoice_id}/send", json={}))
+    assert [(n["operation"], n["recipient_emailed"], n["status_after"])
+            for n in sb.paypal_notifications(invoice_id)] == [("send", True, "UNPAID")]
+    assert requests.get(sb.paypal_control_url + "/notifications").json()["notifications"][0][
+        "invoice_id"] == invoice_id

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from .auth import OBSERVED_EXPIRES_IN, Credentials, TokenIssuer
 from .lifecycle import Invoicing, InvoicingRules
+from .notices import NotificationLog
 from .store import PayPalStore
 from .webhooks import WebhookSender
 
@@ -89,6 +90,7 @@ class PayPalState:
         self.store.on_put = self.webhooks.notice
         self._log_lock = threading.Condition()
         self._calls: list[ApiCall] = []
+        self.notices = NotificationLog(self.store, clock)  # who the API's writes emailed
 
     # -- invoices, as a person would see and change them in PayPal --------------------------
     def invoices(self) -> list[dict[str, Any]]:
@@ -213,9 +215,22 @@ class PayPalState:
         return [asdict(call) | {"is_write": call.is_write, "succeeded": call.succeeded}
                 for call in self.call_log]
 
+    # -- notifications ----------------------------------------------------------------------
+    def notifications(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
+        """Who each successful send/update/cancel/remind/record-payment API call emailed.
+
+        Oldest first, for one invoice or all: dicts with `invoice_id`, `operation` ("send",
+        "update", "cancel", "remind" or "record_payment"), `recipient_emailed`,
+        `invoicer_emailed`, `status_before`, `status_after`, `at` (the clock's time) and the
+        flags in effect, `send_to_recipient` and `send_to_invoicer` (None for record payment).
+        The rules (flag defaults, what PayPal documents) are in `notices.py`.
+        """
+        return self.notices.dicts(invoice_id)
+
     def reset(self) -> None:
-        """Forget invoices, tokens, idempotency replies and calls; end any outage."""
+        """Forget invoices, tokens, idempotency replies, calls and notifications; end any outage."""
         self.store.clear()
         self.webhooks.clear()
         self.clear_call_log()
+        self.notices.clear()
         self._outage = False
