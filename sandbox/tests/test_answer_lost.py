@@ -48,10 +48,10 @@ def lost(call: Callable[[], requests.Response]) -> str:
     except BROKEN:
         return "dropped"
     assert response.status_code in (500, 503), response.text
-    body = response.json()
-    assert body["name"] == {500: "INTERNAL_SERVER_ERROR",
-                            503: "SERVICE_UNAVAILABLE"}[response.status_code]
-    assert body["debug_id"] == response.headers["Paypal-Debug-Id"]
+    name, message = {500: ("INTERNAL_SERVER_ERROR", "An internal server error occurred."),
+                     503: ("SERVICE_UNAVAILABLE", "Service Unavailable.")}[response.status_code]
+    assert response.json() == {"name": name, "message": message, "links": [],
+                               "debug_id": response.headers["Paypal-Debug-Id"]}  # spec error_5xx
     return str(response.status_code)
 
 
