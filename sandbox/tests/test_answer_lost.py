@@ -75,6 +75,7 @@ def test_a_create_whose_answer_is_lost_still_creates_the_invoice(sb: SandboxServ
 
 def test_after_a_lost_create_a_resend_is_refused_and_search_by_number_finds_it(
         sb: SandboxServer) -> None:
+    sb.paypal.add_invoice(invoice_body("CLN-8", "cliniko-8"))  # another invoice, not ours
     api = sb.paypal_session()
     sb.set_paypal_faults(answer_lost=1.0, seed=2)
     lost(lambda: api.post(sb.paypal_url + INVOICES, json=invoice_body("CLN-7", "cliniko-7")))
@@ -85,7 +86,7 @@ def test_after_a_lost_create_a_resend_is_refused_and_search_by_number_finds_it(
     assert [d["issue"] for d in again.json()["details"]] == ["DUPLICATE_INVOICE_NUMBER"]
     by_number = api.post(sb.paypal_url + SEARCH, json={"invoice_number": "CLN-7"}).json()
     assert [i["detail"]["reference"] for i in by_number["items"]] == ["cliniko-7"]
-    assert len(sb.paypal.invoices()) == 1
+    assert len(sb.paypal.invoices()) == 2
 
 
 def _sent(sb: SandboxServer) -> str:
