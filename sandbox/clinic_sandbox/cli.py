@@ -8,7 +8,19 @@ import sys
 import threading
 import time
 
+from .paypal.auth import OBSERVED_EXPIRES_IN
 from .server import PortUnavailable, SandboxServer
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (argparse type); anything else is a usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--paypal-port", type=int, default=8766)
     serve.add_argument("--paypal-client-id", default="sandbox-client-id")
     serve.add_argument("--paypal-client-secret", default="sandbox-client-secret")
+    serve.add_argument("--paypal-token-expires-in", type=positive_int,
+                       default=OBSERVED_EXPIRES_IN, metavar="SECONDS",
+                       help="lifetime of the PayPal tokens issued (default: %(default)s, the 9 h "
+                            "real tokens show)")
     serve.add_argument("--paypal-webhook-url", default=None,
                        help="send signed INVOICING.INVOICE.* events here (default: none)")
     serve.add_argument("--paypal-webhook-id", default="WH-SANDBOX-LOCAL",
@@ -51,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                            host=args.host, cliniko_port=args.cliniko_port, api_key=args.api_key,
                            rate_limit=args.rate_limit or None, rate_window=args.rate_window,
                            paypal_port=args.paypal_port, paypal_client_id=args.paypal_client_id,
-                           paypal_client_secret=args.paypal_client_secret)
+                           paypal_client_secret=args.paypal_client_secret,
+                           paypal_token_expires_in=args.paypal_token_expires_in)
     try:
         server.start()
     except PortUnavailable as exc:
@@ -66,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"API key:         {server.api_key}", flush=True)
         print(f"Controls:        {server.control_url}/stats", flush=True)
         print(f"PayPal sandbox:  {server.paypal_url}", flush=True)
-        print(f"Client id:       {server.paypal_client_id}", flush=True)
+        print(f"Client id:       {server.paypal_client_id} (tokens last "
+              f"{args.paypal_token_expires_in} s)", flush=True)
         print(f"Controls:        {server.paypal_control_url}/stats (seeded in "
               f"{time.perf_counter() - started:.1f}s; Ctrl-C to stop)", flush=True)
         try:

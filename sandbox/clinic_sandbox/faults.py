@@ -91,13 +91,22 @@ class FaultSettings:
 
 
 class FaultInjector:
-    """Draws, per API request and from a seeded RNG, whether to fail it and how."""
+    """Draws, per API request and from a seeded RNG, whether to fail it and how.
 
-    KINDS = ("error_5xx", "error_429", "drop", "slow")
+    An API may add kinds of its own after the shared ones, with a settings class that has a
+    share for each (PayPal's `answer_lost`); kinds added at the end leave what a seed draws
+    for the shared kinds unchanged while their shares are 0.
+    """
 
-    def __init__(self, error_statuses: tuple[int, ...] = (500, 502, 503)) -> None:
+    KINDS: tuple[str, ...] = ("error_5xx", "error_429", "drop", "slow")
+
+    def __init__(self, error_statuses: tuple[int, ...] = (500, 502, 503),
+                 settings_class: type[FaultSettings] = FaultSettings,
+                 extra_kinds: tuple[str, ...] = ()) -> None:
         self._lock = threading.Lock()
         self.error_statuses = error_statuses
+        self.settings_class = settings_class
+        self.kinds = self.KINDS + extra_kinds
         self.configure()
 
     def configure(self, **settings: Any) -> FaultSettings:
@@ -108,23 +117,32 @@ class FaultInjector:
             TypeError: an unknown setting.
         """
         with self._lock:
-            self.settings = FaultSettings(**settings)
-            for name in self.KINDS:
-                share = getattr(self.settings, name)
+            chosen = self.settings_class(**settings)
+            for name in self.kinds:
+                share = getattr(chosen, name)
                 if not 0.0 <= share <= 1.0:
                     raise ValueError(f"{name} must be between 0 and 1")
+            self.settings = chosen
             self._rng = random.Random(self.settings.seed)
             return self.settings
 
     def draw(self) -> tuple[str | None, int]:
-        """(fault kind or None, status for 5xx). One RNG step per request keeps it replayable."""
+        """(fault kind or None, status for 5xx). One RNG step per request keeps it replayable.
+
+        Each kind owns a band of the roll, in `kinds` order.  For a kind added by an API the
+        status is the drawn 5xx in the first half of its band and 0 in the second half, so one
+        roll also picks between a 5xx and a dropped connection (PayPal's `answer_lost`).
+        """
         with self._lock:
             roll, pick = self._rng.random(), self._rng.choice(self.error_statuses)
             edge = 0.0
-            for name in self.KINDS:
-                edge += getattr(self.settings, name)
-                if roll < edge:
-                    return name, pick
+            for name in self.kinds:
+                share = getattr(self.settings, name)
+                if roll < edge + share:
+                    if name in self.KINDS or roll < edge + share / 2:
+                        return name, pick
+                    return name, 0
+                edge += share
             return None, 0
 
 
@@ -177,7 +195,7 @@ class Stats:
 class Verdict:
     """What `screen` decided for one request: serve it (`kind` None) or fail it."""
 
-    kind: str | None = None  # "limited", "error_429", "error_5xx" or "drop"
+    kind: str | None = None  # "limited", "error_429", "error_5xx", "drop" or an API's own
     status: int = 0  # the HTTP status to fail with (0 for a drop)
     retry_at: float = 0.0  # for 429s: the UNIX time the client may try again
 
@@ -200,6 +218,8 @@ async def screen(limiter: RateLimiter, faults: FaultInjector, stats: Stats, key:
         return Verdict(kind, status)
     if kind == "drop":
         return Verdict(kind)
+    if kind is not None and kind not in FaultInjector.KINDS:
+        return Verdict(kind, status)  # an API's own kind: its guard acts on it
     return Verdict()
 
 

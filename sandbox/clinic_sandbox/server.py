@@ -230,23 +230,46 @@ class SandboxServer:
 
     def set_paypal_faults(self, error_5xx: float = 0.0, error_429: float = 0.0, drop: float = 0.0,
                           slow: float = 0.0, slow_seconds: float = 2.0, latency_ms: float = 0,
-                          seed: int | None = None) -> None:
-        """Fail or slow these shares (0 to 1) of PayPal API requests, drawn from `seed`."""
+                          seed: int | None = None, answer_lost: float = 0.0) -> None:
+        """Fail or slow these shares (0 to 1) of PayPal API requests, drawn from `seed`.
+
+        `answer_lost`: the share of writes PayPal carries out whose answer is then lost (a
+        500/503 or a dropped connection instead of the 2xx); see `paypal/guard.py`.
+        """
         self.paypal_guard.faults.configure(error_5xx=error_5xx, error_429=error_429, drop=drop,
                                            slow=slow, slow_seconds=slow_seconds,
-                                           latency_ms=latency_ms, seed=seed)
+                                           latency_ms=latency_ms, seed=seed,
+                                           answer_lost=answer_lost)
+
+    def set_paypal_token_expiry(self, seconds: int) -> None:
+        """Lifetime in seconds of the PayPal tokens issued from now on.
+
+        Tokens already issued keep theirs (`PUT /_sandbox/paypal/token-expiry` does the same).
+        """
+        self.paypal.set_token_expiry(seconds)
 
     def set_paypal_outage(self, down: bool = True) -> None:
         """While down, every PayPal API call (token included) answers 503; False ends it."""
         self.paypal.set_outage(down)
 
     def paypal_stats(self) -> dict[str, Any]:
-        """PayPal API requests since the last reset: total, by status, by path, delay."""
+        """PayPal API requests since the last reset: total, by status, by path, delay.
+
+        Also `answers_lost`: writes carried out whose answer was replaced by a 5xx or a drop.
+        """
         return self.paypal_guard.stats.snapshot()
 
     def reset_paypal_stats(self) -> None:
         """Zero the PayPal request counts."""
         self.paypal_guard.stats.reset()
+
+    def paypal_notifications(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
+        """Who the PayPal API's writes emailed, oldest first (see `PayPalState.notifications`).
+
+        E.g. "never emailed": `not any(n["recipient_emailed"] for n in
+        sb.paypal_notifications(invoice_id))`.
+        """
+        return self.paypal.notifications(invoice_id)
 
     def set_paypal_webhook(self, url: str | None, webhook_id: str | None = None,
                            retries: int = 2) -> None:

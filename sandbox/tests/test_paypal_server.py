@@ -224,3 +224,16 @@ def test_sandbox_serve_starts_both_servers() -> None:
     assert process.returncode == 0, err
     assert f"PayPal sandbox:  {paypal_url}" in out and "cli-id" in out
     assert f"http://127.0.0.1:{cliniko}/v1" in out
+
+
+def test_set_paypal_token_expiry_sets_the_lifetime_of_new_tokens(sb: SandboxServer) -> None:
+    def fetch() -> dict[str, Any]:
+        return requests.post(sb.paypal_url + TOKEN, data={"grant_type": "client_credentials"},
+                             auth=(sb.paypal_client_id, sb.paypal_client_secret)).json()
+
+    sb.set_paypal_token_expiry(2)
+    assert fetch()["expires_in"] == 2
+    assert requests.get(sb.paypal_control_url + "/credentials").json()["token_expires_in"] == 2
+    sb.set_paypal_token_expiry(600)
+    sb.paypal.expire_tokens()  # a live token is handed out again until it expires
+    assert fetch()["expires_in"] == 600

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .auth import OAuthError
 from .control import add_control_routes
 from .errors import PayPalError, detail, error_body
+from .notices import body_flags, query_flags
 from .search import matches, newest_first, page_of, summary
 from .state import PayPalState
 from .store import new_debug_id
@@ -31,7 +32,11 @@ Handler = Callable[[], Awaitable[tuple[int, Any]]]
 
 
 class Faults(Protocol):
-    """Anything that may answer a request before the API does (None: carry on)."""
+    """Anything that may answer a request before the API does (None: carry on).
+
+    It may also have `async finish(request, response) -> Response | None`, run after the API
+    answered: a replacement for that answer (the write is done, the answer is lost), or None.
+    """
 
     async def apply(self, request: Request) -> Response | None:
         """The answer to send instead of the API's, or None to let the API answer."""
@@ -165,14 +170,19 @@ def _add_gate(app: FastAPI, state: PayPalState, faults: Faults | None) -> None:
         if not path.startswith(API_PREFIXES):
             return await call_next(request)
         response: Response | None = None
+        lost = False
         if state.outage:
             response = error_response(503, [])
         elif faults is not None:
             response = await faults.apply(request)
         if response is None:
             response = await call_next(request)
+            finish = getattr(faults, "finish", None)
+            replacement = await finish(request, response) if finish is not None else None
+            if replacement is not None:
+                response, lost = replacement, True
         response.headers.setdefault("Paypal-Debug-Id", new_debug_id())
-        state.log_call(request.method, path, response.status_code, request.url.query)
+        state.log_call(request.method, path, response.status_code, request.url.query, lost)
         return response
 
 
@@ -235,7 +245,7 @@ async def _replayable(state: PayPalState, request: Request, handler: Handler) ->
 
 
 def _add_invoice_routes(app: FastAPI, state: PayPalState) -> None:
-    ops = state.invoicing
+    ops, notices = state.invoicing, state.notices
     auth = [Depends(_bearer(state))]
 
     @app.exception_handler(_OAuthDenied)
@@ -263,7 +273,8 @@ def _add_invoice_routes(app: FastAPI, state: PayPalState) -> None:
 
     @app.put(INVOICES + "/{invoice_id}", dependencies=auth)
     async def replace_invoice(invoice_id: str, request: Request) -> Response:
-        invoice = ops.replace(invoice_id, await json_body(request))
+        flags, body = query_flags(request.query_params), await json_body(request)
+        invoice = notices.around(invoice_id, "update", flags, lambda: ops.replace(invoice_id, body))
         body = render(invoice, request) if wants_representation(request) \
             else self_link(invoice_id, request)
         return JSONResponse(body)
@@ -276,7 +287,9 @@ def _add_invoice_routes(app: FastAPI, state: PayPalState) -> None:
     @app.post(INVOICES + "/{invoice_id}/send", dependencies=auth)
     async def send_invoice(invoice_id: str, request: Request) -> Response:
         async def run() -> tuple[int, Any]:
-            invoice = ops.send(invoice_id, await json_body(request, required=False))
+            body = await json_body(request, required=False)
+            invoice = notices.around(invoice_id, "send", body_flags(body),
+                                     lambda: ops.send(invoice_id, body))
             if invoice["status"] == "SCHEDULED":
                 return 202, {"links": [self_link(invoice_id, request)]}
             payer_view = invoice["detail"]["metadata"]["recipient_view_url"]
@@ -285,20 +298,26 @@ def _add_invoice_routes(app: FastAPI, state: PayPalState) -> None:
 
     @app.post(INVOICES + "/{invoice_id}/remind", dependencies=auth)
     async def remind_invoice(invoice_id: str, request: Request) -> Response:
-        ops.remind(invoice_id, await json_body(request, required=False))
+        body = await json_body(request, required=False)
+        notices.around(invoice_id, "remind", body_flags(body), lambda: ops.remind(invoice_id, body))
         return Response(status_code=204)
 
     @app.post(INVOICES + "/{invoice_id}/cancel", dependencies=auth)
     async def cancel_invoice(invoice_id: str, request: Request) -> Response:
         async def run() -> tuple[int, Any]:
-            ops.cancel(invoice_id, await json_body(request, required=False))
+            body = await json_body(request, required=False)
+            notices.around(invoice_id, "cancel", body_flags(body),
+                           lambda: ops.cancel(invoice_id, body))
             return 204, None
         return await _replayable(state, request, run)
 
     @app.post(INVOICES + "/{invoice_id}/payments", dependencies=auth)
     async def record_payment(invoice_id: str, request: Request) -> Response:
         async def run() -> tuple[int, Any]:
-            return 200, {"payment_id": ops.record_payment(invoice_id, await json_body(request))}
+            body = await json_body(request)
+            # Recording a payment has no notification flags and emails nobody (notices.py).
+            return 200, {"payment_id": notices.around(
+                invoice_id, "record_payment", None, lambda: ops.record_payment(invoice_id, body))}
         return await _replayable(state, request, run)
 
     @app.delete(INVOICES + "/{invoice_id}/payments/{transaction_id}", dependencies=auth)

@@ -125,6 +125,16 @@ def _add_switches(app: FastAPI, state: PayPalState) -> None:
         state.clear_call_log()
         return Response(status_code=204)
 
+    @app.get(PREFIX + "/notifications")
+    async def notifications(request: Request) -> Response:
+        found = state.notifications(request.query_params.get("invoice_id"))
+        return JSONResponse({"notifications": found})
+
+    @app.delete(PREFIX + "/notifications")
+    async def clear_notifications() -> Response:
+        state.notices.clear()
+        return Response(status_code=204)
+
     @app.post(PREFIX + "/reset")
     async def reset() -> Response:
         state.reset()

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from .auth import OBSERVED_EXPIRES_IN, Credentials, TokenIssuer
 from .lifecycle import Invoicing, InvoicingRules
+from .notices import NotificationLog
 from .store import PayPalStore
 from .webhooks import WebhookSender
 
@@ -23,24 +24,40 @@ READ_ONLY_POSTS = {TOKEN_PATH, "/v2/invoicing/search-invoices",
                    "/v1/notifications/verify-webhook-signature"}
 
 
+def is_write(method: str, path: str) -> bool:
+    """Whether a call could change PayPal data: a write method, not a read-only POST.
+
+    Fetching a token, searching invoices and verifying a webhook signature are POSTs that
+    change nothing.
+    """
+    return method in WRITE_METHODS and path not in READ_ONLY_POSTS
+
+
 @dataclass(frozen=True)
 class ApiCall:
-    """One API request as the sandbox answered it (control routes are not logged)."""
+    """One API request as the sandbox answered it (control routes are not logged).
+
+    `status` is what the client got (0: the connection was dropped).  `answer_lost` marks a
+    write the API carried out whose answer was then replaced by a 5xx or a dropped connection
+    (the `answer_lost` fault).
+    """
 
     method: str
     path: str
     status: int
     at: float
     query: str = ""
+    answer_lost: bool = False
 
     @property
     def is_write(self) -> bool:
-        """Whether the call could change PayPal data: a write method, not a read-only POST.
+        """Whether the call could change PayPal data (see `is_write`)."""
+        return is_write(self.method, self.path)
 
-        Fetching a token, searching invoices and verifying a webhook signature are POSTs that
-        change nothing.
-        """
-        return self.method in WRITE_METHODS and self.path not in READ_ONLY_POSTS
+    @property
+    def succeeded(self) -> bool:
+        """Whether the API carried the call out (a 2xx), even if its answer was then lost."""
+        return self.answer_lost or 200 <= self.status < 300
 
 
 class PayPalState:
@@ -73,6 +90,7 @@ class PayPalState:
         self.store.on_put = self.webhooks.notice
         self._log_lock = threading.Condition()
         self._calls: list[ApiCall] = []
+        self.notices = NotificationLog(self.store, clock)  # who the API's writes emailed
 
     # -- invoices, as a person would see and change them in PayPal --------------------------
     def invoices(self) -> list[dict[str, Any]]:
@@ -156,10 +174,11 @@ class PayPalState:
         self.tokens.expire_all()
 
     # -- call log ---------------------------------------------------------------------------
-    def log_call(self, method: str, path: str, status: int, query: str = "") -> None:
+    def log_call(self, method: str, path: str, status: int, query: str = "",
+                 answer_lost: bool = False) -> None:
         """Append an answered API call to the log and wake `wait_for_calls`."""
         with self._log_lock:
-            self._calls.append(ApiCall(method, path, status, self.clock(), query))
+            self._calls.append(ApiCall(method, path, status, self.clock(), query, answer_lost))
             self._log_lock.notify_all()
 
     def call_count(self) -> int:
@@ -182,18 +201,36 @@ class PayPalState:
         """The API calls that could change PayPal data (token requests excluded)."""
         return [call for call in self.call_log if call.is_write]
 
+    def lost_answers(self) -> list[ApiCall]:
+        """The writes PayPal carried out whose answer the client never got (`answer_lost`)."""
+        return [call for call in self.call_log if call.answer_lost]
+
     def clear_call_log(self) -> None:
         """Forget the logged calls (`DELETE /_sandbox/paypal/calls`)."""
         with self._log_lock:
             self._calls.clear()
 
     def call_log_dicts(self) -> list[dict[str, Any]]:
-        """The call log as JSON-ready dicts, each with its `is_write` flag."""
-        return [asdict(call) | {"is_write": call.is_write} for call in self.call_log]
+        """The call log as JSON-ready dicts, each with its `is_write` and `succeeded` flags."""
+        return [asdict(call) | {"is_write": call.is_write, "succeeded": call.succeeded}
+                for call in self.call_log]
+
+    # -- notifications ----------------------------------------------------------------------
+    def notifications(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
+        """Who each successful send/update/cancel/remind/record-payment API call emailed.
+
+        Oldest first, for one invoice or all: dicts with `invoice_id`, `operation` ("send",
+        "update", "cancel", "remind" or "record_payment"), `recipient_emailed`,
+        `invoicer_emailed`, `status_before`, `status_after`, `at` (the clock's time) and the
+        flags in effect, `send_to_recipient` and `send_to_invoicer` (None for record payment).
+        The rules (flag defaults, what PayPal documents) are in `notices.py`.
+        """
+        return self.notices.dicts(invoice_id)
 
     def reset(self) -> None:
-        """Forget invoices, tokens, idempotency replies and calls; end any outage."""
+        """Forget invoices, tokens, idempotency replies, calls and notifications; end any outage."""
         self.store.clear()
         self.webhooks.clear()
         self.clear_call_log()
+        self.notices.clear()
         self._outage = False

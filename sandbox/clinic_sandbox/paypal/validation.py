@@ -477,6 +477,9 @@ def validate_notification(body: dict[str, Any]) -> list[dict[str, Any]]:
     for key in ("subject", "note"):
         check.string(body, key, 4000, "Field value exceeded the maximum allowed number of "
                      "characters.", "")
+    for key in ("send_to_recipient", "send_to_invoicer"):
+        if body.get(key) is not None and not isinstance(body[key], bool):
+            check.add("INVALID_PARAMETER_SYNTAX", "Expected a boolean.", f"/{key}", body[key])
     extra = body.get("additional_recipients")
     if isinstance(extra, list) and len(extra) > 100:
         check.add("INVALID_ARRAY_MAX_ITEMS", "Only maximum of 100 email address is supported in "

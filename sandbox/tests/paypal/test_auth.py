@@ -113,3 +113,18 @@ def test_stale_token_can_answer_with_the_observed_oauth_shape(clock):
                                    "error_description": "Access Token not found in cache"}
         # A missing header still gets PayPal's REST error body.
         assert _list(client, None).json()["name"] == "AUTHENTICATION_FAILURE"
+
+
+def test_a_token_issued_for_2_seconds_is_refused_once_the_clock_moves(client, clock):
+    assert client.put("/_sandbox/paypal/token-expiry", json={"seconds": 2}).status_code == 204
+    issued = token(client).json()
+    assert issued["expires_in"] == 2
+    assert _list(client, issued["access_token"]).status_code == 200
+    clock.advance(1.9)
+    assert _list(client, issued["access_token"]).status_code == 200
+    clock.advance(0.1)
+    refused = _list(client, issued["access_token"])
+    assert refused.status_code == 401
+    assert refused.json()["name"] == "AUTHENTICATION_FAILURE"
+    renewed = token(client).json()
+    assert renewed["access_token"] != issued["access_token"] and renewed["expires_in"] == 2
