@@ -165,6 +165,24 @@ class TargetRunner:
         )
 
 
+def states_passed_on(stdout: str) -> list[dict]:
+    """The STATE values the target wrote, in order.
+
+    A Singer target's standard output holds only the state values it passes on to Meltano, one
+    bare JSON value a line (no `{"type": "STATE"}` envelope): anything else there is a bug.
+    """
+    states = []
+    for number, line in enumerate(stdout.splitlines(), 1):
+        try:
+            states.append(json.loads(line))
+        except ValueError:
+            raise AssertionError(
+                f"line {number} of the target's standard output is not a state value: "
+                f"{line[:200]!r}"
+            ) from None
+    return states
+
+
 def paypal_by_reference(sandbox) -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = {}
     for invoice in sandbox.paypal.invoices():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from target_harness import states_passed_on
+
 
 def assert_paypal_matches(sandbox, data, by_reference) -> None:
     held = by_reference(sandbox)
@@ -30,8 +32,9 @@ def test_first_run_creates_every_invoice_exactly(target, clinic, by_reference) -
     done = target.run(data.messages())
     assert done.returncode == 0, done.stderr[-3000:]
     assert_paypal_matches(target.sandbox, data, by_reference)
-    states = [json.loads(line) for line in done.stdout.splitlines()]
-    assert states[-1] == {"bookmarks": {"invoices": {"n": 1}}}
+    assert states_passed_on(done.stdout)[-1:] == [{"bookmarks": {"invoices": {"n": 1}}}], (
+        f"the input's last STATE was not passed on; standard output: {done.stdout[-500:]!r}"
+    )
 
 
 def test_same_input_again_makes_no_paypal_write(target, clinic) -> None:
@@ -213,7 +216,10 @@ def test_an_outage_loses_nothing(target, clinic, by_reference) -> None:
     stopped = [line for line in down.stderr.splitlines() if "target-paypal stopped" in line]
     assert len(stopped) == 1 and "PayPal unreachable" in stopped[0], down.stderr[-3000:]
     assert "HTTP 503" in stopped[0] and "next run" in stopped[0]
-    assert '"type": "STATE"' not in down.stdout and '"type":"STATE"' not in down.stdout
+    assert states_passed_on(down.stdout) == [], (
+        "a run stopped by an outage passed STATE on: Meltano would move its bookmark past "
+        "records that never reached PayPal"
+    )
     assert by_reference(target.sandbox) == {}
     from target_paypal.store import Store
 
@@ -225,6 +231,10 @@ def test_an_outage_loses_nothing(target, clinic, by_reference) -> None:
     back = target.run(empty)
     assert back.returncode == 0, back.stderr[-3000:]
     assert_paypal_matches(target.sandbox, data, by_reference)
+    assert states_passed_on(back.stdout)[-1:] == [{"bookmarks": {"invoices": {"n": 2}}}], (
+        "once PayPal was back and everything was applied, the target did not pass the input's "
+        f"last STATE on to Meltano; its standard output: {back.stdout[-500:]!r}"
+    )
 
 
 def test_output_and_logs_hold_no_secret_token_name_or_email(target, clinic) -> None:
