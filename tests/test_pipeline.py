@@ -27,6 +27,7 @@ from paypal_expected import (
     link_id,
     paypal_by_reference,
     paypal_problems,
+    project_invoicer,
     read_clinic,
     report,
     sydney_date,
@@ -49,6 +50,12 @@ ONE_REQUEST_PER_STREAM = {
     "/v1/users": 1,
 }
 INVOICES_PATH = "/v2/invoicing/invoices/"
+# The clinic's ABN and website, set as a clinic would (environment; meltano.yml's dev
+# environment names the clinic and its PayPal email), so every invoicer field is checked.
+INVOICER_ENV = {
+    "TARGET_PAYPAL_INVOICER_TAX_ID": "51 824 753 556",
+    "TARGET_PAYPAL_INVOICER_WEBSITE": "https://sunrise-clinic.example",
+}
 
 
 def assert_only_these_changed(sandbox, before: dict, changed: Collection[str]) -> None:
@@ -77,13 +84,25 @@ def run_job(project, sandbox, check: bool = True) -> subprocess.CompletedProcess
     return project.run(JOB, check=check)
 
 
+def clinic_project(project: MeltanoProject, **env: str) -> MeltanoProject:
+    """The project with the clinic's invoicer settings (and `env`) in its environment."""
+    project.env.update({**INVOICER_ENV, **env})
+    return project
+
+
+def expected_now(project: MeltanoProject, **kwargs) -> Clinic:
+    """What PayPal should hold now, for the target settings this project runs with."""
+    invoicer = project_invoicer(project.env)
+    return read_clinic(project.sandbox.cliniko, invoicer=invoicer, **kwargs)
+
+
 @pytest.fixture
 def synced(make_sandbox, meltano_project):
     """A seeded clinic after its first sync: (sandbox, project, clinic as read before the run),
     for a test that changes it."""
     sandbox = make_sandbox(**CLINIC)
-    project = meltano_project(sandbox)
-    clinic = read_clinic(sandbox.cliniko)
+    project = clinic_project(meltano_project(sandbox))
+    clinic = expected_now(project)
     run_job(project, sandbox)
     return sandbox, project, clinic
 
@@ -93,8 +112,8 @@ def first_sync(tmp_path_factory):
     """The same, shared by the tests that only look at the first sync (and a no-change rerun,
     which leaves it as it was)."""
     with SandboxServer(**CLINIC) as sandbox:
-        project = MeltanoProject(tmp_path_factory.mktemp("first-sync"), sandbox)
-        clinic = read_clinic(sandbox.cliniko)
+        project = clinic_project(MeltanoProject(tmp_path_factory.mktemp("first-sync"), sandbox))
+        clinic = expected_now(project)
         run_job(project, sandbox)
         yield sandbox, project, clinic
 
@@ -113,6 +132,12 @@ def assert_coverage(clinic: Clinic) -> None:
     assert {Decimal(10), Decimal(0)} <= rates, f"need GST 10% and GST-free lines; got {rates}"
     kinds = Counter(line.discount[0] for line in lines if line.discount)
     assert kinds["percent"] and kinds["amount"], f"need both kinds of discount; got {kinds}"
+    tax_names = {line.tax_name for line in lines}
+    assert {"GST", "GST-free"} <= tax_names, f"need both tax names on lines; got {tax_names}"
+    assert any(clinic.patients[w.patient_id].get("preferred_first_name") for w in synced), (
+        "need a synced patient with a preferred first name"
+    )
+    assert all(w.address and w.phones for w in synced), "every seeded patient has both"
     assert any(i.get("archived_at") for i in invoices), "need an archived invoice"
     assert any(i.get("deleted_at") for i in invoices), "need a deleted invoice"
     live_invoices = {cid for cid, i in clinic.invoices.items() if not gone(i)}
@@ -264,7 +289,7 @@ def test_paid_archived_and_deleted_in_cliniko_reach_paypal(synced) -> None:
     run_job(project, sandbox)
 
     # The three as Cliniko now says: paid on the Sydney date, the two voided ones CANCELLED.
-    now = read_clinic(store, was_in_paypal=set(found))
+    now = expected_now(project, was_in_paypal=set(found))
     assert now.expected[to_pay].status == "MARKED_AS_PAID"
     assert now.expected[to_pay].payment_date == sydney_date(closed_text)
     assert now.expected[to_archive].status == now.expected[to_delete].status == "CANCELLED"
