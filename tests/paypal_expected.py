@@ -16,24 +16,51 @@ The rules, as a clinic's finance team states them:
   Open credit (40) -> parked. Archived or deleted -> like Closed.
 * Number "CLK-<number>", reference = Cliniko id, invoice date = issue_date, AUD, tax inclusive
   when calculation_method is 3, one line per live invoice item (quantity, unit price, GST
-  percent, discount percent or amount), and PayPal's own total and GST equal Cliniko's to the cent.
+  percent and the tax's name as Cliniko calls it, discount percent or amount; never the
+  treatment description), and PayPal's own total and GST equal Cliniko's to the cent.
+* Terms "net 30" (due 30 days after the issue date); the note to the patient "Thank you for
+  visiting the clinic."; the clinic's private memo "Cliniko invoice <number>, owner <owner>",
+  where the owner comes from the owners table by the practitioner's user's email, and the
+  shipped table is empty, so every owner is "unassigned".
+* The recipient is the patient as Cliniko has them: preferred first name (else first name) and
+  last name, the address (address_1, address_2, city, state, post code, country code; AU when
+  unset), and the first phone number when it is Australian (+61), typed as Cliniko types it
+  (Mobile, Home, Fax, Pager; Work and others as OTHER).
+* The invoicer is the clinic as target-paypal's settings name it (email, business name,
+  website, ABN as tax id): meltano.yml's environment, overridden by TARGET_PAYPAL_INVOICER_*.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import unicodedata
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import yaml
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s\"-][^@\s]*\.[^@\s]+$")
 OPEN, PAID, CLOSED, OPEN_CREDIT = 10, 20, 30, 40
 TAX_INCLUSIVE = 3
+NOTE = "Thank you for visiting the clinic."
+NET_DAYS = 30
+OWNER = "unassigned"  # the shipped owners table is empty
+PHONE_TYPES = {"mobile": "MOBILE", "home": "HOME", "fax": "FAX", "pager": "PAGER"}
+MELTANO_YML = Path(__file__).resolve().parents[1] / "meltano.yml"
+INVOICER_FIELDS = {  # PayPal's invoicer field -> target-paypal's setting
+    "email_address": "invoicer_email",
+    "business_name": "invoicer_business_name",
+    "website": "invoicer_website",
+    "tax_id": "invoicer_tax_id",
+}
 
 
 # --- what PayPal should hold, from Cliniko's records ---------------------------------------------
@@ -46,13 +73,14 @@ class Line:
     unit_amount: Decimal
     tax_percent: Decimal | None
     discount: tuple[str, Decimal] | None  # ("percent", 12.5) or ("amount", 5.00)
+    tax_name: str | None = None  # "GST", "GST-free": the name the patient sees
 
     def sort_key(self) -> tuple[Any, ...]:
         """Numeric, so "1.0" and "1" sort alike on both sides."""
         none = Decimal(-1)
         kind, value = self.discount or ("", none)
         tax = none if self.tax_percent is None else self.tax_percent
-        return (self.name, self.quantity, self.unit_amount, tax, kind, value)
+        return (self.name, self.quantity, self.unit_amount, tax, kind, value, self.tax_name or "")
 
 
 @dataclass
@@ -70,6 +98,13 @@ class Expected:
     patient_id: str
     lines: list[Line] = field(default_factory=list)
     payment_date: str | None = None
+    payment_term: dict[str, str] = field(default_factory=dict)  # term_type, due_date
+    note: str | None = None
+    memo: str | None = None
+    name: dict[str, str] = field(default_factory=dict)  # given_name, surname
+    address: dict[str, str] | None = None
+    phones: list[dict[str, str]] = field(default_factory=list)
+    invoicer: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -110,6 +145,72 @@ def utc_date(utc_timestamp: str) -> str:
     return datetime.fromisoformat(utc_timestamp.replace("Z", "+00:00")).date().isoformat()
 
 
+def shown(value: Any) -> str | None:
+    """Text as a person reads it: one space between words, nothing when blank."""
+    if value is None:
+        return None
+    return unicodedata.normalize("NFC", " ".join(str(value).split())) or None
+
+
+def recipient_name(patient: dict[str, Any]) -> dict[str, str]:
+    given = shown(patient.get("preferred_first_name")) or shown(patient.get("first_name"))
+    names = {"given_name": given, "surname": shown(patient.get("last_name"))}
+    return {k: v for k, v in names.items() if v}
+
+
+def recipient_address(patient: dict[str, Any]) -> dict[str, str] | None:
+    lines = {
+        "address_line_1": shown(patient.get("address_1")),
+        "address_line_2": shown(patient.get("address_2")),
+        "admin_area_2": shown(patient.get("city")),
+        "admin_area_1": shown(patient.get("state")),
+        "postal_code": shown(patient.get("post_code")),
+    }
+    lines = {k: v for k, v in lines.items() if v}
+    if not lines:
+        return None
+    country = str(patient.get("country_code") or "").upper()
+    return {**lines, "country_code": country if re.fullmatch(r"[A-Z]{2}", country) else "AU"}
+
+
+def recipient_phones(patient: dict[str, Any]) -> list[dict[str, str]]:
+    """The patient's first number, when it is Australian; PayPal splits off the country code."""
+    numbers = patient.get("patient_phone_numbers") or []
+    if not numbers:
+        return []
+    first = numbers[0]
+    normalized = str(first.get("normalized_number") or "")
+    if not normalized.startswith("+61"):
+        return []  # (the seed has only +61 numbers; others are left off)
+    kind = PHONE_TYPES.get(str(first.get("phone_type") or "").lower(), "OTHER")
+    national = re.sub(r"\D", "", normalized[3:])
+    return [{"country_code": "61", "national_number": national, "phone_type": kind}]
+
+
+def project_invoicer(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The invoicer target-paypal is configured with in the tests: meltano.yml's environment
+    (MELTANO_ENVIRONMENT, default dev) overridden by TARGET_PAYPAL_INVOICER_* variables."""
+    env = os.environ if env is None else env
+    project = yaml.safe_load(MELTANO_YML.read_text())
+    config: dict[str, Any] = {}
+    for loader in project["plugins"].get("loaders") or []:
+        if loader["name"] == "target-paypal":
+            config.update(loader.get("config") or {})
+    wanted = env.get("MELTANO_ENVIRONMENT") or project.get("default_environment") or "dev"
+    for environment in project.get("environments") or []:
+        if environment["name"] == wanted:
+            plugins = (environment.get("config") or {}).get("plugins") or {}
+            for loader in plugins.get("loaders") or []:
+                if loader["name"] == "target-paypal":
+                    config.update(loader.get("config") or {})
+    invoicer = {}
+    for paypal_name, setting in INVOICER_FIELDS.items():
+        value = env.get(f"TARGET_PAYPAL_{setting.upper()}", config.get(setting))
+        if value:
+            invoicer[paypal_name] = str(value)
+    return invoicer
+
+
 def line_of(item: dict[str, Any]) -> Line:
     discount: tuple[str, Decimal] | None = None
     if item.get("is_monetary_discount"):
@@ -125,6 +226,7 @@ def line_of(item: dict[str, Any]) -> Line:
         unit_amount=Decimal(str(item["unit_price"])),
         tax_percent=Decimal(str(rate)) if rate not in (None, "") else None,
         discount=discount,
+        tax_name=shown(item.get("tax_name")) if rate not in (None, "") else None,
     )
 
 
@@ -132,9 +234,17 @@ def gone(record: dict[str, Any]) -> bool:
     return bool(record.get("archived_at") or record.get("deleted_at"))
 
 
-def read_clinic(cliniko, was_in_paypal: Collection[str] = ()) -> Clinic:
+def read_clinic(
+    cliniko,
+    was_in_paypal: Collection[str] = (),
+    invoicer: dict[str, str] | None = None,
+    send_invoices: bool = True,
+) -> Clinic:
     """What PayPal should hold now. `was_in_paypal`: Cliniko ids PayPal already had, so that a
-    Closed, archived or deleted one is expected CANCELLED rather than absent."""
+    Closed, archived or deleted one is expected CANCELLED rather than absent. `invoicer`: the
+    target's invoicer settings (default `project_invoicer()`). `send_invoices` false (draft
+    mode): open invoices stay DRAFT; paid ones are still MARKED_AS_PAID."""
+    invoicer = project_invoicer() if invoicer is None else invoicer
     patients = {p["id"]: p for p in cliniko.records("patients")}
     invoices = {i["id"]: i for i in cliniko.records("invoices")}
     all_items = cliniko.records("invoice_items")
@@ -188,7 +298,7 @@ def read_clinic(cliniko, was_in_paypal: Collection[str] = ()) -> Clinic:
             )
             continue
         elif status == OPEN:
-            status_wanted = "UNPAID"
+            status_wanted = "UNPAID" if send_invoices else "DRAFT"
         elif status == PAID:
             status_wanted = "MARKED_AS_PAID"
         else:
@@ -207,6 +317,18 @@ def read_clinic(cliniko, was_in_paypal: Collection[str] = ()) -> Clinic:
             payment_date=sydney_date(invoice["closed_at"])
             if status_wanted == "MARKED_AS_PAID"
             else None,
+            payment_term={
+                "term_type": f"NET_{NET_DAYS}",
+                "due_date": (
+                    date.fromisoformat(str(invoice["issue_date"])) + timedelta(days=NET_DAYS)
+                ).isoformat(),
+            },
+            note=NOTE,
+            memo=f"Cliniko invoice {invoice['number']}, owner {OWNER}",
+            name=recipient_name(patients.get(patient_id, {})),
+            address=recipient_address(patients.get(patient_id, {})),
+            phones=recipient_phones(patients.get(patient_id, {})),
+            invoicer=invoicer,
         )
     return Clinic(invoices, patients, dict(items), all_items, emails, shared, expected, left_out)
 
@@ -241,6 +363,7 @@ def paypal_lines(invoice: dict[str, Any]) -> list[Line]:
                 if tax.get("percent") not in (None, "")
                 else None,
                 discount=wanted,
+                tax_name=tax.get("name"),
             )
         )
     return sorted(lines, key=Line.sort_key)
@@ -278,16 +401,28 @@ def invoice_problems(want: Expected, got: dict[str, Any]) -> list[str]:
         want.tax_inclusive,
         (got.get("configuration") or {}).get("tax_inclusive", False),
     )
-    check(
-        "recipient email",
-        want.email,
-        (recipients[0].get("billing_info") or {}).get("email_address"),
-    )
+    billing = recipients[0].get("billing_info") or {}
+    check("recipient email", want.email, billing.get("email_address"))
+    check("recipient name", want.name, billing.get("name") or {})
+    check("recipient address", want.address, billing.get("address"))
+    check("recipient phones", want.phones, billing.get("phones") or [])
+    check("recipient business name (patients are people)", None, billing.get("business_name"))
+    check("number of recipients", 1, len(recipients))
+    invoicer = got.get("invoicer") or {}
+    for paypal_name in INVOICER_FIELDS:
+        check(f"invoicer {paypal_name}", want.invoicer.get(paypal_name), invoicer.get(paypal_name))
+    term = detail.get("payment_term") or {}
+    check("payment term", want.payment_term.get("term_type"), term.get("term_type"))
+    check("due date", want.payment_term.get("due_date"), term.get("due_date"))
+    check("note to the patient", want.note, detail.get("note"))
+    check("memo", want.memo, detail.get("memo"))
     lines = paypal_lines(got)
     check("line count", len(want.lines), len(lines))
     if len(lines) == len(want.lines):
         for n, (wanted_line, line) in enumerate(zip(want.lines, lines, strict=True)):
             check(f"line {n + 1}", wanted_line, line)
+    described = [item.get("name") for item in got.get("items") or [] if item.get("description")]
+    check("lines with a description (treatment notes must never be sent)", [], described)
     transactions = (got.get("payments") or {}).get("transactions") or []
     if want.status == "MARKED_AS_PAID":
         check("payments recorded", 1, len(transactions))

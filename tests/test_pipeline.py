@@ -27,6 +27,7 @@ from paypal_expected import (
     link_id,
     paypal_by_reference,
     paypal_problems,
+    project_invoicer,
     read_clinic,
     report,
     sydney_date,
@@ -34,6 +35,7 @@ from paypal_expected import (
 )
 
 from clinic_sandbox import SandboxServer
+from clinic_sandbox.cliniko.money import invoice_totals, item_amounts
 from target_paypal.store import Store
 
 JOB = "cliniko-to-paypal"
@@ -49,6 +51,12 @@ ONE_REQUEST_PER_STREAM = {
     "/v1/users": 1,
 }
 INVOICES_PATH = "/v2/invoicing/invoices/"
+# The clinic's ABN and website, set as a clinic would (environment; meltano.yml's dev
+# environment names the clinic and its PayPal email), so every invoicer field is checked.
+INVOICER_ENV = {
+    "TARGET_PAYPAL_INVOICER_TAX_ID": "51 824 753 556",
+    "TARGET_PAYPAL_INVOICER_WEBSITE": "https://sunrise-clinic.example",
+}
 
 
 def assert_only_these_changed(sandbox, before: dict, changed: Collection[str]) -> None:
@@ -77,13 +85,25 @@ def run_job(project, sandbox, check: bool = True) -> subprocess.CompletedProcess
     return project.run(JOB, check=check)
 
 
+def clinic_project(project: MeltanoProject, **env: str) -> MeltanoProject:
+    """The project with the clinic's invoicer settings (and `env`) in its environment."""
+    project.env.update({**INVOICER_ENV, **env})
+    return project
+
+
+def expected_now(project: MeltanoProject, **kwargs) -> Clinic:
+    """What PayPal should hold now, for the target settings this project runs with."""
+    invoicer = project_invoicer(project.env)
+    return read_clinic(project.sandbox.cliniko, invoicer=invoicer, **kwargs)
+
+
 @pytest.fixture
 def synced(make_sandbox, meltano_project):
     """A seeded clinic after its first sync: (sandbox, project, clinic as read before the run),
     for a test that changes it."""
     sandbox = make_sandbox(**CLINIC)
-    project = meltano_project(sandbox)
-    clinic = read_clinic(sandbox.cliniko)
+    project = clinic_project(meltano_project(sandbox))
+    clinic = expected_now(project)
     run_job(project, sandbox)
     return sandbox, project, clinic
 
@@ -93,8 +113,8 @@ def first_sync(tmp_path_factory):
     """The same, shared by the tests that only look at the first sync (and a no-change rerun,
     which leaves it as it was)."""
     with SandboxServer(**CLINIC) as sandbox:
-        project = MeltanoProject(tmp_path_factory.mktemp("first-sync"), sandbox)
-        clinic = read_clinic(sandbox.cliniko)
+        project = clinic_project(MeltanoProject(tmp_path_factory.mktemp("first-sync"), sandbox))
+        clinic = expected_now(project)
         run_job(project, sandbox)
         yield sandbox, project, clinic
 
@@ -113,6 +133,12 @@ def assert_coverage(clinic: Clinic) -> None:
     assert {Decimal(10), Decimal(0)} <= rates, f"need GST 10% and GST-free lines; got {rates}"
     kinds = Counter(line.discount[0] for line in lines if line.discount)
     assert kinds["percent"] and kinds["amount"], f"need both kinds of discount; got {kinds}"
+    tax_names = {line.tax_name for line in lines}
+    assert {"GST", "GST-free"} <= tax_names, f"need both tax names on lines; got {tax_names}"
+    assert any(clinic.patients[w.patient_id].get("preferred_first_name") for w in synced), (
+        "need a synced patient with a preferred first name"
+    )
+    assert all(w.address and w.phones for w in synced), "every seeded patient has both"
     assert any(i.get("archived_at") for i in invoices), "need an archived invoice"
     assert any(i.get("deleted_at") for i in invoices), "need a deleted invoice"
     live_invoices = {cid for cid, i in clinic.invoices.items() if not gone(i)}
@@ -124,6 +150,41 @@ def assert_coverage(clinic: Clinic) -> None:
     assert "shares its email" in reasons, "need patients sharing an email"
     statuses_synced = Counter(w.status for w in synced)
     assert statuses_synced["UNPAID"] >= 3 and statuses_synced["MARKED_AS_PAID"], statuses_synced
+
+
+def live_items(cliniko, invoice_id: str) -> list[dict]:
+    return [
+        i
+        for i in cliniko.records("invoice_items")
+        if link_id(i, "invoice") == invoice_id and not gone(i)
+    ]
+
+
+def edit_item(cliniko, item: dict, quantity: Decimal, unit_price: Decimal, method: int) -> None:
+    """Change an invoice item's quantity and unit price as Cliniko would: its discount, net,
+    tax and total worked out again (by the sandbox's money rule) and its updated_at bumped."""
+    monetary = bool(item.get("is_monetary_discount"))
+    percent = item.get("discount_percentage")
+    amounts = item_amounts(
+        quantity,
+        unit_price,
+        Decimal(str(item["tax_rate"])),
+        method,
+        None if monetary or percent in (None, "") else Decimal(str(percent)),
+        Decimal(str(item["discounted_amount"])) if monetary else None,
+    )
+    cliniko.update(
+        "invoice_items",
+        item["id"],
+        {
+            "quantity": f"{quantity:.1f}",
+            "unit_price": str(unit_price),
+            "discounted_amount": str(amounts.discount),
+            "net_price": str(amounts.net_price),
+            "tax_amount": str(amounts.tax),
+            "total_including_tax": float(amounts.total_including_tax),
+        },
+    )
 
 
 # --- the tests ------------------------------------------------------------------------------------
@@ -234,6 +295,136 @@ def test_changed_patient_email_updates_only_their_open_invoices(synced) -> None:
 
 
 @pytest.mark.timeout(600)
+def test_lines_edited_after_the_sync_update_paypal(synced) -> None:
+    """Two open invoices already in PayPal get a line edited in Cliniko: one line repriced (the
+    invoice's totals follow, so the invoice changes too), and on another invoice a line's
+    quantity doubled at half the price, the same line total, so only the line changes. PayPal
+    must then show both invoices as Cliniko does, field by field, and nothing else changes."""
+    sandbox, project, clinic = synced
+    store = sandbox.cliniko
+    found = paypal_by_reference(sandbox)
+    open_ids = sorted(
+        cid
+        for cid, w in clinic.expected.items()
+        if w.status == "UNPAID" and len(found.get(cid, [])) == 1
+    )
+    assert len(open_ids) >= 2, "need two open invoices in PayPal"
+    repriced_id = open_ids[0]
+    # An item for one, at quantity 1 and a price in even cents, so it halves exactly.
+    halved_id, halved_item = next(
+        (cid, item)
+        for cid in open_ids[1:]
+        for item in live_items(store, cid)
+        if Decimal(str(item["quantity"])) == 1 and Decimal(str(item["unit_price"])) * 50 % 1 == 0
+    )
+    paypal_ids = {found[cid][0]["id"]: cid for cid in (repriced_id, halved_id)}
+    before = {inv["id"]: inv for inv in sandbox.paypal.invoices()}
+
+    # The repriced line: $10 more a unit; the invoice's totals follow, as Cliniko keeps them.
+    invoice = clinic.invoices[repriced_id]
+    method = int(invoice["calculation_method"])
+    item = live_items(store, repriced_id)[0]
+    price = Decimal(str(item["unit_price"])) + 10
+    edit_item(store, item, Decimal(str(item["quantity"])), price, method)
+    store.update("invoices", repriced_id, invoice_totals(live_items(store, repriced_id)))
+    # The halved line: same total, so Cliniko's invoice record stays as it was.
+    method = int(clinic.invoices[halved_id]["calculation_method"])
+    old_price = Decimal(str(halved_item["unit_price"]))
+    edit_item(store, halved_item, Decimal(2), old_price / 2, method)
+    assert invoice_totals(live_items(store, halved_id)) == {
+        k: clinic.invoices[halved_id][k]
+        for k in ("net_amount", "tax_amount", "total_amount", "discounted_amount")
+    }, "halving the price of a doubled quantity should leave the invoice's totals alone"
+    assert store.get("invoices", halved_id) == clinic.invoices[halved_id]
+    sandbox.paypal.clear_call_log()
+
+    run_job(project, sandbox)
+
+    now = expected_now(project)
+    assert now.expected[repriced_id].total > clinic.expected[repriced_id].total
+    assert now.expected[halved_id].lines != clinic.expected[halved_id].lines
+    after = paypal_by_reference(sandbox)
+    problems = []
+    for what, cid in (
+        ("repriced line", repriced_id),
+        ("halved price, doubled quantity", halved_id),
+    ):
+        copies = after.get(cid, [])
+        if len(copies) != 1:
+            problems.append(f"invoice {cid}: {len(copies)} PayPal invoices, expected one")
+            continue
+        problems.extend(f"{what}: {p}" for p in invoice_problems(now.expected[cid], copies[0]))
+    assert not problems, report(problems)
+    written = written_paypal_ids(sandbox)
+    others = {pid: calls for pid, calls in written.items() if pid not in paypal_ids}
+    assert not others, f"PayPal invoices written whose lines did not change: {others}"
+    assert_only_these_changed(sandbox, before, paypal_ids)
+
+
+@pytest.mark.timeout(600)
+def test_draft_mode_keeps_open_invoices_as_unsent_drafts(make_sandbox, meltano_project) -> None:
+    """`send_invoices: false` (TARGET_PAYPAL_SEND_INVOICES=false): open invoices are complete
+    drafts in PayPal, never sent. Paid ones are still recorded as paid (MARKED_AS_PAID on the
+    Sydney date): PayPal records a payment only on a sent invoice, so the target sends them
+    without notifying the patient (send_to_recipient false; the sandbox does not log that flag).
+    Then a draft paid in Cliniko becomes MARKED_AS_PAID, and an archived one is deleted."""
+    sandbox = make_sandbox(**CLINIC)
+    project = clinic_project(meltano_project(sandbox), TARGET_PAYPAL_SEND_INVOICES="false")
+    clinic = expected_now(project, send_invoices=False)
+    statuses = Counter(w.status for w in clinic.expected.values())
+    assert statuses["DRAFT"] >= 3 and statuses["MARKED_AS_PAID"], statuses
+
+    run_job(project, sandbox)
+
+    problems = paypal_problems(sandbox, clinic)
+    assert not problems, report(problems)
+    found = paypal_by_reference(sandbox)
+    paypal_id = {cid: copies[0]["id"] for cid, copies in found.items()}
+    written = written_paypal_ids(sandbox)
+    drafts = sorted(cid for cid, w in clinic.expected.items() if w.status == "DRAFT")
+    sent = {
+        cid: written[paypal_id[cid]]
+        for cid in drafts
+        if any(c.endswith("/send") for c in written.get(paypal_id[cid], []))
+    }
+    assert not sent, f"draft mode sent open invoices: {sent}"
+    for cid, want in clinic.expected.items():
+        if want.status == "MARKED_AS_PAID":
+            calls = written.get(paypal_id[cid], [])
+            assert calls[-2:] == [
+                f"POST {INVOICES_PATH}{paypal_id[cid]}/send",
+                f"POST {INVOICES_PATH}{paypal_id[cid]}/payments",
+            ], f"paid invoice {cid} ({paypal_id[cid]}): sent then paid? {calls}"
+
+    # A day later: one draft paid in Cliniko, one archived.
+    to_pay, to_archive = drafts[:2]
+    closed_text = f"{clinic.invoices[to_pay]['issue_date']}T23:30:00Z"
+    sandbox.cliniko.update(
+        "invoices", to_pay, {"status": PAID, "status_description": "Paid", "closed_at": closed_text}
+    )
+    sandbox.cliniko.archive("invoices", to_archive)
+    before = {inv["id"]: inv for inv in sandbox.paypal.invoices()}
+    sandbox.paypal.clear_call_log()
+
+    run_job(project, sandbox)
+
+    # A draft never reached the patient: archived, it is deleted (not cancelled).
+    now = expected_now(project, send_invoices=False)
+    assert now.expected[to_pay].status == "MARKED_AS_PAID" and to_archive in now.left_out
+    problems = paypal_problems(sandbox, now)
+    assert not problems, report(problems)
+    written = written_paypal_ids(sandbox)
+    assert written == {
+        paypal_id[to_pay]: [
+            f"POST {INVOICES_PATH}{paypal_id[to_pay]}/send",
+            f"POST {INVOICES_PATH}{paypal_id[to_pay]}/payments",
+        ],
+        paypal_id[to_archive]: [f"DELETE {INVOICES_PATH}{paypal_id[to_archive]}"],
+    }, f"expected the paid draft sent and paid, the archived one deleted, nothing else: {written}"
+    assert_only_these_changed(sandbox, before, {paypal_id[to_pay], paypal_id[to_archive]})
+
+
+@pytest.mark.timeout(600)
 def test_paid_archived_and_deleted_in_cliniko_reach_paypal(synced) -> None:
     sandbox, project, clinic = synced
     open_ids = sorted(w.cliniko_id for w in clinic.expected.values() if w.status == "UNPAID")
@@ -264,7 +455,7 @@ def test_paid_archived_and_deleted_in_cliniko_reach_paypal(synced) -> None:
     run_job(project, sandbox)
 
     # The three as Cliniko now says: paid on the Sydney date, the two voided ones CANCELLED.
-    now = read_clinic(store, was_in_paypal=set(found))
+    now = expected_now(project, was_in_paypal=set(found))
     assert now.expected[to_pay].status == "MARKED_AS_PAID"
     assert now.expected[to_pay].payment_date == sydney_date(closed_text)
     assert now.expected[to_archive].status == now.expected[to_delete].status == "CANCELLED"

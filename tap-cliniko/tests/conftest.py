@@ -35,6 +35,7 @@ import json  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from contextlib import redirect_stdout  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
+from email.utils import format_datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
 FAST_RETRIES = {"retry_backoff_base_ms": 10, "retry_max_tries": 10}
@@ -64,9 +65,19 @@ def make_tap_config(sandbox: Any, **overrides: Any) -> dict:
 
 
 def run_tap_sync(
-    config: dict, streams: list[str] | None = None, state: dict | None = None
+    config: dict,
+    streams: list[str] | None = None,
+    state: dict | None = None,
+    cliniko_clock: str | None = None,
 ) -> SyncResult:
-    """Run a sync in-process with only `streams` selected (all when None); parse its output."""
+    """Run a sync in-process with only `streams` selected (all when None); parse its output.
+
+    `cliniko_clock` (a Cliniko timestamp): the time Cliniko's clock shows for the whole run, in
+    the Date header of every response, the one clock the tap reads Cliniko's time from. The
+    sandbox's server stamps the real time, a second at a time, so a test that needs the run to
+    begin in a given second sets it here.
+    """
+    from tap_cliniko.bookmarks import parse_ts
     from tap_cliniko.tap import TapCliniko
 
     catalog = TapCliniko(config=config, setup_mapper=False).catalog_dict
@@ -75,6 +86,14 @@ def run_tap_sync(
             if meta["breadcrumb"] == []:
                 meta["metadata"]["selected"] = streams is None or entry["tap_stream_id"] in streams
     tap = TapCliniko(config=config, catalog=catalog, state=state or {})
+    if cliniko_clock is not None:
+        date_header = format_datetime(parse_ts(cliniko_clock), usegmt=True)
+
+        def cliniko_time(response: Any, *args: Any, **kwargs: Any) -> Any:
+            response.headers["Date"] = date_header
+            return response
+
+        tap.session.hooks["response"].append(cliniko_time)
     out = io.StringIO()
     with redirect_stdout(out):
         tap.sync_all()

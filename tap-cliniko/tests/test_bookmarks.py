@@ -26,3 +26,19 @@ def test_next_run_skips_only_what_it_already_sent() -> None:
 def test_saved_ids_for_another_second_are_ignored() -> None:
     tracker = SameSecondTracker(T1, {"at": "2026-03-01T10:00:00Z", "ids": ["2"]})
     assert not tracker.is_repeat("2", T1)
+
+
+def test_the_second_reading_began_in_is_not_remembered_as_done() -> None:
+    # Read at T1 by Cliniko's clock: a record of T1 may still change within T1, so no id of T1
+    # may count as already sent next run (the bookmark stays at T1 and T1 is read again).
+    tracker = SameSecondTracker(T0, None)
+    tracker.add("2", T1)
+    tracker.close_at(T1)
+    assert tracker.as_state() == {"at": "2026-03-01T10:00:01Z", "ids": []}
+
+
+def test_seconds_over_before_reading_began_stay_remembered() -> None:
+    tracker = SameSecondTracker(T0, None)
+    tracker.add("2", T1)
+    tracker.close_at(parse_ts("2026-03-01T10:00:02Z"))
+    assert tracker.as_state() == {"at": "2026-03-01T10:00:01Z", "ids": ["2"]}

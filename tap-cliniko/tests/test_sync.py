@@ -113,6 +113,44 @@ def test_edit_in_a_second_not_yet_over_is_read_again(cliniko_sandbox, run_tap, t
     assert [r["first_name"] for r in third.records["patients"]] == ["Twice"]
 
 
+def later(timestamp: str, seconds: int) -> str:
+    moment = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return (moment + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_edit_later_in_the_second_reading_began_is_read_again(
+    cliniko_sandbox, run_tap, tap_config
+) -> None:
+    """Cliniko stamps updated_at to the second. A patient edited in the very second the tap
+    begins reading (by Cliniko's clock) is read, then edited again later in that same second:
+    the run must not take that second as done, so the next run reads the new version. The run
+    after that sends nothing again."""
+    config = tap_config()
+    store = cliniko_sandbox.cliniko
+    first = run_tap(config, ["patients"])
+    patient = store.records("patients")[5]["id"]
+    began = store.now()  # the current second, after every earlier write
+    store.update("patients", patient, {"first_name": "Once"}, at=began)
+
+    second = run_tap(config, ["patients"], state=first.state, cliniko_clock=began)
+    assert [(r["id"], r["first_name"]) for r in second.records["patients"]] == [
+        (patient, "Once")
+    ], "the run that began in the edit's second did not read the edit"
+
+    store.update("patients", patient, {"first_name": "Twice"}, at=began)  # same second, later
+    third = run_tap(config, ["patients"], state=second.state, cliniko_clock=later(began, 5))
+    assert [(r["id"], r["first_name"]) for r in third.records["patients"]] == [
+        (patient, "Twice")
+    ], (
+        f"patient {patient} edited again within {began}, the second the previous run began "
+        "reading in, was not read again: the edit is lost downstream "
+        f"(bookmark state {second.state['bookmarks']['patients']})"
+    )
+
+    fourth = run_tap(config, ["patients"], state=third.state, cliniko_clock=later(began, 10))
+    assert fourth.ids("patients") == [], "a record was sent again with nothing changed"
+
+
 def test_start_date_limits_the_first_run(cliniko_sandbox, run_tap, tap_config) -> None:
     records = cliniko_sandbox.cliniko.records("patients")
     cut = sorted(r["updated_at"] for r in records)[len(records) // 2]

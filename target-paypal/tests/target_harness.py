@@ -84,9 +84,14 @@ def make_clinic(customers: int = 12, invoices: int = 20, seed: int = 1) -> Clini
             "email": f"patient{n}@example.com",
             "given_name": f"Given{n}",
             "surname": f"Surname{n}",
-            "phone": {"country_code": "61", "national_number": f"4{n:08d}"},
+            "phone": {
+                "country_code": "61",
+                "national_number": f"4{n:08d}",
+                "phone_type": "MOBILE" if n % 2 else "HOME",
+            },
             "address": {
                 "address_line_1": f"{n} Test St",
+                "address_line_2": f"Unit {n}" if n % 2 else None,
                 "admin_area_2": "Sydney",
                 "admin_area_1": "NSW",
                 "postal_code": "2000",
@@ -145,6 +150,9 @@ class TargetRunner:
             "base_url": sandbox.paypal_url,
             "store_url": f"sqlite:///{tmp / 'store.db'}",
             "invoicer_email": sandbox.paypal.rules.merchant_email,
+            "invoicer_business_name": "Sunrise Allied Health",
+            "invoicer_website": "https://sunrise-clinic.example",
+            "invoicer_tax_id": "51 824 753 556",
             "currency": "AUD",
             "max_concurrency": 4,
             "max_requests_per_second": 0,
@@ -163,6 +171,24 @@ class TargetRunner:
             timeout=600,
             env={**os.environ},
         )
+
+
+def states_passed_on(stdout: str) -> list[dict]:
+    """The STATE values the target wrote, in order.
+
+    A Singer target's standard output holds only the state values it passes on to Meltano, one
+    bare JSON value a line (no `{"type": "STATE"}` envelope): anything else there is a bug.
+    """
+    states = []
+    for number, line in enumerate(stdout.splitlines(), 1):
+        try:
+            states.append(json.loads(line))
+        except ValueError:
+            raise AssertionError(
+                f"line {number} of the target's standard output is not a state value: "
+                f"{line[:200]!r}"
+            ) from None
+    return states
 
 
 def paypal_by_reference(sandbox) -> dict[str, list[dict]]:

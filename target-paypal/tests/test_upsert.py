@@ -3,35 +3,126 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from decimal import Decimal
 
+from target_harness import states_passed_on
 
-def assert_paypal_matches(sandbox, data, by_reference) -> None:
+INVOICER_SETTINGS = {  # PayPal's invoicer field -> the target setting that fills it
+    "email_address": "invoicer_email",
+    "business_name": "invoicer_business_name",
+    "website": "invoicer_website",
+    "tax_id": "invoicer_tax_id",
+}
+
+
+def number(value) -> Decimal | None:
+    return None if value in (None, "") else Decimal(str(value))
+
+
+def invoice_differences(invoice_id: str, invoice: dict, data, config: dict) -> list[str]:
+    """How PayPal's copy of one invoice differs from the target's input, field by field."""
+    header = data.invoices[invoice_id]
+    customer = data.customers[header["customer_id"]]
+    found: list[str] = []
+
+    def check(what: str, expected, actual) -> None:
+        if expected != actual:
+            found.append(f"{invoice_id} ({invoice['id']}): {what} is {actual!r}, not {expected!r}")
+
+    detail = invoice["detail"]
+    check("status", data.expected_status(invoice_id), invoice["status"])
+    check("total", data.expected_total(invoice_id), Decimal(invoice["amount"]["value"]))
+    check("invoice_number", header["invoice_number"], detail.get("invoice_number"))
+    check("invoice_date", header["invoice_date"], detail.get("invoice_date"))
+    check("currency", header["currency_code"], detail.get("currency_code"))
+    check("note", header["note"], detail.get("note"))
+    check("memo", header["memo"], detail.get("memo"))
+    term = detail.get("payment_term") or {}
+    check("payment term", header["payment_term"]["term_type"], term.get("term_type"))
+    due = date.fromisoformat(header["invoice_date"]) + timedelta(days=30)
+    check("due date (NET_30)", due.isoformat(), term.get("due_date"))
+    check(
+        "tax_inclusive",
+        header["tax_inclusive"],
+        (invoice.get("configuration") or {}).get("tax_inclusive"),
+    )
+    invoicer = invoice.get("invoicer") or {}
+    for field, setting in INVOICER_SETTINGS.items():
+        check(f"invoicer {field}", config.get(setting), invoicer.get(field))
+    check("number of recipients", 1, len(invoice.get("primary_recipients") or []))
+    billing = (invoice.get("primary_recipients") or [{}])[0].get("billing_info") or {}
+    check("recipient email", customer["email"], billing.get("email_address"))
+    name = {"given_name": customer["given_name"], "surname": customer["surname"]}
+    check("recipient name", name, billing.get("name"))
+    address = {k: v for k, v in customer["address"].items() if v is not None}
+    check("recipient address", address, billing.get("address"))
+    check("recipient phones", [customer["phone"]], billing.get("phones"))
+    lines = sorted(
+        (ln for ln in data.lines[invoice_id] if not ln.get("deleted")),
+        key=lambda ln: (ln.get("position") or 0, ln["line_id"]),
+    )
+    wanted_items = [
+        {
+            "name": ln["name"],
+            "quantity": number(ln["quantity"]),
+            "unit_amount": number(ln["unit_amount"]),
+            "tax": (ln["tax_name"], number(ln["tax_percent"])),
+            "discount_percent": number(ln.get("discount_percent")),
+        }
+        for ln in lines
+    ]
+    items = [
+        {
+            "name": item["name"],
+            "quantity": number(item["quantity"]),
+            "unit_amount": number(item["unit_amount"]["value"]),
+            "tax": (
+                (item.get("tax") or {}).get("name"),
+                number((item.get("tax") or {}).get("percent")),
+            ),
+            "discount_percent": number((item.get("discount") or {}).get("percent")),
+        }
+        for item in invoice.get("items") or []
+    ]
+    check("line count", len(wanted_items), len(items))
+    for n, (wanted, item) in enumerate(zip(wanted_items, items, strict=False), 1):
+        for what, value in wanted.items():
+            check(f"line {n} {what}", value, item[what])
+    return found
+
+
+def assert_paypal_matches(target, data, by_reference) -> None:
+    """PayPal holds each invoice of the input once, as the input and the target's settings
+    (the invoicer) say, field by field."""
+    sandbox, config = target.sandbox, target.config
     held = by_reference(sandbox)
+    problems: list[str] = []
     for invoice_id in data.invoices:
         status = data.expected_status(invoice_id)
         copies = held.get(invoice_id, [])
         if status is None:  # VOID: never sent, so never created (or deleted)
-            assert copies == [], invoice_id
+            if copies:
+                problems.append(f"{invoice_id}: VOID, but in PayPal as {copies[0]['id']}")
             continue
-        assert len(copies) == 1, f"{invoice_id}: {len(copies)} copies"
-        invoice = copies[0]
-        assert invoice["status"] == status, invoice_id
-        assert Decimal(invoice["amount"]["value"]) == data.expected_total(invoice_id), invoice_id
-        assert invoice["detail"]["invoice_number"] == data.invoices[invoice_id]["invoice_number"]
-        customer = data.customers[data.invoices[invoice_id]["customer_id"]]
-        billing = invoice["primary_recipients"][0]["billing_info"]
-        assert billing["email_address"] == customer["email"]
-    assert set(held) <= set(data.invoices)
+        if len(copies) != 1:
+            problems.append(f"{invoice_id}: {len(copies)} PayPal invoices, expected one")
+            continue
+        problems += invoice_differences(invoice_id, copies[0], data, config)
+    strangers = sorted(set(held) - set(data.invoices))
+    if strangers:
+        problems.append(f"in PayPal but not in the input: {strangers}")
+    assert not problems, f"{len(problems)} difference(s):\n" + "\n".join(problems[:30])
 
 
 def test_first_run_creates_every_invoice_exactly(target, clinic, by_reference) -> None:
     data = clinic(customers=10, invoices=30)
     done = target.run(data.messages())
     assert done.returncode == 0, done.stderr[-3000:]
-    assert_paypal_matches(target.sandbox, data, by_reference)
-    states = [json.loads(line) for line in done.stdout.splitlines()]
-    assert states[-1] == {"bookmarks": {"invoices": {"n": 1}}}
+    assert_paypal_matches(target, data, by_reference)
+    assert states_passed_on(done.stdout)[-1:] == [{"bookmarks": {"invoices": {"n": 1}}}], (
+        f"the input's last STATE was not passed on; standard output: {done.stdout[-500:]!r}"
+    )
 
 
 def test_same_input_again_makes_no_paypal_write(target, clinic) -> None:
@@ -200,7 +291,7 @@ def test_faults_change_nothing_in_the_result(target, clinic, by_reference) -> No
     target.sandbox.set_paypal_faults(error_5xx=0.1, error_429=0.1, seed=5)
     done = target.run(data.messages())
     assert done.returncode == 0, done.stderr[-3000:]
-    assert_paypal_matches(target.sandbox, data, by_reference)
+    assert_paypal_matches(target, data, by_reference)
 
 
 def test_an_outage_loses_nothing(target, clinic, by_reference) -> None:
@@ -213,7 +304,10 @@ def test_an_outage_loses_nothing(target, clinic, by_reference) -> None:
     stopped = [line for line in down.stderr.splitlines() if "target-paypal stopped" in line]
     assert len(stopped) == 1 and "PayPal unreachable" in stopped[0], down.stderr[-3000:]
     assert "HTTP 503" in stopped[0] and "next run" in stopped[0]
-    assert '"type": "STATE"' not in down.stdout and '"type":"STATE"' not in down.stdout
+    assert states_passed_on(down.stdout) == [], (
+        "a run stopped by an outage passed STATE on: Meltano would move its bookmark past "
+        "records that never reached PayPal"
+    )
     assert by_reference(target.sandbox) == {}
     from target_paypal.store import Store
 
@@ -224,7 +318,11 @@ def test_an_outage_loses_nothing(target, clinic, by_reference) -> None:
     empty = '{"type": "STATE", "value": {"bookmarks": {"invoices": {"n": 2}}}}\n'
     back = target.run(empty)
     assert back.returncode == 0, back.stderr[-3000:]
-    assert_paypal_matches(target.sandbox, data, by_reference)
+    assert_paypal_matches(target, data, by_reference)
+    assert states_passed_on(back.stdout)[-1:] == [{"bookmarks": {"invoices": {"n": 2}}}], (
+        "once PayPal was back and everything was applied, the target did not pass the input's "
+        f"last STATE on to Meltano; its standard output: {back.stdout[-500:]!r}"
+    )
 
 
 def test_output_and_logs_hold_no_secret_token_name_or_email(target, clinic) -> None:
