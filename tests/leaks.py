@@ -22,14 +22,28 @@ TEXT_SUFFIXES = {".log", ".txt", ".json", ".jsonl", ".csv", ".html", ".svg", ".y
 
 
 def sandbox_secrets(sandbox) -> set[str]:
-    """The credentials, issued tokens, patient names and emails of a sandbox."""
+    """The credentials, issued tokens and patient emails of a sandbox (found anywhere)."""
     found = {sandbox.api_key, sandbox.paypal_client_secret}
     found |= {token.access_token for token in sandbox.paypal.store.tokens()}
+    found |= {patient.get("email") or "" for patient in sandbox.cliniko.records("patients")}
+    return {value for value in found if value and len(value) >= 4}
+
+
+def sandbox_names(sandbox) -> set[str]:
+    """Patient names of a sandbox, found as whole words: a surname such as "Park" must not match
+    "parked". First names are short and common ("Max", "Grace"): only in full-name form."""
+    found = set()
     for patient in sandbox.cliniko.records("patients"):
-        found |= {patient.get("email") or "", patient.get("last_name") or ""}
-        # First names are short and common ("Max", "Grace"): only in full-name form.
+        found.add(patient.get("last_name") or "")
         found.add(f"{patient.get('first_name')} {patient.get('last_name')}")
     return {value for value in found if value and len(value) >= 4}
+
+
+def _pattern(values: set[str], whole_words: bool) -> str:
+    escaped = sorted((re.escape(v) for v in values), key=len, reverse=True)
+    if whole_words:
+        return "|".join(rf"(?<!\w){v}(?!\w)" for v in escaped)
+    return "|".join(escaped)
 
 
 class LeakScan:
@@ -66,11 +80,12 @@ class LeakScan:
                     yield str(file), file.read_text(errors="replace")
 
     def leaks(self) -> list[str]:
-        secrets = set(self.secrets)
+        secrets, names = set(self.secrets), set()
         for sandbox in self.sandboxes:
             secrets |= sandbox_secrets(sandbox)
-        pattern = re.compile("|".join(sorted((re.escape(s) for s in secrets), key=len,
-                                             reverse=True)), re.IGNORECASE) if secrets else None
+            names |= sandbox_names(sandbox)
+        either = [p for p in (_pattern(secrets, False), _pattern(names, True)) if p]
+        pattern = re.compile("|".join(either), re.IGNORECASE) if either else None
         found = []
         for where, text in self._sources():
             match = pattern.search(text) if pattern else None

@@ -33,3 +33,23 @@ def test_kept_records_are_not_output(tmp_path) -> None:
         )
     scan.path(tmp_path / "store.db")
     assert scan.leaks() == []
+
+
+def test_names_match_as_whole_words_only() -> None:
+    """A surname that is also a word ("Park") is found as a name, not inside "parked"."""
+    from types import SimpleNamespace
+
+    patients = [{"first_name": "Grace", "last_name": "Park", "email": "gp@example.com"}]
+    sandbox = SimpleNamespace(
+        api_key="key-123456",
+        paypal_client_secret="secret-123456",
+        cliniko=SimpleNamespace(records=lambda collection: patients),
+        paypal=SimpleNamespace(store=SimpleNamespace(tokens=lambda: [])),
+    )
+    clean, leaked = LeakScan(), LeakScan()
+    for scan in (clean, leaked):
+        scan.sandbox(sandbox)
+    clean.text("stderr", "invoice 12 parked by the mapper; Parkes St")
+    leaked.text("stderr", "invoice 12 for Grace Park parked")
+    assert clean.leaks() == []
+    assert len(leaked.leaks()) == 1
