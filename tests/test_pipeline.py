@@ -422,6 +422,8 @@ def test_draft_mode_keeps_open_invoices_as_unsent_drafts(make_sandbox, meltano_p
         paypal_id[to_archive]: [f"DELETE {INVOICES_PATH}{paypal_id[to_archive]}"],
     }, f"expected the paid draft sent and paid, the archived one deleted, nothing else: {written}"
     assert_only_these_changed(sandbox, before, {paypal_id[to_pay], paypal_id[to_archive]})
+    emailed = [n for n in sandbox.paypal.notifications() if n["recipient_emailed"]]
+    assert not emailed, f"draft mode emailed a patient: {emailed[:5]}"
 
 
 @pytest.mark.timeout(600)
