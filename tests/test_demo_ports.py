@@ -87,6 +87,17 @@ def test_demo_ignores_a_server_already_on_its_old_ports(impostor: list[str]) -> 
     assert "Invoices:       created " in done.stdout
     assert "PayPal writes: 0" in done.stdout
     assert_dead_letters_need_a_person(done.stdout)
+    assert_a_log_a_person_can_read(REPO / ".demo" / "first-run.log")
+
+
+def assert_a_log_a_person_can_read(log: Path) -> None:
+    """The first run's log (Meltano at info) is short: parked records summed up by reason, no
+    line per record, no list of deselected streams, no per-request metrics."""
+    lines = log.read_text().splitlines()
+    noise = [line for line in lines if "METRIC" in line or "deselected" in line]
+    assert not noise, f"{len(noise)} noise lines, e.g. {noise[:3]}"
+    assert len(lines) < 80, f"the first run logged {len(lines)} lines:\n" + "\n".join(lines)
+    assert any("Parked " in line for line in lines), "no summed-up parked line"
 
 
 # What a person does about each kind of dead letter the demo's clinic leaves (its reason says it).
