@@ -169,7 +169,7 @@ class TapCliniko(Tap):
         ),
         th.Property(
             "progress_interval_seconds",
-            th.NumberType,
+            th.IntegerType,
             default=10,
             description=(
                 "Seconds between a stream's progress lines (records read of Cliniko's "
