@@ -23,6 +23,7 @@ from singer_sdk.pagination import BaseHATEOASPaginator
 from urllib3.exceptions import NewConnectionError
 
 from tap_cliniko.bookmarks import SIGNPOST_KEY, STATE_KEY, SameSecondTracker, cliniko_ts, parse_ts
+from tap_cliniko.progress import ProgressTracker
 from tap_cliniko.records import add_foreign_keys, conform
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class ClinikoStream(RESTStream[Any]):
         self.primary_keys = list(definition.primary_keys)
         self.replication_key = definition.replication_key  # type: ignore[assignment]
         self._server_started: dt.datetime | None = None
+        self._progress: ProgressTracker | None = None
 
     # --- requests -------------------------------------------------------------------------
     @property
@@ -225,8 +227,24 @@ class ClinikoStream(RESTStream[Any]):
 
     # --- records ----------------------------------------------------------------------------
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The page's records: the list under the stream's `records_key`."""
-        return body_of(response).get(self.definition.records_key) or []  # type: ignore[no-any-return]
+        """The page's records: the list under the stream's `records_key`; counted for progress."""
+        body = body_of(response)
+        records: list[dict] = body.get(self.definition.records_key) or []
+        if self._progress is not None:
+            last = not (body.get("links") or {}).get("next")
+            self._progress.page(len(records), body.get("total_entries"), last=last)
+        return records
+
+    def new_progress(self, context: Context | None) -> ProgressTracker:
+        """A progress tracker for the stream's (partition's) read, from the tap's settings."""
+        return ProgressTracker(
+            self.name,
+            self.logger,
+            self.cliniko_tap.session.requests_log,
+            per_page=int(self.config.get("per_page", 100)),
+            interval_seconds=float(self.config.get("progress_interval_seconds", 10)),
+            partition=context.get("path") if context else None,
+        )
 
     def _start(self, context: Context | None) -> Any:
         if not self.replication_key:
@@ -234,6 +252,13 @@ class ClinikoStream(RESTStream[Any]):
         return parse_ts(self.get_starting_replication_key_value(context))
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """The stream's records, with progress lines while they are read (see `progress`)."""
+        self._progress = self.new_progress(context)
+        yield from self._records(context)
+        self._progress.finish()
+        self._progress = None
+
+    def _records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """The stream's records, without those an earlier run sent at the starting second.
 
         For an incremental stream it also stores the same-second ids and caps the bookmark at

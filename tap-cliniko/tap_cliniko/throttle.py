@@ -7,10 +7,13 @@ it; the small margin absorbs the difference between our clock and Cliniko's wind
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
 from pyrate_limiter import Limiter, Rate
+
+from tap_cliniko.progress import RequestLog
 
 MARGIN = 0.02  # stretch the window by 2 %: send times and Cliniko's arrival times differ a bit
 # pyrate-limiter sleeps 50 ms beyond every computed wait by default; the margin above already
@@ -18,21 +21,43 @@ MARGIN = 0.02  # stretch the window by 2 %: send times and Cliniko's arrival tim
 LIMITER_BUFFER_MS = 2
 
 
+def limiter_window_ms(window_seconds: float) -> int:
+    """The limiter's window in milliseconds: `window_seconds` stretched by `MARGIN`."""
+    return int(window_seconds * 1000 * (1 + MARGIN)) + 50
+
+
 def make_limiter(max_requests: int, window_seconds: float) -> Limiter:
     """A limiter of `max_requests` per window, the window stretched by `MARGIN`."""
-    window_ms = int(window_seconds * 1000 * (1 + MARGIN)) + 50
-    return Limiter(Rate(max_requests, window_ms), buffer_ms=LIMITER_BUFFER_MS)
+    return Limiter(
+        Rate(max_requests, limiter_window_ms(window_seconds)), buffer_ms=LIMITER_BUFFER_MS
+    )
+
+
+def make_request_log(max_requests: int, window_seconds: float) -> RequestLog:
+    """The log of the session's requests, knowing the limit it keeps (0: none)."""
+    return RequestLog(
+        max_requests or None,
+        window_seconds=limiter_window_ms(window_seconds) / 1000,
+        limit_per_minute=max_requests * 60 / window_seconds if max_requests else None,
+    )
 
 
 class ThrottledSession(requests.Session):
-    """A requests session that takes a limiter slot before each send (retries included)."""
+    """A requests session that takes a limiter slot before each send (retries included).
 
-    def __init__(self, limiter: Limiter | None) -> None:
+    It notes when each request was sent and how long it waited (`requests`), for progress lines.
+    """
+
+    def __init__(self, limiter: Limiter | None, requests_log: RequestLog | None = None) -> None:
         super().__init__()
         self.limiter = limiter
+        self.requests_log = requests_log or RequestLog(None, window_seconds=60.0)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         """Wait for a limiter slot (when limited), then send."""
+        asked = time.monotonic()
         if self.limiter is not None:
             self.limiter.try_acquire("cliniko")
+        sent = time.monotonic()
+        self.requests_log.record(sent, waited=sent - asked)
         return super().send(request, **kwargs)
