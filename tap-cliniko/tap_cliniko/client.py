@@ -253,10 +253,14 @@ class ClinikoStream(RESTStream[Any]):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """The stream's records, with progress lines while they are read (see `progress`)."""
-        self._progress = self.new_progress(context)
-        yield from self._records(context)
-        self._progress.finish()
-        self._progress = None
+        self._progress = progress = self.new_progress(context)
+        session = self.cliniko_tap.session
+        session.heartbeat, session.heartbeat_seconds = progress.tick, progress.interval
+        try:
+            yield from self._records(context)
+        finally:
+            session.heartbeat, self._progress = None, None
+        progress.finish()
 
     def _records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """The stream's records, without those an earlier run sent at the starting second.

@@ -22,7 +22,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-# The structured fields of every progress line (besides `event`, always "progress").
+# The structured fields of every progress line (besides `kind`, always "progress"; not
+# `event`, which is the message's own key in Meltano's JSON log).
 FIELDS = (
     "stream",
     "partition",
@@ -78,6 +79,12 @@ class RequestLog:
     def per_minute(self, now: float) -> int:
         """Requests sent in the minute before `now`."""
         return sum(1 for t in self.times if t > now - 60)
+
+    def next_free(self) -> float:
+        """When the limiter lets the next request go (monotonic s): 0 while a slot is free."""
+        if self.limit is None or len(self.times) < self.limit:
+            return 0.0
+        return self.times[-self.limit] + self.window
 
     def last_window(self) -> list[float]:
         """Send times of the last `limit` requests (all kept ones when unlimited), oldest first."""
@@ -149,6 +156,12 @@ class ProgressTracker:
         if not last and now - self.last_logged >= self.interval:
             self.log(now)
 
+    def tick(self) -> None:
+        """Log a progress line if the interval has passed (while the limiter holds a request)."""
+        now = self.clock()
+        if self.interval and now - self.last_logged >= self.interval:
+            self.log(now)
+
     def finish(self) -> None:
         """Log the stream's (partition's) last line: every record read."""
         self.log(self.clock(), final=True)
@@ -195,7 +208,7 @@ class ProgressTracker:
         """The structured fields of a progress line at `now` (see `FIELDS`)."""
         eta = 0.0 if final else self.eta_seconds(now)
         return {
-            "event": "progress",
+            "kind": "progress",
             "stream": self.stream,
             "partition": self.partition,
             "done": self.done,

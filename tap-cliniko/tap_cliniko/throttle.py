@@ -8,6 +8,7 @@ it; the small margin absorbs the difference between our clock and Cliniko's wind
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -46,18 +47,41 @@ class ThrottledSession(requests.Session):
     """A requests session that takes a limiter slot before each send (retries included).
 
     It notes when each request was sent and how long it waited (`requests`), for progress lines.
+    While the limiter holds a request for longer than `heartbeat_seconds` (most of a minute once
+    Cliniko's 200 are spent), it calls `heartbeat` every `heartbeat_seconds`, so the stream being
+    read still reports its progress about as often as asked.
     """
 
-    def __init__(self, limiter: Limiter | None, requests_log: RequestLog | None = None) -> None:
+    def __init__(
+        self,
+        limiter: Limiter | None,
+        requests_log: RequestLog | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         super().__init__()
         self.limiter = limiter
         self.requests_log = requests_log or RequestLog(None, window_seconds=60.0)
+        self.heartbeat: Callable[[], None] | None = None
+        self.heartbeat_seconds = 0.0
+        self._clock, self._sleep = clock, sleep
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         """Wait for a limiter slot (when limited), then send."""
         asked = time.monotonic()
         if self.limiter is not None:
+            self.wait_with_heartbeat()
             self.limiter.try_acquire("cliniko")
         sent = time.monotonic()
         self.requests_log.record(sent, waited=sent - asked)
         return super().send(request, **kwargs)
+
+    def wait_with_heartbeat(self) -> None:
+        """Wait out the limiter's window in `heartbeat_seconds` steps, calling `heartbeat`."""
+        step = self.heartbeat_seconds
+        if self.heartbeat is None or step <= 0:
+            return
+        while self.requests_log.next_free() - self._clock() > step:
+            self._sleep(step)
+            self.heartbeat()

@@ -21,7 +21,7 @@ from tap_cliniko.progress import (
     duration,
     quiet_deselected,
 )
-from tap_cliniko.throttle import make_request_log
+from tap_cliniko.throttle import ThrottledSession, make_request_log
 
 
 class FakeClock:
@@ -75,7 +75,7 @@ def progress_records(caplog: pytest.LogCaptureFixture) -> list[dict]:
     return [
         {**{k: getattr(r, k) for k in FIELDS}, "level": r.levelno, "message": r.getMessage()}
         for r in caplog.records
-        if getattr(r, "event", None) == "progress"
+        if getattr(r, "kind", None) == "progress"
     ]
 
 
@@ -300,7 +300,7 @@ def test_progress_lines_parse_as_json_and_carry_no_patient_data(
     )
     assert run.returncode == 0, run.stderr[-2000:]
     logged = [json.loads(line) for line in run.stderr.splitlines()]
-    progress = [line for line in logged if line["extra"].get("event") == "progress"]
+    progress = [line for line in logged if line["extra"].get("kind") == "progress"]
     finals = {line["extra"]["stream"]: line["extra"] for line in progress if line["extra"]["final"]}
     for stream in ("patients", "invoices"):
         held = len(cliniko_sandbox.cliniko.records(stream))
@@ -312,3 +312,24 @@ def test_progress_lines_parse_as_json_and_carry_no_patient_data(
         re.findall(r"[\w.@+-]+", json.dumps(progress).lower())
     )
     assert not leaked, f"patient data in progress lines: {sorted(leaked)[:5]}"
+
+
+def test_a_request_held_by_the_limiter_keeps_reporting_progress() -> None:
+    """Once the window's 200 are spent the limiter holds the next request for most of a
+    minute: the stream still reports every interval while it waits."""
+    now = [100.0]
+    log = RequestLog(2, window_seconds=60.0)
+    for sent in (40.0, 41.0, 99.0):  # a limit of 2: the last two were sent at 41 and 99
+        log.record(sent)
+    beats: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    session = ThrottledSession(None, log, clock=lambda: now[0], sleep=sleep)
+    session.heartbeat, session.heartbeat_seconds = lambda: beats.append(now[0]), 10.0
+    session.wait_with_heartbeat()  # next free at 41 + 60 = 101: under one step, no beat
+    assert beats == []
+    log.record(100.0)  # now the next slot frees at 99 + 60 = 159
+    session.wait_with_heartbeat()
+    assert beats == [110.0, 120.0, 130.0, 140.0, 150.0], beats
