@@ -279,6 +279,16 @@ def quiet_deselected(logger: logging.Logger) -> None:
         logger.addFilter(DeselectedAtDebug())
 
 
+def quiet_metrics(metrics_logger: logging.Logger) -> None:
+    """Keep singer-sdk's METRIC lines (one per request: hundreds a run) out of INFO.
+
+    They still show when the plugin logs at DEBUG (`TAP_CLINIKO_LOGLEVEL=debug`); the progress
+    lines carry what a person needs.
+    """
+    if metrics_logger.getEffectiveLevel() > logging.DEBUG:
+        metrics_logger.setLevel(logging.WARNING)
+
+
 def _as_count(value: Any) -> int | None:
     try:
         return int(value) if value is not None else None

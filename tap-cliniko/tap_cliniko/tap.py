@@ -15,7 +15,7 @@ from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.streams import Stream
 
 from tap_cliniko.client import ClinikoStream
-from tap_cliniko.progress import quiet_deselected
+from tap_cliniko.progress import quiet_deselected, quiet_metrics
 from tap_cliniko.registry import all_definitions
 from tap_cliniko.throttle import ThrottledSession, make_limiter, make_request_log
 
@@ -220,6 +220,11 @@ class TapCliniko(Tap):
             or f"https://api.{shard_of(self.config['api_key'])}.cliniko.com/v1"
         )
         return str(url).rstrip("/")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """The tap, its per-request METRIC lines kept for debugging (see `quiet_metrics`)."""
+        super().__init__(*args, **kwargs)
+        quiet_metrics(self.metrics_logger)
 
     @cached_property
     def session(self) -> ThrottledSession:
