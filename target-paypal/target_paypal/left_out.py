@@ -64,7 +64,7 @@ def summed_up(reasons: dict[str, list[tuple[str, str, int]]]) -> list[tuple[str,
             todo = what_to_do(outcome, stream, reason)
             message = f"{outcome.capitalize()} {kind(stream, count)}: {text}: {todo}"
             extra = {
-                "event": "left_out",
+                "event_type": "left_out",
                 "outcome": outcome,
                 "stream": stream,
                 "reason": text,

@@ -2,9 +2,11 @@
 
 One line at most every `interval` seconds and one at the end of an apply pass, e.g.
 `Progress PayPal: 1,200 of 3,000 invoices applied, 8.4 PayPal calls/s (limit 10), about 3 min
-30 s left`. The same figures go into the log record's `extra` (`event`, `stream`, `phase`,
-`done`, `total`, `calls_per_second`, `limit_per_second`, `eta_seconds`), which singer-sdk's JSON
-formatter (Meltano's `structured-logging`) carries as fields.
+30 s left`. The same figures go into the log record's `extra` (`event_type`, `stream`,
+`phase`, `done`, `total`, `calls_per_second`, `limit_per_second`, `eta_seconds`), which
+singer-sdk's JSON formatter (Meltano's `structured-logging`) carries as fields. Not `event`:
+Meltano re-emits the fields as keyword arguments of structlog, whose message argument is
+`event`, so a field of that name would fail the line.
 
 The ETA is the invoices left divided by the invoices per second observed since the pass began.
 The rate limit does not enter it: the observed rate already runs at the limit when the limit is
@@ -95,7 +97,7 @@ class Progress:
         elif self.done and elapsed > 0:
             eta = round(left / (self.done / elapsed), 1)
         return {
-            "event": "progress",
+            "event_type": "progress",
             "stream": "invoices",
             "phase": "apply",
             "done": self.done,
@@ -127,6 +129,5 @@ def describe(fields: dict[str, Any], final: bool = False) -> str:
     else:
         left = f", about {duration(eta)} left"
     return (
-        f"Progress PayPal: {fields['done']:,} of {fields['total']:,} invoices applied"
-        f"{speed}{left}"
+        f"Progress PayPal: {fields['done']:,} of {fields['total']:,} invoices applied{speed}{left}"
     )
