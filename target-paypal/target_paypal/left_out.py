@@ -14,6 +14,13 @@ from target_paypal.summary import CLINIKO_NAMES
 DEAD_LETTERS = "paypal-ops dead-letters list"
 OTHER_NAMES = {"input": "input lines"}
 NOTHING_TO_DO = "nothing to do"
+# Reasons the target gives a record it cannot stage (sinks.input_problem, the reader).
+INPUT_PROBLEMS = (
+    "does not match the contract",
+    "currency_code is not",
+    "unknown stream",
+    "a RECORD for stream",
+)
 
 
 def kind(stream: str, count: int) -> str:
@@ -28,12 +35,12 @@ def what_to_do(outcome: str, stream: str, reason: str) -> str:
         return NOTHING_TO_DO
     if stream == "input":
         return "fix what writes target-paypal's input (tap or mapper) and run again"
-    if stream != "invoices":
-        if reason.startswith("parked by the mapper"):
-            return (
-                "correct them in Cliniko (the next run reads them again) or change the mapping "
-                f"rules ({DEAD_LETTERS})"
-            )
+    if reason.startswith("parked by the mapper"):
+        return (
+            "correct them in Cliniko (the next run reads them again) or change the mapping "
+            f"rules ({DEAD_LETTERS})"
+        )
+    if stream != "invoices" or reason.startswith(INPUT_PROBLEMS):
         return (
             "fix what writes target-paypal's input (the mapper or its rules), then "
             f"`paypal-ops dead-letters replay` ({DEAD_LETTERS})"

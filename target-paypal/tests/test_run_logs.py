@@ -89,6 +89,7 @@ def test_parked_and_skipped_records_are_one_line_per_reason_with_counts(target, 
         f"Parked {held[moved]} invoice{'s' if held[moved] > 1 else ''}: patient parked by the "
         "mapper: moved to another clinic",
         "Parked 1 invoice: does not match the contract: invoice_date",
+        "invoice_date: format date: fix what writes target-paypal's input",
         "Parked 1 patient: parked by the mapper: no usable email: correct them in Cliniko",
         "Skipped 1 invoice: skipped by a rule: other site: nothing to do",
     ]
