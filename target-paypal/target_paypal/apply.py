@@ -295,12 +295,8 @@ class DirtyInvoiceApplier:
         invoice_id, customer_id = header["invoice_id"], header["customer_id"]
         if customer is None:
             if left_out is None:
-                return Outcome(
-                    invoice_id,
-                    "waiting",
-                    reason=f"patient {customer_id} not received",
-                    summary_reason="its patient not received",
-                )
+                # The patient's id stays in the run's reason: the alert names it.
+                return Outcome(invoice_id, "waiting", reason=f"patient {customer_id} not received")
             action, why = left_out
             result = "skipped" if action == "skip" else "parked"
             return Outcome(

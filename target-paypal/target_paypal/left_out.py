@@ -6,6 +6,7 @@ logged one by one at debug level only.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from target_paypal.reader import printable
@@ -14,6 +15,7 @@ from target_paypal.summary import CLINIKO_NAMES
 DEAD_LETTERS = "paypal-ops dead-letters list"
 OTHER_NAMES = {"input": "input lines"}
 NOTHING_TO_DO = "nothing to do"
+CLINIKO_ID = re.compile(r"\b\d{6,}\b")  # Cliniko's ids are 64-bit numbers; counts are not
 # Reasons the target gives a record it cannot stage (sinks.input_problem, the reader).
 INPUT_PROBLEMS = (
     "does not match the contract",
@@ -54,6 +56,19 @@ def what_to_do(outcome: str, stream: str, reason: str) -> str:
     return f"retried on every run ({DEAD_LETTERS})"
 
 
+def _without_ids(rows: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """Reasons that name a record (`patient 1234567 not received`) grouped as one, IDs masked.
+
+    Invoices first, then the other kinds, largest first.
+    """
+    grouped: dict[tuple[str, str], int] = {}
+    for stream, reason, count in rows:
+        key = (stream, CLINIKO_ID.sub("…", reason))
+        grouped[key] = grouped.get(key, 0) + count
+    ordered = sorted(grouped.items(), key=lambda item: (item[0][0] != "invoices", -item[1]))
+    return [(stream, reason, count) for (stream, reason), count in ordered]
+
+
 def summed_up(reasons: dict[str, list[tuple[str, str, int]]]) -> list[tuple[str, dict[str, Any]]]:
     """The log lines, with their fields, for a run's (stream, reason, count) by outcome.
 
@@ -65,8 +80,7 @@ def summed_up(reasons: dict[str, list[tuple[str, str, int]]]) -> list[tuple[str,
     """
     lines = []
     for outcome, rows in reasons.items():
-        ordered = sorted(rows, key=lambda row: (row[0] != "invoices", -row[2]))
-        for stream, reason, count in ordered:
+        for stream, reason, count in _without_ids(rows):
             text = printable(reason or "no reason recorded", 300)
             todo = what_to_do(outcome, stream, reason)
             message = f"{outcome.capitalize()} {kind(stream, count)}: {text}: {todo}"

@@ -9,6 +9,7 @@ import re
 from target_harness import input_messages as extra
 from target_harness import reject
 
+from target_paypal.left_out import summed_up
 from target_paypal.store import Store
 
 JSON_LOGS = {
@@ -104,3 +105,33 @@ def test_parked_and_skipped_records_are_one_line_per_reason_with_counts(target, 
         for value in (customer["email"], customer["given_name"], customer["surname"]):
             assert not re.search(rf"\b{re.escape(value)}\b", done.stderr), value
     assert len(done.stderr.splitlines()) < 30, done.stderr
+
+
+def test_reasons_that_name_a_record_are_summed_up_as_one_line_without_the_ids() -> None:
+    rows = [
+        (
+            "invoices",
+            "incomplete at the end of the input: patient 100000000000000001 not received",
+            2,
+        ),
+        (
+            "invoices",
+            "incomplete at the end of the input: patient 100000000000000002 not received",
+            3,
+        ),
+        ("customers", "parked by the mapper: no usable email", 1),
+    ]
+    lines = summed_up({"parked": rows, "skipped": []})
+    assert [message for message, _ in lines] == [
+        "Parked 5 invoices: incomplete at the end of the input: patient … not received: "
+        "retried on every run, applied once its records arrive (paypal-ops dead-letters list)",
+        "Parked 1 patient: parked by the mapper: no usable email: correct them in Cliniko (the "
+        "next run reads them again) or change the mapping rules (paypal-ops dead-letters list)",
+    ]
+    assert lines[0][1] == {
+        "event_type": "left_out",
+        "outcome": "parked",
+        "stream": "invoices",
+        "reason": "incomplete at the end of the input: patient … not received",
+        "count": 5,
+    }
