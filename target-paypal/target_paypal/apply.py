@@ -9,6 +9,7 @@ overwritten: the applier records a conflict instead.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -17,12 +18,14 @@ from typing import Any
 
 from target_paypal.client import CLOSED_BY_HAND, EDITABLE, OPEN, PAID, PayPalClient, PayPalError
 from target_paypal.compose import Invoicer, LeftOut, NotReady, compose, content_hash
+from target_paypal.progress import Progress
 from target_paypal.reader import printable
 from target_paypal.settle import NumberTaken, SettledWrites, differs
 from target_paypal.store import Store, Xref
 
 VOID = "VOID"
 NEVER_CREATED = "void in Cliniko (closed, archived or deleted) and never in PayPal"
+INCOMPLETE = "incomplete at the end of the input"
 UNASSIGNED = "unassigned"  # the owner of an invoice whose practitioner is not known
 LOGGER = logging.getLogger("target-paypal")
 CHUNK = 500  # invoices handed to the workers at a time (bounds memory; the tail wait is short)
@@ -64,6 +67,7 @@ class InvoiceWriter:
             body = compose(header, lines, customer, self.invoicer)
         except NotReady as why:
             outcome.result, outcome.reason = "waiting", str(why)
+            outcome.summary_reason = why.summary
             return outcome
         except LeftOut as why:
             outcome.result, outcome.reason = "skipped", str(why)
@@ -80,6 +84,7 @@ class InvoiceWriter:
             converge()
         except PayPalError as error:
             outcome.result, outcome.reason, outcome.debug_id = "parked", str(error), error.debug_id
+            outcome.summary_reason = f"PayPal refused it: {replace(error, debug_id=None)}"
             return outcome
         except NumberTaken as why:
             outcome.result, outcome.reason = "parked", str(why)
@@ -215,9 +220,17 @@ class DirtyInvoiceApplier:
     """Applies every dirty invoice in the store, `max_concurrency` at a time."""
 
     def __init__(
-        self, store: Store, invoices: InvoiceWriter, max_concurrency: int, run_id: int | None
+        self,
+        store: Store,
+        invoices: InvoiceWriter,
+        max_concurrency: int,
+        run_id: int | None,
+        progress_interval: float = 10,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
+        self.progress_interval = progress_interval
+        self.clock = clock
         self.invoices = invoices
         self.max_concurrency = max(1, max_concurrency)
         self.run_id = run_id
@@ -238,12 +251,24 @@ class DirtyInvoiceApplier:
         if not pending:
             return
         self.shared = self.store.shared_emails()
+        client = self.invoices.client
+        progress = Progress(
+            len(pending),
+            lambda: int(getattr(client, "calls", 0)),
+            float(getattr(client, "max_requests_per_second", 0) or 0),
+            self.progress_interval,
+            self.clock,
+        )
         with ThreadPoolExecutor(self.max_concurrency) as pool:
             # A chunk at a time: `pool.map` makes a future for every item up front, ~2 KB
             # each, so 100,000 dirty invoices at once would hold ~190 MB until the end.
             for start in range(0, len(pending), CHUNK):
                 for outcome in pool.map(self._apply_one, pending[start : start + CHUNK]):
                     self._record(outcome)
+                    progress.advance()
+        # A pass at a STATE message that went by quickly stays quiet; the run's last pass, or
+        # every pass when a line after every invoice is asked for, ends with a line.
+        progress.finish(always=final or not self.progress_interval)
 
     def _apply_one(self, invoice_id: str) -> Outcome:
         inputs = self.store.invoice_inputs(invoice_id)
@@ -270,6 +295,7 @@ class DirtyInvoiceApplier:
         invoice_id, customer_id = header["invoice_id"], header["customer_id"]
         if customer is None:
             if left_out is None:
+                # The patient's id stays in the run's reason: the alert names it.
                 return Outcome(invoice_id, "waiting", reason=f"patient {customer_id} not received")
             action, why = left_out
             result = "skipped" if action == "skip" else "parked"
@@ -297,14 +323,15 @@ class DirtyInvoiceApplier:
         parked = None
         if outcome.result == "waiting" and self.final:
             outcome.result = "parked"
-            outcome.reason = f"incomplete at the end of the input: {outcome.reason}"
+            outcome.summary_reason = f"{INCOMPLETE}: {outcome.summary_reason or outcome.reason}"
+            outcome.reason = f"{INCOMPLETE}: {outcome.reason}"
             lines = self.store.parked_lines(outcome.invoice_id)
             if lines:
                 outcome.reason += f" (parked line(s): {', '.join(lines[:5])})"
         if outcome.result == "parked":
             parked = (outcome.reason or "failed", outcome.debug_id)
         if parked is not None and outcome.invoice_id not in self.parked_before:
-            LOGGER.warning(
+            LOGGER.debug(  # the run's end sums parked invoices up by reason (left_out.py)
                 "Parked invoice %s: %s: %s",
                 printable(outcome.invoice_id),
                 printable(parked[0], 500),

@@ -111,7 +111,10 @@ class PayPalClient:
         self.backoff_base = backoff_base_seconds
         self.timeout = timeout_seconds
         self._sleep = sleep
+        self.max_requests_per_second = max_requests_per_second
         self._limiter = _limiter(max_requests_per_second)
+        self._calls = 0  # HTTP requests sent (every try), for the progress lines
+        self._calls_lock = threading.Lock()
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
@@ -156,6 +159,8 @@ class PayPalClient:
         for attempt in range(1, max_tries + 1):
             if self._limiter is not None:
                 self._limiter.try_acquire("paypal")
+            with self._calls_lock:
+                self._calls += 1
             try:
                 response = self.session.request(
                     method, self.base_url + path, timeout=self.timeout, **kwargs
@@ -179,6 +184,12 @@ class PayPalClient:
             if attempt < max_tries:
                 self._sleep(wait)
         raise failure
+
+    @property
+    def calls(self) -> int:
+        """HTTP requests sent to PayPal so far, every try counted (thread-safe)."""
+        with self._calls_lock:
+            return self._calls
 
     def _backoff(self, attempt: int) -> float:
         return min(self.backoff_base * 2 ** (attempt - 1), 60.0) * random.uniform(1.0, 1.3)

@@ -16,7 +16,16 @@ from target_paypal.amounts import invoice_total
 
 
 class NotReady(Exception):
-    """The invoice cannot be composed yet (lines or customer still to come); not an error."""
+    """The invoice cannot be composed yet (lines or customer still to come); not an error.
+
+    Args:
+        reason: Why, with this invoice's figures.
+        summary: The same without them, to group a run's reasons (default: `reason`).
+    """
+
+    def __init__(self, reason: str, summary: str | None = None) -> None:
+        super().__init__(reason)
+        self.summary = summary or reason
 
 
 class LeftOut(Exception):
@@ -96,12 +105,17 @@ def compose(
         key=lambda ln: (ln.get("position") or 0, ln["line_id"]),
     )
     if header.get("line_count") is not None and len(live) < header["line_count"]:
-        raise NotReady(f"{len(live)} of {header['line_count']} lines staged")
+        raise NotReady(
+            f"{len(live)} of {header['line_count']} lines staged", "not all its lines staged"
+        )
     total = header.get("total")
     if total is not None and invoice_total(live, bool(header.get("tax_inclusive"))) != Decimal(
         total
     ):
-        raise NotReady(f"the {len(live)} staged lines do not add up to Cliniko's total")
+        raise NotReady(
+            f"the {len(live)} staged lines do not add up to Cliniko's total",
+            "its staged lines do not add up to Cliniko's total",
+        )
     if customer is None:
         raise NotReady("its customer is not staged (patient rejected or not selected)")
     invoiced = [ln for ln in live if not ln.get("excluded")]

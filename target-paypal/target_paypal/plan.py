@@ -51,9 +51,15 @@ class PlanningClient:
         self.real = real
         self.base_url = real.base_url
         self.max_tries = real.max_tries
+        self.max_requests_per_second = real.max_requests_per_second
         self._simulated: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> int:
+        """HTTP requests sent to PayPal so far (reads only: writes are simulated)."""
+        return self.real.calls
 
     def access_token(self, renew: bool = False, tries: int | None = None) -> str:
         """The real token: a dry run still reads PayPal."""

@@ -81,6 +81,14 @@ SETTINGS = th.PropertiesList(
         description="Cap on PayPal calls per second, all workers together (0 for none).",
     ),
     th.Property(
+        "progress_interval_seconds",
+        th.NumberType,
+        default=10,
+        description="While invoices are applied, log progress (invoices applied of those to "
+        "apply, PayPal calls per second, time left) at most this often, and once at the end; "
+        "0 logs a line after every invoice.",
+    ),
+    th.Property(
         "dry_run",
         th.BooleanType,
         default=False,

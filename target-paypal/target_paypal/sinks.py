@@ -68,7 +68,7 @@ class StagingSink(BatchSink):
             counted = TARGET_STREAM.get(str(record.get("stream")), "rejects")
         self.target.received[counted] = self.target.received.get(counted, 0) + 1
         if reason:
-            self.logger.error(
+            self.logger.debug(  # summed up by reason at the run's end (left_out.py)
                 "Parked %s record %s: %s: %s",
                 printable(self.stream_name),
                 self._key(record) or "(no id)",
@@ -112,7 +112,7 @@ class StagingSink(BatchSink):
                 outcome = "skipped"
             else:
                 reason = f"parked by the mapper: {reject['reason']}"
-                self.logger.warning(
+                self.logger.debug(  # summed up by reason at the run's end (left_out.py)
                     "Parked %s record %s: %s: %s",
                     printable(source),
                     printable(record_id),

@@ -21,6 +21,7 @@ from target_paypal.alerts import notify, parse_urls, run_alert
 from target_paypal.apply import DirtyInvoiceApplier, InvoiceWriter
 from target_paypal.client import PAYPAL_SANDBOX, PayPalClient, PayPalError
 from target_paypal.compose import Invoicer
+from target_paypal.left_out import summed_up
 from target_paypal.plan import PlanningClient, build_plan, describe_plan, write_plan
 from target_paypal.reader import ForgivingReader, printable, raw_line
 from target_paypal.settings import SETTINGS, config_problem
@@ -105,7 +106,11 @@ class TargetPayPal(Target):
             self.client, invoicer, bool(self.config.get("send_invoices", True))
         )
         return DirtyInvoiceApplier(
-            self.store, invoices, int(self.config.get("max_concurrency", 4)), self.run_id
+            self.store,
+            invoices,
+            int(self.config.get("max_concurrency", 4)),
+            self.run_id,
+            progress_interval=float(self.config.get("progress_interval_seconds", 10)),
         )
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
@@ -133,7 +138,8 @@ class TargetPayPal(Target):
             record_id = f"run {self.run_id} {where}"
             label = f"input {where} (dead letter 'input' '{record_id}')"
             todo = "fix what writes target-paypal's input (tap or mapper) and run again"
-        self.logger.error("Parked %s: %s: %s", label, reason, todo)
+        # One line per record at debug level; the run's end sums them up (left_out.py).
+        self.logger.debug("Parked %s: %s: %s", label, reason, todo)
         self.store.park(kept_stream, record_id, f"{reason}: {todo}", record=kept)
         self.store.note_outcome(self.run_id, kept_stream, record_id, "parked", reason)
 
@@ -228,6 +234,9 @@ class TargetPayPal(Target):
         )
         self.store.finish_run(self.run_id, "succeeded", summary)
         self.logger.info("target-paypal run %d: %s", self.run_id, describe(summary))
+        reasons = {o: self.store.run_reasons(self.run_id, o) for o in ("parked", "skipped")}
+        for line, fields in summed_up(reasons):
+            self.logger.info(line, extra=fields)
         if not self.dry_run:
             self._alert()
         if self.dry_run:

@@ -161,15 +161,21 @@ class TargetRunner:
         }
         self.path = tmp / "config.json"
 
-    def run(self, stdin: str, **overrides) -> subprocess.CompletedProcess:
+    def run(
+        self, stdin: str, log_level: str | None = None, env: dict | None = None, **overrides
+    ) -> subprocess.CompletedProcess:
+        """Run the target on `stdin`; `log_level` "debug" also logs each parked record."""
         self.path.write_text(json.dumps({**self.config, **overrides}))
+        env = {**os.environ, **(env or {})}
+        if log_level:  # singer-sdk reads <PLUGIN>_LOGLEVEL (plugin_base._plugin_log_level)
+            env["TARGET_PAYPAL_LOGLEVEL"] = log_level
         return subprocess.run(
             [sys.executable, "-m", "target_paypal.target", "--config", str(self.path)],
             input=stdin,
             capture_output=True,
             text=True,
             timeout=600,
-            env={**os.environ},
+            env=env,
         )
 
 

@@ -1,9 +1,10 @@
-"""Input lines that are not usable Singer messages are parked, one log line each; the run
-goes on."""
+"""Input lines that are not usable Singer messages are parked, one log line each at debug
+level and summed up by reason at the end; the run goes on."""
 
 from __future__ import annotations
 
 import json
+import re
 
 from target_paypal.store import Store
 
@@ -19,11 +20,15 @@ def test_bad_lines_are_parked_and_the_good_records_written(target, clinic, by_re
         json.dumps({"type": "WHAT", "stream": "\x1b[2Jx"}),  # 5: unknown message type
         json.dumps({"type": "RECORD", "stream": "invoices", "record": [1, 2]}),  # 6: not an object
     ]
-    done = target.run("\n".join(bad) + "\n\n" + generated.messages())
+    done = target.run("\n".join(bad) + "\n\n" + generated.messages(), log_level="debug")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "\x1b" not in done.stderr and "Traceback" not in done.stderr
-    parked = [line for line in done.stderr.splitlines() if "Parked" in line]
+    parked = [line for line in done.stderr.splitlines() if re.search(r"Parked (?!\d)", line)]
     assert len(parked) == 6, parked
+    assert all(" DEBUG " in line or "debug" in line.lower() for line in parked), parked
+    summed = [line for line in done.stderr.splitlines() if re.search(r"Parked \d", line)]
+    assert any("Parked 2 input lines: not valid JSON" in line for line in summed), summed
+    assert any("Parked 1 patient: a RECORD for stream 'customers'" in line for line in summed)
     assert "Parked customers record 42 (line 1 of the input)" in parked[0]
     for number, line in zip((2, 3, 4, 5, 6), parked[1:], strict=True):
         assert f"Parked input line {number} " in line and "fix what writes" in line
@@ -45,7 +50,7 @@ def test_a_json_number_where_a_decimal_string_belongs_is_parked_naming_the_field
     generated.invoices[invoice_id]["total"] = 55.0
     line = generated.lines[invoice_id][0]
     line["quantity"] = 2
-    done = target.run(generated.messages())
+    done = target.run(generated.messages(), log_level="debug")  # a line per parked record
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     parked = [line for line in done.stderr.splitlines() if "Parked" in line]

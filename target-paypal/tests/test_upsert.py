@@ -221,7 +221,7 @@ def test_a_bad_record_is_parked_and_the_rest_applied(target, clinic, by_referenc
     data = clinic(customers=4, invoices=8)
     bad = next(iter(data.invoices))
     data.invoices[bad]["invoice_number"] = "X" * 30  # PayPal allows 25
-    done = target.run(data.messages())
+    done = target.run(data.messages(), log_level="debug")  # debug: a line per parked record
     assert done.returncode == 0, done.stderr[-3000:]
     held = by_reference(target.sandbox)
     assert bad not in held
@@ -236,7 +236,7 @@ def test_a_bad_date_or_a_missing_key_is_parked_not_fatal(target, clinic, by_refe
     ids = list(data.invoices)
     data.invoices[ids[0]]["invoice_date"] = "31/02/2026"
     del data.invoices[ids[1]]["invoice_id"]
-    done = target.run(data.messages())
+    done = target.run(data.messages(), log_level="debug")  # debug: a line per parked record
     assert done.returncode == 0, done.stderr[-3000:]
     parked = [line for line in done.stderr.splitlines() if "Parked invoices record" in line]
     assert len(parked) == 2

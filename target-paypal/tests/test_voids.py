@@ -69,7 +69,7 @@ def test_void_invoices_never_in_paypal_are_skipped_whoever_their_patient_is(
     void.append(no_lines)
     stdin = input_messages("rejects", "record_id", [reject("patients", parked_patient)])
 
-    done = target.run(stdin + data.messages())
+    done = target.run(stdin + data.messages(), log_level="debug")  # a line per parked record
 
     assert done.returncode == 0, done.stderr[-3000:]
     assert not set(void) & set(by_reference(target.sandbox))

@@ -6,9 +6,10 @@ them on its `rejects` stream and target-paypal parks them. What can only go wron
 plugins (lines that are not Singer messages, unknown streams, records that break the target's
 contract) is fed to the target-paypal executable directly, as Meltano would.
 
-Per case: the run survives (exit 0), exactly one log line names the record's ID and says what
-to do, the record is a dead letter, the good records are in PayPal, and nothing printed or kept
-for people holds a name, an email, a credential or a terminal escape.
+Per case: the run survives (exit 0), the record is a dead letter with its reason, the log sums
+the parked records up (one info line per reason, with its count and what to do; a line per
+record, naming its ID, at debug level only), the good records are in PayPal, and nothing printed
+or kept for people holds a name, an email, a credential or a terminal escape.
 """
 
 from __future__ import annotations
@@ -205,17 +206,21 @@ def test_bad_cliniko_data_is_parked_and_the_rest_reaches_paypal(
     letters = dead_letters(project.workdir / "store.db", project.paypal_env(), leak_scan)
     paypal = by_reference(sandbox)
 
+    # No line per parked record at info (they are at debug): one per reason, with its count.
+    assert not lines_about(output, "Parked invoice "), "a line per parked invoice at info"
+    assert not lines_about(output, " record ", "Parked"), "a line per parked record at info"
+
     # Bad emails: the patient is parked by the mapper, its invoices are parked with its reason.
-    fix = "correct it in Cliniko"
+    fix = "correct them in Cliniko"
+    line = one_line(output, "patients: parked by the mapper: no usable email")
+    assert fix in line, line
+    one_line(output, "invoices: patient parked by the mapper: no usable email")
     for name in ("not-an-email", "a@b", "with spaces"):
         patient_id = case[name]["patient_id"]
-        line = one_line(output, f"Parked patients record {patient_id}:")
-        assert "no usable email" in line and fix in line
-        assert ("rejects:patients", patient_id) in letters
+        assert "no usable email" in letters[("rejects:patients", patient_id)]
         invoice_id = case[name]["id"]
-        invoice_line = one_line(output, f"Parked invoice {invoice_id}:")
-        assert f"patient {patient_id}: parked by the mapper: no usable email" in invoice_line
-        assert ("invoices", invoice_id) in letters
+        reason = letters[("invoices", invoice_id)]
+        assert f"patient {patient_id}: parked by the mapper: no usable email" in reason
         for other in patient_invoices(sandbox, patient_id):  # none of theirs reaches PayPal
             assert other not in paypal
 
@@ -230,19 +235,20 @@ def test_bad_cliniko_data_is_parked_and_the_rest_reaches_paypal(
         ("tax 15", "tax_rate 15 is not one of the clinic's rates (0, 10 in"),
     ):
         invoice_id, line_id = case[name]["id"], case[name]["lines"][0]["id"]
-        line = one_line(output, f"Parked invoice_items record {line_id}:")
-        assert why in line and fix in line, line
-        assert ("rejects:invoice_items", line_id) in letters
+        line = one_line(output, "invoice item", f"parked by the mapper: {why}")
+        assert fix in line, line
+        assert why in letters[("rejects:invoice_items", line_id)]
         assert invoice_id not in paypal, name
-        invoice_line = one_line(output, f"Parked invoice {invoice_id}:")
-        assert f"parked line(s): {line_id}" in invoice_line
-        assert ("invoices", invoice_id) in letters
+        assert f"parked line(s): {line_id}" in letters[("invoices", invoice_id)]
+    line = one_line(output, "invoices: incomplete at the end of the input")
+    assert "retried on every run" in line, line
 
     # Too long an invoice number: parked by the mapper before PayPal would refuse it.
     invoice_id = case["number too long"]["id"]
-    line = one_line(output, f"Parked invoices record {invoice_id}:")
+    line = one_line(output, "Parked 1 invoice: parked by the mapper: invoice_number")
     assert "longer than PayPal's 25 characters" in line and fix in line
-    assert ("rejects:invoices", invoice_id) in letters and invoice_id not in paypal
+    assert "longer than PayPal's 25" in letters[("rejects:invoices", invoice_id)]
+    assert invoice_id not in paypal
 
     # Unicode: control characters, escape sequences, bidi overrides and lone surrogates are
     # removed; accents (composed, NFC), emoji and emoji sequences are delivered as they are.
@@ -436,6 +442,7 @@ def test_bad_singer_input_is_parked_and_the_rest_reaches_paypal(
         text=True,
         timeout=240,
         cwd=tmp_path,
+        env={**os.environ, "TARGET_PAYPAL_LOGLEVEL": "debug"},  # and a line per parked record
     )
     leak_scan.text("target stdout", done.stdout)
     leak_scan.text("target stderr", done.stderr)
@@ -460,6 +467,8 @@ def test_bad_singer_input_is_parked_and_the_rest_reaches_paypal(
         line = one_line(output, f"Parked input line {number} ")
         assert why in line and todo in line, line
         assert ("input", f"run 1 line {number}") in letters
+    line = one_line(output, "Parked 2 input lines: not valid JSON")  # at info, summed up
+    assert " INFO " in line and todo in line, line
     # A RECORD before its SCHEMA is kept under its own stream and id, so replay can stage it.
     line = one_line(output, "Parked customers record 700001 (line 1 of the input)")
     assert "came before its SCHEMA" in line and todo in line
