@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -260,11 +260,13 @@ class DirtyInvoiceApplier:
             self.clock,
         )
         with ThreadPoolExecutor(self.max_concurrency) as pool:
-            # A chunk at a time: `pool.map` makes a future for every item up front, ~2 KB
-            # each, so 100,000 dirty invoices at once would hold ~190 MB until the end.
+            # A chunk at a time: a future for every invoice up front is ~2 KB each, so 100,000
+            # dirty invoices at once would hold ~190 MB until the end. Each is recorded as it
+            # finishes: one slow invoice does not hold back the count of those done after it.
             for start in range(0, len(pending), CHUNK):
-                for outcome in pool.map(self._apply_one, pending[start : start + CHUNK]):
-                    self._record(outcome)
+                chunk = [pool.submit(self._apply_one, i) for i in pending[start : start + CHUNK]]
+                for done in as_completed(chunk):
+                    self._record(done.result())
                     progress.advance()
         # A pass at a STATE message that went by quickly stays quiet; the run's last pass, or
         # every pass when a line after every invoice is asked for, ends with a line.

@@ -85,7 +85,7 @@ def summed_up(reasons: dict[str, list[tuple[str, str, int]]]) -> list[tuple[str,
             todo = what_to_do(outcome, stream, reason)
             message = f"{outcome.capitalize()} {kind(stream, count)}: {text}: {todo}"
             extra = {
-                "event_type": "left_out",
+                "kind": "left_out",
                 "outcome": outcome,
                 "stream": stream,
                 "reason": text,

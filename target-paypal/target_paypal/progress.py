@@ -2,7 +2,7 @@
 
 One line at most every `interval` seconds and one at the end of an apply pass, e.g.
 `Progress PayPal: 1,200 of 3,000 invoices applied, 8.4 PayPal calls/s (limit 10), about 3 min
-30 s left`. The same figures go into the log record's `extra` (`event_type`, `stream`,
+30 s left`. The same figures go into the log record's `extra` (`kind`, `stream`,
 `phase`, `done`, `total`, `calls_per_second`, `limit_per_second`, `eta_seconds`), which
 singer-sdk's JSON formatter (Meltano's `structured-logging`) carries as fields. Not `event`:
 Meltano re-emits the fields as keyword arguments of structlog, whose message argument is
@@ -97,7 +97,7 @@ class Progress:
         elif self.done and elapsed > 0:
             eta = round(left / (self.done / elapsed), 1)
         return {
-            "event_type": "progress",
+            "kind": "progress",
             "stream": "invoices",
             "phase": "apply",
             "done": self.done,
@@ -131,3 +131,12 @@ def describe(fields: dict[str, Any], final: bool = False) -> str:
     return (
         f"Progress PayPal: {fields['done']:,} of {fields['total']:,} invoices applied{speed}{left}"
     )
+
+
+def quiet_metrics(metrics_logger: logging.Logger) -> None:
+    """Keep singer-sdk's METRIC lines (a few per stream and batch) out of INFO.
+
+    They still show when the target logs at DEBUG (`TARGET_PAYPAL_LOGLEVEL=debug`).
+    """
+    if metrics_logger.getEffectiveLevel() > logging.DEBUG:
+        metrics_logger.setLevel(logging.WARNING)

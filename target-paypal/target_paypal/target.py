@@ -23,6 +23,7 @@ from target_paypal.client import PAYPAL_SANDBOX, PayPalClient, PayPalError
 from target_paypal.compose import Invoicer
 from target_paypal.left_out import summed_up
 from target_paypal.plan import PlanningClient, build_plan, describe_plan, write_plan
+from target_paypal.progress import quiet_metrics
 from target_paypal.reader import ForgivingReader, printable, raw_line
 from target_paypal.settings import SETTINGS, config_problem
 from target_paypal.sinks import IGNORED_STREAMS, IgnoredSink, StagingSink
@@ -50,6 +51,7 @@ class TargetPayPal(Target):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        quiet_metrics(self.metrics_logger)
         self._check_paypal()
         self.run_id = self.store.start_run()
         self.started = time.monotonic()

@@ -22,7 +22,7 @@ class Clock:
 @pytest.fixture
 def lines(caplog):
     caplog.set_level(logging.INFO, logger="target-paypal")
-    return lambda: [r for r in caplog.records if getattr(r, "event_type", None) == "progress"]
+    return lambda: [r for r in caplog.records if getattr(r, "kind", None) == "progress"]
 
 
 def test_a_line_at_most_every_interval_with_the_rate_and_the_eta(lines) -> None:

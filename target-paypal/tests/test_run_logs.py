@@ -42,7 +42,7 @@ def test_progress_as_json_fields_ends_with_every_invoice_applied(target, clinic,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     logged = json_lines(done.stderr)
-    progress = [r["extra"] for r in logged if r["extra"].get("event_type") == "progress"]
+    progress = [r["extra"] for r in logged if r["extra"].get("kind") == "progress"]
     assert len(progress) >= len(data.invoices), "a line after every invoice (interval 0)"
     for fields in progress:
         assert {"stream", "phase", "done", "total", "eta_seconds"} <= set(fields)
@@ -129,7 +129,7 @@ def test_reasons_that_name_a_record_are_summed_up_as_one_line_without_the_ids() 
         "next run reads them again) or change the mapping rules (paypal-ops dead-letters list)",
     ]
     assert lines[0][1] == {
-        "event_type": "left_out",
+        "kind": "left_out",
         "outcome": "parked",
         "stream": "invoices",
         "reason": "incomplete at the end of the input: patient … not received",
