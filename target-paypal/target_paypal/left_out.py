@@ -15,6 +15,9 @@ from target_paypal.summary import CLINIKO_NAMES
 DEAD_LETTERS = "paypal-ops dead-letters list"
 OTHER_NAMES = {"input": "input lines"}
 NOTHING_TO_DO = "nothing to do"
+# How the mapper's and the applier's reasons end when they say what to do ("… refund or apply
+# it by hand in PayPal", "… add one in Cliniko", "… or allow it in the mapping").
+ADVICE_ENDINGS = ("in Cliniko", "in PayPal", "in the mapping")
 CLINIKO_ID = re.compile(r"\b\d{6,}\b")  # Cliniko's ids are 64-bit numbers; counts are not
 # Reasons the target gives a record it cannot stage (sinks.input_problem, the reader).
 INPUT_PROBLEMS = (
@@ -35,6 +38,8 @@ def what_to_do(outcome: str, stream: str, reason: str) -> str:
     """What a person does about records left out for `reason` (their kind: `stream`)."""
     if outcome == "skipped":
         return NOTHING_TO_DO
+    if reason.rstrip().endswith(ADVICE_ENDINGS):  # the reason already says what to do
+        return f"retried on every run ({DEAD_LETTERS})"
     if stream == "input":
         return "fix what writes target-paypal's input (tap or mapper) and run again"
     if reason.startswith("parked by the mapper"):

@@ -135,3 +135,22 @@ def test_reasons_that_name_a_record_are_summed_up_as_one_line_without_the_ids() 
         "reason": "incomplete at the end of the input: patient … not received",
         "count": 5,
     }
+
+
+def test_a_reason_that_says_what_to_do_is_not_given_other_advice() -> None:
+    from target_paypal.left_out import summed_up
+
+    lines = summed_up(
+        {
+            "parked": [
+                ("invoices", "parked by the mapper: open credit: refund it in PayPal", 3),
+                ("customers", "parked by the mapper: no usable email", 2),
+            ]
+        }
+    )
+    messages = [message for message, _ in lines]
+    assert messages[0] == (
+        "Parked 3 invoices: parked by the mapper: open credit: refund it in PayPal: "
+        "retried on every run (paypal-ops dead-letters list)"
+    )
+    assert "correct them in Cliniko" in messages[1]
