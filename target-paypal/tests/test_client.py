@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
 import pytest
 
+from target_paypal import client as client_module
 from target_paypal.client import PayPalClient, PayPalError, token_margin
 
 
@@ -88,10 +92,24 @@ def test_a_refused_connection_is_not_an_answer_lost(paypal_sandbox) -> None:
     assert error.value.unreachable and not error.value.answer_lost
 
 
-def test_token_refresh_margin_scales_with_its_lifetime() -> None:
-    assert token_margin(32400) == 60  # PayPal's 9 hours: a minute early
-    assert token_margin(60) == 6  # a one-minute token is not refreshed on every call
-    assert 0 < token_margin(5) < 5
+def test_token_refresh_margin_scales_with_its_lifetime(paypal_sandbox, monkeypatch) -> None:
+    """A 60-second token is used for 54 s, not refreshed on every call (a fixed minute's margin
+    would); PayPal's 9-hour token is refreshed a minute early."""
+    assert token_margin(32400) == 60 and token_margin(60) == 6
+    paypal_sandbox.paypal.set_token_expiry(60)
+    client = client_for(paypal_sandbox)
+    client.access_token()
+    started = time.time()
+
+    def tokens_fetched_at(seconds_later: float) -> int:
+        monkeypatch.setattr(
+            client_module, "time", SimpleNamespace(time=lambda: started + seconds_later)
+        )
+        client.access_token()
+        return [c.path for c in paypal_sandbox.paypal.call_log].count("/v1/oauth2/token")
+
+    assert tokens_fetched_at(53) == 1, "a 60-second token refreshed after 53 s"
+    assert tokens_fetched_at(55) == 2, "a 60-second token not refreshed 5 s before its expiry"
 
 
 def test_refused_credentials_say_so_without_the_secret(paypal_sandbox) -> None:
