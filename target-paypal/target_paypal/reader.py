@@ -27,9 +27,14 @@ def printable(value: t.Any, limit: int = 60) -> str:
 
 
 class ForgivingReader(SingerReader):
-    """A SingerReader that reports a bad line to `on_bad_line` instead of raising."""
+    """A SingerReader that reports a bad line to `on_bad_line` instead of raising.
+
+    `on_start` is called once before the first line is read: the run begins there, not when
+    the target object is made (singer-sdk's test templates make targets they never run).
+    """
 
     on_bad_line: BadLine | None = None
+    on_start: t.Callable[[], None] | None = None
 
     def _bad(self, number: int, reason: str, message: t.Any) -> None:
         if self.on_bad_line is None:
@@ -42,6 +47,8 @@ class ForgivingReader(SingerReader):
         callbacks: dict[str, t.Callable[[dict], None]],
     ) -> t.Counter[str]:
         """Read Singer messages; a bad line goes to `on_bad_line` and reading goes on."""
+        if self.on_start is not None:
+            self.on_start()
         stats: dict[str, int] = defaultdict(int)
         for number, line in enumerate(file_input or self.default_input, start=1):
             if not line.strip():

@@ -9,6 +9,7 @@ from singer_sdk import typing as th
 
 from target_paypal.client import PAYPAL_SANDBOX
 from target_paypal.store import DEFAULT_STORE
+from target_paypal.store.clinics import check_clinic
 
 SETTINGS = th.PropertiesList(
     th.Property(
@@ -64,8 +65,16 @@ SETTINGS = th.PropertiesList(
         th.StringType,
         default=DEFAULT_STORE,
         description="SQLAlchemy URL of the target's store (customer directory, "
-        "cross-references, audit log, dead letters). Use PostgreSQL when several workers "
-        "share it.",
+        "cross-references, audit log, dead letters): sqlite:///path/store.db, or "
+        "postgresql+psycopg://user@host/database when several workers or clinics share it.",
+    ),
+    th.Property(
+        "clinic",
+        th.StringType,
+        description="The clinic whose data this run reads and writes in the store (1-40 "
+        "lowercase letters, digits, '_'): on PostgreSQL its own schema clinic_<clinic>, on "
+        "SQLite its own file beside store_url's (store.<clinic>.db). One run per clinic at a "
+        "time; runs of other clinics go on side by side. Empty: the store as it is.",
     ),
     th.Property(
         "max_concurrency",
@@ -146,6 +155,10 @@ def config_problem(config: Any) -> str | None:
     if missing:
         names = " and ".join(f"TARGET_PAYPAL_{k.upper()}" for k in missing)
         return f"no PayPal {' or '.join(k.replace('_', ' ') for k in missing)}: set {names}"
+    try:
+        check_clinic(config.get("clinic"))
+    except ValueError as error:
+        return f"{error}: set TARGET_PAYPAL_CLINIC to the clinic's name in the store"
     url = urlparse(str(config.get("base_url") or PAYPAL_SANDBOX))
     if url.scheme not in ("http", "https") or not url.hostname:
         return (

@@ -28,6 +28,7 @@ from target_paypal.reader import ForgivingReader, printable, raw_line
 from target_paypal.settings import SETTINGS, config_problem
 from target_paypal.sinks import IGNORED_STREAMS, IgnoredSink, StagingSink
 from target_paypal.store import DEFAULT_STORE, Store, StoreError
+from target_paypal.store.clinics import clinic_sqlite_url
 from target_paypal.summary import describe, run_summary
 
 
@@ -35,6 +36,7 @@ class TargetPayPal(Target):
     """Upserts clinic invoices into PayPal Invoicing v2 through a durable store."""
 
     name = "target-paypal"
+    run_id: int  # set when the input begins (`_begin_run`)
     default_sink_class = StagingSink
     message_reader_class = ForgivingReader
 
@@ -51,13 +53,21 @@ class TargetPayPal(Target):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # One writer per clinic while staging: sinks drained in parallel threads updated the same
+        # invoices in different orders (PostgreSQL deadlocks). Staging is store-bound anyway.
+        self.max_parallelism = 1
         quiet_metrics(self.metrics_logger)
         self._check_paypal()
-        self.run_id = self.store.start_run()
         self.started = time.monotonic()
         self.received: dict[str, int] = {}  # records read, by input stream
         self._input_ended = False
-        cast(ForgivingReader, self.message_reader).on_bad_line = self._park_line
+        reader = cast(ForgivingReader, self.message_reader)
+        reader.on_bad_line = self._park_line
+        reader.on_start = self._begin_run
+
+    def _begin_run(self) -> None:
+        """Before the first input line: hold the clinic's store, record the run, retry parked."""
+        self.run_id = self.store.start_run()
         self._replay_dead_letters()
 
     # --- collaborators ------------------------------------------------------------------------
@@ -68,13 +78,21 @@ class TargetPayPal(Target):
 
     @cached_property
     def store(self) -> Store:
-        """The durable store (a scratch copy in a dry run); the run stops if it cannot be opened."""
+        """The clinic's durable store, held by this run (a dry run: a scratch copy).
+
+        The run stops with one line if the store cannot be opened or another run of the same
+        clinic holds it.
+        """
         url = self.config.get("store_url") or DEFAULT_STORE
+        clinic = self.config.get("clinic") or None
         try:
             if self.dry_run:
                 self._scratch = tempfile.TemporaryDirectory(prefix="target-paypal-plan-")
-                url = scratch_copy(url, Path(self._scratch.name), self.logger)
-            return Store(url, float(self.config.get("store_lock_timeout_seconds", 30)))
+                url = scratch_copy(url, clinic, Path(self._scratch.name), self.logger)
+                clinic = None  # the scratch copy holds that clinic's tables only
+            store = Store(url, float(self.config.get("store_lock_timeout_seconds", 30)), clinic)
+            store.hold_run_lock()
+            return store
         except StoreError as error:
             stop(self.logger, str(error))
 
@@ -241,6 +259,7 @@ class TargetPayPal(Target):
             self.logger.info(line, extra=fields)
         if not self.dry_run:
             self._alert()
+        self.store.release_run_lock()  # the next run of this clinic may start
         if self.dry_run:
             plan = build_plan(self.store, self.run_id)
             paths = write_plan(plan, Path(self.config.get("plan_dir") or "output/plan"))
@@ -297,13 +316,14 @@ DISCARD_STDIN = "import shutil, sys; shutil.copyfileobj(sys.stdin.buffer, open('
 READERS: list[subprocess.Popen[bytes]] = []
 
 
-def scratch_copy(url: str, folder: Path, logger: Any) -> str:
-    """A dry run's store: a copy of the SQLite store, or an empty one for other databases.
+def scratch_copy(url: str, clinic: str | None, folder: Path, logger: Any) -> str:
+    """A dry run's store: a copy of the (clinic's) SQLite store, or an empty one for others.
 
     The copy is consistent (SQLite's backup API, so pages still in the WAL come too). Either
     way the scratch store is store.db in `folder`.
     """
     scratch = folder / "store.db"
+    url = clinic_sqlite_url(url, clinic) if url.startswith("sqlite:///") else url
     source = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
     if source is not None and source.exists():
         try:

@@ -6,11 +6,13 @@ of PayPal writes (IDs and outcomes, no personal data), dead letters, and runs.
 
 `Store` is composed of one class per concern, each in its own module and each reading and
 writing through the engine `StoreBase` opens (`engine`): `staging`, `directory`,
-`dead_letters`, `runs` and `webhooks`. The tables are in `schema`, the shared upsert in `sql`.
+`dead_letters`, `runs` and `webhooks`. The tables are in `schema`, the shared upsert in `sql`;
+where each clinic's tables live in `clinics`.
 """
 
 from __future__ import annotations
 
+from target_paypal.store.conflicts import retry_every_method
 from target_paypal.store.dead_letters import DeadLetters
 from target_paypal.store.directory import CustomerDirectory, Xref
 from target_paypal.store.engine import DEFAULT_STORE, StoreError
@@ -28,5 +30,10 @@ __all__ = [
 ]
 
 
+@retry_every_method
 class Store(Staging, CustomerDirectory, DeadLetters, RunHistory, WebhookLog):
-    """Every read and write of the target's own data, one transaction per call."""
+    """Every read and write of one clinic's data, one transaction per call.
+
+    A call PostgreSQL aborts as a deadlock victim or on a serialization failure is run again
+    (`conflicts`); `hold_run_lock` keeps a second run of the same clinic out (`run_lock`).
+    """

@@ -6,8 +6,10 @@ creates missing tables and adds missing columns (`add_missing_columns`), and not
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 metadata = sa.MetaData()
 
@@ -149,15 +151,24 @@ webhook_events = sa.Table(
 )
 
 
-def add_missing_columns(engine: Engine) -> None:
-    """Add the columns a store made by an earlier version lacks (all of them nullable)."""
-    inspector = sa.inspect(engine)
-    with engine.begin() as conn:
-        for table in metadata.sorted_tables:
-            have = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in have:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.execute(
-                        sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
-                    )
+def add_missing_columns(bind: Engine | Connection, schema: str | None = None) -> None:
+    """Add the columns a store made by an earlier version lacks (all of them nullable).
+
+    `schema`: the clinic's PostgreSQL schema (the inspector does not follow the engine's
+    schema translation, so it is named here).
+    """
+    inspector = sa.inspect(bind)
+    missing = []
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name, schema=schema)}
+        for column in table.columns:
+            if column.name not in have:
+                kind = column.type.compile(dialect=bind.dialect)
+                name = f'"{schema}".{table.name}' if schema else table.name
+                missing.append(f"ALTER TABLE {name} ADD COLUMN {column.name} {kind}")
+    if not missing:
+        return
+    # A connection is already in the caller's transaction.
+    with bind.begin() if isinstance(bind, Engine) else nullcontext(bind) as conn:
+        for statement in missing:
+            conn.execute(sa.text(statement))

@@ -1,4 +1,4 @@
-"""SQL helpers every part of the store shares: the portable upsert, UTC times, id batches."""
+"""SQL helpers every part of the store shares: the upsert, UTC times, id batches."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 IDS_PER_STATEMENT = 500  # ids per IN (...): old SQLite builds allow 999 parameters a statement
@@ -25,15 +26,13 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 def upsert_row(
     conn: Connection, table: sa.Table, keys: dict[str, Any], values: dict[str, Any]
 ) -> None:
-    """Insert or replace the row whose primary key columns hold `keys`, portably.
+    """Insert or replace the row whose primary key columns hold `keys`, in one statement.
 
-    An UPDATE first, then an INSERT when it matched no row: the same two statements on SQLite
-    and PostgreSQL, with no dialect-specific ON CONFLICT.
+    INSERT ... ON CONFLICT DO UPDATE (SQLite and PostgreSQL both have it): two writers of the
+    same key never race into a unique violation, as an UPDATE-then-INSERT could.
     """
-    update, insert = _upsert_statements(table, tuple(keys), tuple(values))
-    params = {f"p_{k}": v for k, v in (*keys.items(), *values.items())}
-    if conn.execute(update, params).rowcount == 0:
-        conn.execute(insert, params)
+    statement = _upsert_statement(conn.dialect.name, table, tuple(keys), tuple(values))
+    conn.execute(statement, {f"p_{k}": v for k, v in (*keys.items(), *values.items())})
 
 
 def upsert_by_key(conn: Connection, table: sa.Table, key: str, row: dict[str, Any]) -> None:
@@ -42,19 +41,18 @@ def upsert_by_key(conn: Connection, table: sa.Table, key: str, row: dict[str, An
 
 
 @cache
-def _upsert_statements(
-    table: sa.Table, keys: tuple[str, ...], columns: tuple[str, ...]
-) -> tuple[sa.Update, sa.Insert]:
-    """Build an upsert's two statements with bound parameters, once per table and column set.
+def _upsert_statement(
+    dialect: str, table: sa.Table, keys: tuple[str, ...], columns: tuple[str, ...]
+) -> sa.Insert:
+    """Build an upsert with bound parameters, once per dialect, table and column set.
 
-    Building them per call with the values inside cost more CPU than running them (SQLAlchemy
-    computes a cache key for every new statement object). Parameter names are `p_<column>`
-    (an UPDATE may not bind a column's own name).
+    Building it per call with the values inside cost more CPU than running it (SQLAlchemy
+    computes a cache key for every new statement object). Parameter names are `p_<column>`.
     """
-    update = (
-        table.update()
-        .where(*[table.c[k] == sa.bindparam(f"p_{k}") for k in keys])
-        .values({c: sa.bindparam(f"p_{c}") for c in columns})
-    )
-    insert = table.insert().values({c: sa.bindparam(f"p_{c}") for c in (*keys, *columns)})
-    return update, insert
+    dialect_insert: Any = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    insert = dialect_insert(table).values({c: sa.bindparam(f"p_{c}") for c in (*keys, *columns)})
+    if not columns:
+        return insert.on_conflict_do_nothing(index_elements=list(keys))
+    return insert.on_conflict_do_update(
+        index_elements=list(keys), set_={c: insert.excluded[c] for c in columns}
+    )  # type: ignore[no-any-return]
