@@ -1,8 +1,8 @@
 """`paypal-ops`: the commands the people running the sync use, all registered here.
 
-Each command works from target-paypal's store (the group's `--store-url`, the same `store_url`
-as the target's) and prints IDs and counts, never a patient's details. Declared in meltano.yml
-as the `paypal-ops` utility.
+Each command works from target-paypal's store (the group's `--store-url` and `--clinic`, the
+same `store_url` and `clinic` as the target's) and prints IDs and counts, never a patient's
+details. Declared in meltano.yml as the `paypal-ops` utility.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import click
 
 from paypal_ops.dead_letters import dead_letters_group
 from paypal_ops.notify import notify_command
-from paypal_ops.options import store_option
+from paypal_ops.options import StoreAddress, clinic_option, store_option
 from paypal_ops.reconcile_command import reconcile_command
 from paypal_ops.report import report_command
 from paypal_ops.summary import summary_command
@@ -20,10 +20,11 @@ from paypal_ops.webhooks import webhooks_command
 
 @click.group()
 @store_option
+@clinic_option
 @click.pass_context
-def cli(ctx: click.Context, store_url: str | None) -> None:
-    """Operate the Cliniko -> PayPal sync from target-paypal's store."""
-    ctx.obj = store_url
+def cli(ctx: click.Context, store_url: str | None, clinic: str | None) -> None:
+    """Operate the Cliniko -> PayPal sync from target-paypal's store (one clinic's records)."""
+    ctx.obj = StoreAddress(store_url, clinic)
 
 
 for command in (

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from paypal_ops.options import open_store
+from paypal_ops.options import StoreAddress, open_store
 from target_paypal.sinks import input_problem
 from target_paypal.store import Store
 
@@ -134,7 +134,7 @@ def _selecting(command: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def dead_letters_list(
-    store_url: str | None,
+    store_url: StoreAddress,
     every: bool,
     record_ids: tuple[str, ...],
     reason: str | None,
@@ -168,7 +168,7 @@ def dead_letters_list(
 )
 @click.pass_obj
 def dead_letters_replay(
-    store_url: str | None,
+    store_url: StoreAddress,
     every: bool,
     record_ids: tuple[str, ...],
     reason: str | None,
@@ -196,7 +196,7 @@ def dead_letters_replay(
 @click.option("--why", required=True, help="Why they are closed (kept in the audit log).")
 @click.pass_obj
 def dead_letters_discard(
-    store_url: str | None,
+    store_url: StoreAddress,
     every: bool,
     record_ids: tuple[str, ...],
     reason: str | None,

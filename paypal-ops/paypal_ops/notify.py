@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import click
 
-from paypal_ops.options import alert_urls_from_environment, open_store
+from paypal_ops.options import StoreAddress, alert_urls_from_environment, open_store
 from target_paypal.alerts import channel, notify, run_alert
 
 
@@ -33,7 +33,7 @@ from target_paypal.alerts import channel, notify, run_alert
     help="How many of the latest runs to look at.",
 )
 @click.pass_obj
-def notify_command(store_url: str | None, alert_urls: tuple[str, ...], last: int) -> None:
+def notify_command(store_url: StoreAddress, alert_urls: tuple[str, ...], last: int) -> None:
     """Alert about the latest runs that failed or parked new records, once each.
 
     A run that failed never finished; runs already alerted about are passed over. Exit 1 when an

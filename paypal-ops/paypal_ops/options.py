@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import click
 
@@ -20,17 +20,33 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 STORE_VARIABLES = ["PAYPAL_OPS_STORE_URL", "TARGET_PAYPAL_STORE_URL"]
 ALERT_URL_VARIABLES = ("PAYPAL_OPS_ALERT_URLS", "TARGET_PAYPAL_ALERT_URLS")
 
+CLINIC_VARIABLES = ["PAYPAL_OPS_CLINIC", "TARGET_PAYPAL_CLINIC"]
+
 store_option = click.option(
     "--store-url",
     envvar=STORE_VARIABLES,
     help=f"target-paypal's store (default {DEFAULT_STORE}).",
 )
+clinic_option = click.option(
+    "--clinic",
+    envvar=CLINIC_VARIABLES,
+    help="The clinic whose records to work on, as target-paypal's `clinic` (default: none).",
+)
 
 
-def open_store(store_url: str | None) -> Store:
-    """The store at `store_url` (`store_option` read the environment), or a one-line error."""
+class StoreAddress(NamedTuple):
+    """Which store and which clinic in it every command of the group works on."""
+
+    url: str | None
+    clinic: str | None = None
+
+
+def open_store(address: StoreAddress | str | None) -> Store:
+    """The clinic's store (`store_option`, `clinic_option` read the environment), or one line."""
+    if not isinstance(address, StoreAddress):
+        address = StoreAddress(address)
     try:
-        return Store(store_url or DEFAULT_STORE)
+        return Store(address.url or DEFAULT_STORE, clinic=address.clinic or None)
     except StoreError as error:
         raise click.ClickException(str(error)) from None
 

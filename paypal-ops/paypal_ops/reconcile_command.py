@@ -15,6 +15,7 @@ import click
 from map_cliniko_paypal.rules import Rules, RulesError, load
 from paypal_ops import reconcile_sources as sources
 from paypal_ops.options import (
+    StoreAddress,
     alert_urls_from_environment,
     open_store,
     paypal_client,
@@ -46,7 +47,7 @@ from target_paypal.client import PayPalError
 )
 @click.pass_obj
 def reconcile_command(
-    store_url: str | None, output_dir: str, mapping_file: str | None, **settings: str
+    store_url: StoreAddress, output_dir: str, mapping_file: str | None, **settings: str
 ) -> None:
     """Cliniko against PayPal, invoice by invoice.
 
@@ -68,7 +69,7 @@ def reconcile_command(
 
 
 def run_reconcile(
-    store_url: str | None, mapping_file: str | None, settings: dict
+    store_url: StoreAddress, mapping_file: str | None, settings: dict
 ) -> Reconciliation:
     """Read both sides in full and compare them."""
     rules: Rules = load(mapping_file)
@@ -93,7 +94,7 @@ def run_reconcile(
     )
 
 
-def _alert(store_url: str | None, result: Any) -> None:
+def _alert(store_url: StoreAddress, result: Any) -> None:
     """Mismatches reach the alert channels (once per reconciliation); never fails the command."""
     alert = reconciliation_alert(asdict(result))
     urls = alert_urls_from_environment()

@@ -23,7 +23,7 @@ import pygal
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pygal.style import Style
 
-from paypal_ops.options import open_store
+from paypal_ops.options import StoreAddress, open_store
 from paypal_ops.reconcile import KIND_TITLES
 from target_paypal.store import Store, Xref
 from target_paypal.summary import INVOICE_OUTCOMES
@@ -271,7 +271,7 @@ def zone_for(name: str | None, reconciliation: ReconciliationView) -> ZoneInfo:
 )
 @click.pass_obj
 def report_command(
-    store_url: str | None,
+    store_url: StoreAddress,
     output: Path,
     reconciliation: Path | None,
     runs: int,

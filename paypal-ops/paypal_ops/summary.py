@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from paypal_ops.options import open_store
+from paypal_ops.options import StoreAddress, open_store
 from target_paypal.summary import CLINIKO_NAMES, INVOICE_OUTCOMES
 
 # How an outcome reads in the summary, where its bare name would not do.
@@ -22,7 +22,7 @@ OUTCOME_HEADINGS = {
 @click.option("--run", "run_id", type=int, help="Run id (default: the latest finished run).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
-def summary_command(store_url: str | None, run_id: int | None, as_json: bool) -> None:
+def summary_command(store_url: StoreAddress, run_id: int | None, as_json: bool) -> None:
     """What one run did, every invoice accounted for."""
     store = open_store(store_url)
     finished = [r for r in store.runs(limit=1000) if r["finished_at"] is not None]

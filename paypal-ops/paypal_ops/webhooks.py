@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from paypal_ops.options import open_store, paypal_client, paypal_options
+from paypal_ops.options import StoreAddress, open_store, paypal_client, paypal_options
 from paypal_ops.webhook_verify import (
     DEFAULT_CERT_HOSTS,
     CertificateSource,
@@ -209,7 +209,7 @@ def create_app(
 @paypal_options
 @click.pass_obj
 def webhooks_command(
-    store_url: str | None,
+    store_url: StoreAddress,
     host: str,
     port: int,
     webhook_id: str,
