@@ -122,8 +122,10 @@ def _create_tables(engine: Engine, schema: str | None, lock_timeout_seconds: flo
         return
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("schema")})
-        if schema:
-            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        # Asked first: CREATE SCHEMA needs a right on the database that a user confined to
+        # its clinic's existing schema does not have, even with IF NOT EXISTS.
+        if schema and not sa.inspect(conn).has_schema(schema):
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
         metadata.create_all(conn)
         add_missing_columns(conn, schema)
 
