@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser demo test lint sandbox bench clean
+.PHONY: install browser postgres demo test lint sandbox bench clean
 
 PACKAGES := contract tap-cliniko transforms target-paypal paypal-ops
 # The workspace venv first gets every dependency from installing the packages, then our packages as
@@ -26,11 +26,16 @@ $(STAMP): pyproject.toml sandbox/pyproject.toml $(PACKAGES:%=%/pyproject.toml)
 	$(call OVERLAY,utilities/paypal-ops,$(PACKAGES))
 	touch $(STAMP)
 
-install: $(STAMP) browser
+install: $(STAMP) browser postgres
 
 # Debian's chromium and chromium-driver for the sync-health page's browser test (root: apt-get).
 browser:
 	bash scripts/install-browser.sh
+
+# Debian's postgresql for the store's tests on PostgreSQL, which start a throwaway cluster of
+# their own from its binaries (root: apt-get).
+postgres:
+	bash scripts/install-postgres.sh
 
 demo: $(STAMP)
 	bash scripts/demo.sh
@@ -40,7 +45,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-test: lint browser
+test: lint browser postgres
 	$(BIN)/pytest
 
 lint: $(STAMP)

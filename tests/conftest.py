@@ -8,7 +8,10 @@ from meltano_project import MeltanoProject
 
 @pytest.fixture
 def meltano_project(tmp_path):
-    def make(sandbox) -> MeltanoProject:
-        return MeltanoProject(tmp_path, sandbox)
+    """`make(sandbox, store_url=None)`: the project on that sandbox, with a store of its own (a
+    SQLite file unless `store_url`, e.g. the plugin's `store_url` fixture, says otherwise)."""
+
+    def make(sandbox, store_url: str | None = None) -> MeltanoProject:
+        return MeltanoProject(tmp_path, sandbox, store_url)
 
     return make

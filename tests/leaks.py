@@ -11,6 +11,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import sqlalchemy as sa
+
 # Distinctive credentials, so a leak cannot hide behind a common word.
 CLINIKO_KEY = "MS0xMjM0NTY3ODkw-reliability-cliniko-key-au1"
 PAYPAL_CLIENT_ID = "AbReliabilityClientId0123456789"
@@ -54,6 +56,7 @@ class LeakScan:
         self.sandboxes: list = []
         self.texts: list[tuple[str, str]] = []
         self.paths: list[Path] = []
+        self.stores: list[str] = []
 
     def secret(self, *values: str) -> None:
         self.secrets |= {v for v in values if v}
@@ -68,6 +71,11 @@ class LeakScan:
     def path(self, path: Path) -> None:
         self.paths.append(Path(path))
 
+    def store(self, url: str) -> None:
+        """Scan a store that is not a file under a scanned path (PostgreSQL), read at teardown."""
+        if not url.startswith("sqlite"):
+            self.stores.append(url)
+
     def _sources(self) -> Iterator[tuple[str, str]]:
         yield from self.texts
         for root in self.paths:
@@ -78,6 +86,8 @@ class LeakScan:
                     yield from store_reasons(file)
                 elif file.suffix in TEXT_SUFFIXES:
                     yield str(file), file.read_text(errors="replace")
+        for url in self.stores:
+            yield from database_store_reasons(url)
 
     def leaks(self) -> list[str]:
         secrets, names = set(self.secrets), set()
@@ -115,3 +125,27 @@ def store_reasons(file: Path) -> Iterable[tuple[str, str]]:
             for column in wanted:
                 for (value,) in db.execute(f"SELECT {column} FROM '{table}'"):
                     yield f"{file.name}:{table}.{column}", str(value or "")
+
+
+def database_store_reasons(url: str) -> Iterable[tuple[str, str]]:
+    """The same, for a store in a database server (every schema of it but the system's)."""
+    engine = sa.create_engine(url)
+    name = engine.url.database
+    try:
+        with engine.connect() as db:
+            inspector = sa.inspect(db)
+            schemas = [
+                s for s in inspector.get_schema_names()
+                if s not in ("information_schema", "pg_catalog", "pg_toast")
+            ]
+            for schema in schemas:
+                for table in sorted(inspector.get_table_names(schema=schema)):
+                    columns = [c["name"] for c in inspector.get_columns(table, schema=schema)]
+                    for column in [c for c in columns if c in OUTPUT_COLUMNS]:
+                        query = sa.select(sa.column(column)).select_from(
+                            sa.table(table, schema=schema)
+                        )
+                        for (value,) in db.execute(query):
+                            yield f"{name}:{schema}.{table}.{column}", str(value or "")
+    finally:
+        engine.dispose()

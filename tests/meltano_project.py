@@ -28,11 +28,16 @@ def own_sys_dir(workdir: Path) -> Path:
 
 
 class MeltanoProject:
-    """Runs meltano commands in the repository with an isolated system database and output."""
+    """Runs meltano commands in the repository with an isolated system database and output.
 
-    def __init__(self, workdir: Path, sandbox) -> None:
+    target-paypal and paypal-ops share the store at `store_url` (by default a SQLite file of
+    the test's own; a test on PostgreSQL passes the `store_url` fixture's).
+    """
+
+    def __init__(self, workdir: Path, sandbox, store_url: str | None = None) -> None:
         self.workdir = workdir
         self.sandbox = sandbox
+        self.store_url = store_url or f"sqlite:///{workdir / 'store.db'}"
         self.env = {
             **os.environ,
             "MELTANO_ENVIRONMENT": "dev",
@@ -56,7 +61,7 @@ class MeltanoProject:
 
     def paypal_env(self) -> dict[str, str]:
         """target-paypal and paypal-ops pointed at the sandbox and at this test's own store."""
-        sandbox, store = self.sandbox, f"sqlite:///{self.workdir / 'store.db'}"
+        sandbox, store = self.sandbox, self.store_url
         return {
             "TARGET_PAYPAL_BASE_URL": sandbox.paypal_url,
             "TARGET_PAYPAL_CLIENT_ID": sandbox.paypal_client_id,

@@ -3,6 +3,9 @@
 What PayPal should show is worked out from the Cliniko sandbox's own records, by the rules of
 the shipped mapping as a finance team states them (see `tests/paypal_expected.py`), without
 importing the mapper or the target: a bug in either cannot hide behind a shared helper.
+
+Every test runs twice, once per store backend of target-paypal and paypal-ops (`[sqlite]`, and
+`[postgresql]` on the session's throwaway cluster: the `store_backend` and `store_url` fixtures).
 """
 
 from __future__ import annotations
@@ -98,22 +101,24 @@ def expected_now(project: MeltanoProject, **kwargs) -> Clinic:
 
 
 @pytest.fixture
-def synced(make_sandbox, meltano_project):
+def synced(make_sandbox, meltano_project, store_url):
     """A seeded clinic after its first sync: (sandbox, project, clinic as read before the run),
-    for a test that changes it."""
+    for a test that changes it (once per store backend)."""
     sandbox = make_sandbox(**CLINIC)
-    project = clinic_project(meltano_project(sandbox))
+    project = clinic_project(meltano_project(sandbox, store_url))
     clinic = expected_now(project)
     run_job(project, sandbox)
     return sandbox, project, clinic
 
 
 @pytest.fixture(scope="module")
-def first_sync(tmp_path_factory):
+def first_sync(tmp_path_factory, store_backend, make_store_url):
     """The same, shared by the tests that only look at the first sync (and a no-change rerun,
-    which leaves it as it was)."""
+    which leaves it as it was), one per store backend."""
     with SandboxServer(**CLINIC) as sandbox:
-        project = clinic_project(MeltanoProject(tmp_path_factory.mktemp("first-sync"), sandbox))
+        folder = tmp_path_factory.mktemp(f"first-sync-{store_backend}")
+        store_url = make_store_url(store_backend, folder)
+        project = clinic_project(MeltanoProject(folder, sandbox, store_url))
         clinic = expected_now(project)
         run_job(project, sandbox)
         yield sandbox, project, clinic
@@ -362,14 +367,18 @@ def test_lines_edited_after_the_sync_update_paypal(synced) -> None:
 
 
 @pytest.mark.timeout(600)
-def test_draft_mode_keeps_open_invoices_as_unsent_drafts(make_sandbox, meltano_project) -> None:
+def test_draft_mode_keeps_open_invoices_as_unsent_drafts(
+    make_sandbox, meltano_project, store_url
+) -> None:
     """`send_invoices: false` (TARGET_PAYPAL_SEND_INVOICES=false): open invoices are complete
     drafts in PayPal, never sent. Paid ones are still recorded as paid (MARKED_AS_PAID on the
     Sydney date): PayPal records a payment only on a sent invoice, so the target sends them
     without notifying the patient (send_to_recipient false; the sandbox does not log that flag).
     Then a draft paid in Cliniko becomes MARKED_AS_PAID, and an archived one is deleted."""
     sandbox = make_sandbox(**CLINIC)
-    project = clinic_project(meltano_project(sandbox), TARGET_PAYPAL_SEND_INVOICES="false")
+    project = clinic_project(
+        meltano_project(sandbox, store_url), TARGET_PAYPAL_SEND_INVOICES="false"
+    )
     clinic = expected_now(project, send_invoices=False)
     statuses = Counter(w.status for w in clinic.expected.values())
     assert statuses["DRAFT"] >= 3 and statuses["MARKED_AS_PAID"], statuses
@@ -491,7 +500,7 @@ def test_paid_archived_and_deleted_in_cliniko_reach_paypal(synced) -> None:
 @pytest.mark.timeout(600)
 def test_the_run_summary_accounts_for_every_invoice(first_sync) -> None:
     sandbox, project, clinic = first_sync
-    store = Store(f"sqlite:///{project.workdir / 'store.db'}")
+    store = Store(project.store_url)
     summary = store.runs()[-1]["counts"]  # the first run's (a rerun may have followed)
     outcomes = summary["invoices"]
     assert sum(outcomes.values()) == len(clinic.invoices), outcomes
@@ -509,12 +518,14 @@ SHIPPED_RULES = (
 
 
 @pytest.mark.timeout(600)
-def test_rules_change_by_editing_yaml_only(make_sandbox, meltano_project, tmp_path) -> None:
+def test_rules_change_by_editing_yaml_only(
+    make_sandbox, meltano_project, store_url, tmp_path
+) -> None:
     """Open credit skipped instead of parked, and one business only: a copy of the shipped
     YAML with two edits, named by MAP_CLINIKO_PAYPAL_MAPPING_FILE. A mistake in the copy stops
     the run with its file and line."""
     sandbox = make_sandbox(**CLINIC)
-    project = meltano_project(sandbox)
+    project = meltano_project(sandbox, store_url)
     clinic = read_clinic(sandbox.cliniko)
     business = Counter(str(link_id(i, "business")) for i in clinic.invoices.values()).most_common(
         1
@@ -534,7 +545,7 @@ def test_rules_change_by_editing_yaml_only(make_sandbox, meltano_project, tmp_pa
     project.env["MAP_CLINIKO_PAYPAL_MAPPING_FILE"] = str(custom)
     run_job(project, sandbox)
 
-    store = Store(f"sqlite:///{project.workdir / 'store.db'}")
+    store = Store(project.store_url)
     reasons = " | ".join(
         r for _, r, _ in store.run_reasons(store.runs(limit=1)[0]["id"], "skipped")
     )

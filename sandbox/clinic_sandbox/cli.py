@@ -1,4 +1,7 @@
-"""`sandbox serve`: run the Cliniko and PayPal sandboxes until Ctrl-C."""
+"""`sandbox serve`: run the Cliniko and PayPal sandboxes until Ctrl-C.
+
+`sandbox postgres`: run a throwaway PostgreSQL cluster (for a PostgreSQL `store_url`) until Ctrl-C.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import threading
 import time
 
 from .paypal.auth import OBSERVED_EXPIRES_IN
+from .postgres import PostgresError, PostgresServer
 from .server import PortUnavailable, SandboxServer
 
 
@@ -24,7 +28,7 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `sandbox` command line: one subcommand, `serve`, with the servers' settings."""
+    """The `sandbox` command line: `serve` with the servers' settings, and `postgres`."""
     parser = argparse.ArgumentParser(prog="sandbox", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the Cliniko and PayPal API sandboxes")
@@ -48,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="send signed INVOICING.INVOICE.* events here (default: none)")
     serve.add_argument("--paypal-webhook-id", default="WH-SANDBOX-LOCAL",
                        help="the webhook id the events are signed for")
+    postgres = sub.add_parser("postgres", help="run a throwaway PostgreSQL cluster until Ctrl-C")
+    postgres.add_argument("--port", type=int, default=0, help="default: a free one")
+    postgres.add_argument("--max-connections", type=positive_int, default=200)
+    postgres.add_argument("--database", default="store",
+                          help="a fresh database created in it (default: %(default)s)")
     return parser
 
 
@@ -62,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    if args.command == "postgres":
+        return serve_postgres(args)
     started = time.perf_counter()
     server = SandboxServer(seed=args.seed, patients=args.patients, invoices=args.invoices,
                            host=args.host, cliniko_port=args.cliniko_port, api_key=args.api_key,
@@ -87,6 +98,28 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.paypal_token_expires_in} s)", flush=True)
         print(f"Controls:        {server.paypal_control_url}/stats (seeded in "
               f"{time.perf_counter() - started:.1f}s; Ctrl-C to stop)", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopping", flush=True)
+    finally:
+        server.stop()
+    return 0
+
+
+def serve_postgres(args: argparse.Namespace) -> int:
+    """Start a throwaway PostgreSQL cluster, print its URL, stop it (and delete it) on Ctrl-C."""
+    server = PostgresServer(port=args.port or None, max_connections=args.max_connections)
+    try:
+        server.start()
+        url = server.create_database(args.database)
+    except (PostgresError, ValueError) as exc:
+        server.stop()
+        print(f"sandbox: {exc}", file=sys.stderr, flush=True)
+        return 1
+    try:
+        print(f"PostgreSQL store: {url}", flush=True)
+        print(f"                  (data in {server.root}, removed on Ctrl-C)", flush=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

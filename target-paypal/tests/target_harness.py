@@ -140,15 +140,16 @@ def make_clinic(customers: int = 12, invoices: int = 20, seed: int = 1) -> Clini
 
 
 class TargetRunner:
-    """Runs `target-paypal` as a process, as Meltano would, with a config of its own."""
+    """Runs `target-paypal` as a process, as Meltano would, with a config of its own (and a
+    SQLite store in `tmp` unless `store_url` names another, e.g. the `store_url` fixture's)."""
 
-    def __init__(self, sandbox, tmp: Path) -> None:
+    def __init__(self, sandbox, tmp: Path, store_url: str | None = None) -> None:
         self.sandbox = sandbox
         self.config = {
             "client_id": sandbox.paypal_client_id,
             "client_secret": sandbox.paypal_client_secret,
             "base_url": sandbox.paypal_url,
-            "store_url": f"sqlite:///{tmp / 'store.db'}",
+            "store_url": store_url or f"sqlite:///{tmp / 'store.db'}",
             "invoicer_email": sandbox.paypal.rules.merchant_email,
             "invoicer_business_name": "Sunrise Allied Health",
             "invoicer_website": "https://sunrise-clinic.example",

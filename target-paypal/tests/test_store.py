@@ -1,8 +1,13 @@
-"""The store: opening stores old, corrupt or locked, and what each of its parts reads and writes."""
+"""The store: opening stores old, corrupt or locked, and what each of its parts reads and writes.
+
+What each part does, and an older store's upgrade, run on both backends (`[sqlite]` and
+`[postgresql]`, the `store_url` fixture); a corrupt file and SQLite's own lock are SQLite's.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -12,19 +17,24 @@ from target_paypal.store.schema import outcomes
 from target_paypal.store.sql import upsert_row
 
 
-def test_an_older_store_gains_new_columns_and_keeps_its_rows(tmp_path) -> None:
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as db:  # the xrefs table as the first release made it
+def test_an_older_store_gains_new_columns_and_keeps_its_rows(store_url: str) -> None:
+    old = sa.create_engine(store_url)
+    timestamp = "DATETIME" if old.dialect.name == "sqlite" else "TIMESTAMP"
+    with old.begin() as db:  # the xrefs table as the first release made it
         db.execute(
-            "CREATE TABLE xrefs (invoice_id VARCHAR(40) PRIMARY KEY, paypal_id VARCHAR(40), "
-            "invoice_number VARCHAR(25), paypal_status VARCHAR(30), applied_hash VARCHAR(64), "
-            "conflict VARCHAR(300), updated_at DATETIME)"
+            sa.text(
+                "CREATE TABLE xrefs (invoice_id VARCHAR(40) PRIMARY KEY, paypal_id VARCHAR(40), "
+                "invoice_number VARCHAR(25), paypal_status VARCHAR(30), "
+                f"applied_hash VARCHAR(64), conflict VARCHAR(300), updated_at {timestamp})"
+            )
         )
-        db.execute("INSERT INTO xrefs (invoice_id, paypal_id) VALUES ('1', 'INV2-A')")
-    store = Store(f"sqlite:///{path}")
+        db.execute(sa.text("INSERT INTO xrefs (invoice_id, paypal_id) VALUES ('1', 'INV2-A')"))
+    old.dispose()
+    store = Store(store_url)
     assert store.xref("1") == Xref("1", "INV2-A", None, None, None, None, None)
     store.save_xref(Xref("2", "INV2-B", "CLK-2", "UNPAID", "h", None, owner="Physiotherapy"))
     assert store.xref("2").owner == "Physiotherapy"
+    store.engine.dispose()
 
 
 def test_a_corrupt_store_is_named_and_left_untouched(tmp_path) -> None:
@@ -62,8 +72,11 @@ def test_a_locked_store_is_waited_for_then_refused(tmp_path) -> None:
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'store.db'}")
+def store(store_url: str) -> Iterator[Store]:
+    """A fresh store on each backend (SQLite file, PostgreSQL database)."""
+    store = Store(store_url)
+    yield store
+    store.engine.dispose()
 
 
 def customer(customer_id: str, email: str | None) -> dict:

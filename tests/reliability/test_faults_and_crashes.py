@@ -11,6 +11,9 @@ where the next run can find it: in PayPal as Cliniko says, or held in target-pay
 (staged, parked in a dead letter, or skipped by a rule). The target stages records in its store
 before it passes STATE on, so staged-but-not-yet-applied is enough: the next run applies every
 dirty invoice whatever it reads.
+
+Each test runs on both store backends of target-paypal and paypal-ops (`[sqlite]`, and
+`[postgresql]` on the session's throwaway cluster: the `store_url` fixture).
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from leaks import CLINIKO_KEY, PAYPAL_CLIENT_ID, PAYPAL_SECRET
 from meltano_project import MELTANO, REPO
 from paypal_expected import (
@@ -73,10 +78,11 @@ def clinic_sandbox(make_sandbox, leak_scan, **kwargs: Any):
     return sandbox
 
 
-def project_for(meltano_project, sandbox, leak_scan, **env: str):
-    project = meltano_project(sandbox)
+def project_for(meltano_project, sandbox, store_url: str, leak_scan, **env: str):
+    project = meltano_project(sandbox, store_url)
     project.env.update({**FAST, **env})
     leak_scan.path(project.workdir)
+    leak_scan.store(store_url)
     return project
 
 
@@ -105,7 +111,7 @@ def assert_exact(sandbox, clinic: Clinic) -> None:
 def assert_xrefs(project, sandbox) -> None:
     """The store's cross-reference of every invoice in PayPal names that very invoice (what
     reconcile, replay and the next run's updates go by)."""
-    store = Store(f"sqlite:///{project.workdir / 'store.db'}")
+    store = Store(project.store_url)
     xrefs = {xref.invoice_id: xref.paypal_id for xref in store.xrefs()}
     wrong = {
         cid: (copies[0]["id"], xrefs.get(cid))
@@ -123,7 +129,7 @@ def assert_nothing_refused(sandbox) -> None:
 
 def parked_for_paypal(project) -> list[str]:
     """Invoices parked because PayPal refused or failed a call (their reason names HTTP)."""
-    store = Store(f"sqlite:///{project.workdir / 'store.db'}")
+    store = Store(project.store_url)
     return [
         f"{d['record_id']}: {d['reason']}"
         for d in store.open_dead_letters("invoices")
@@ -186,11 +192,15 @@ def covered(state: dict[str, Any], stream: str) -> Covered:
 
 def held_in_store(project) -> dict[str, set[str]]:
     """What the target's store holds, by kind: staged ids, dead letters and skips by stream."""
-    db = project.workdir / "store.db"
+    url = project.store_url
     held: dict[str, set[str]] = {}
-    if not db.exists():
-        return held
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+    if url.startswith("sqlite:///"):  # read-only, and never created here
+        db = Path(url.removeprefix("sqlite:///"))
+        if not db.exists():
+            return held
+        url = f"sqlite:///file:{db}?mode=ro&uri=true"
+    engine = sa.create_engine(url)
+    try:
         queries = {
             "invoices": "SELECT invoice_id FROM invoices",
             "dirty": "SELECT invoice_id FROM invoices WHERE dirty",
@@ -202,9 +212,12 @@ def held_in_store(project) -> dict[str, set[str]]:
         }
         for kind, query in queries.items():
             try:
-                held[kind] = {str(row[0]) for row in conn.execute(query)}
-            except sqlite3.OperationalError:  # not created yet
+                with engine.connect() as conn:
+                    held[kind] = {str(row[0]) for row in conn.execute(sa.text(query))}
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # not created yet
                 held[kind] = set()
+    finally:
+        engine.dispose()
     return held
 
 
@@ -353,13 +366,13 @@ def when_state_saved(project) -> Callable[[], bool]:
 
 @pytest.mark.timeout(300)
 def test_faults_on_both_apis_still_give_the_exact_paypal_state(
-    make_sandbox, meltano_project, leak_scan
+    make_sandbox, meltano_project, store_url, leak_scan
 ) -> None:
     """10 % 5xx, 5 % 429, 2 % dropped connections and 5 % slow answers on Cliniko and PayPal,
     seeded: one run still puts every invoice in PayPal once, as Cliniko says, to the cent."""
     sandbox = clinic_sandbox(make_sandbox, leak_scan)
     # Ten records a page: enough Cliniko requests for every kind of fault to happen.
-    project = project_for(meltano_project, sandbox, leak_scan, TAP_CLINIKO_PER_PAGE="10")
+    project = project_for(meltano_project, sandbox, store_url, leak_scan, TAP_CLINIKO_PER_PAGE="10")
     clinic = read_clinic(sandbox.cliniko)
     sandbox.set_faults(**FAULTS, seed=7)
     sandbox.set_paypal_faults(**FAULTS, seed=8)
@@ -379,13 +392,13 @@ def test_faults_on_both_apis_still_give_the_exact_paypal_state(
 
 @pytest.mark.timeout(420)
 def test_sigkills_anywhere_lose_and_duplicate_nothing(
-    make_sandbox, meltano_project, leak_scan
+    make_sandbox, meltano_project, store_url, leak_scan
 ) -> None:
     """SIGKILL the whole `meltano run` at seeded random points (reading Cliniko, writing to
     PayPal, just after Meltano saved state), rerun each time: after every kill the saved
     bookmark covers nothing that is nowhere, and a last clean run gives the exact PayPal state."""
     sandbox = clinic_sandbox(make_sandbox, leak_scan)
-    project = project_for(meltano_project, sandbox, leak_scan, TAP_CLINIKO_PER_PAGE="20")
+    project = project_for(meltano_project, sandbox, store_url, leak_scan, TAP_CLINIKO_PER_PAGE="20")
     clinic = read_clinic(sandbox.cliniko)
     chance = random.Random(2026)
     expected_writes = sum(
@@ -445,12 +458,12 @@ def change_cliniko(sandbox, clinic: Clinic, chance: random.Random) -> None:
 
 @pytest.mark.timeout(300)
 def test_paypal_down_for_a_whole_run_loses_nothing(
-    make_sandbox, meltano_project, leak_scan
+    make_sandbox, meltano_project, store_url, leak_scan
 ) -> None:
     """PayPal down for a whole run: the run fails fast with one clear line, keeps what it read
     in the store and does not move the bookmark; with PayPal back the next run applies it all."""
     sandbox = clinic_sandbox(make_sandbox, leak_scan)
-    project = project_for(meltano_project, sandbox, leak_scan)
+    project = project_for(meltano_project, sandbox, store_url, leak_scan)
     clinic = read_clinic(sandbox.cliniko)
     sandbox.set_paypal_outage(True)
 
@@ -494,7 +507,7 @@ TOKEN_SECONDS = int(os.environ.get("RELIABILITY_TOKEN_SECONDS", "3"))
 
 @pytest.mark.timeout(1800)
 def test_one_run_is_exact_though_paypal_loses_answers_and_tokens_expire(
-    make_sandbox, meltano_project, leak_scan
+    make_sandbox, meltano_project, store_url, leak_scan
 ) -> None:
     """One run on a fresh clinic under PayPal's 5xx, 429 and lost answers, with tokens expiring
     every few seconds: PayPal is exactly as Cliniko says, field by field; it refused nothing
@@ -502,7 +515,7 @@ def test_one_run_is_exact_though_paypal_loses_answers_and_tokens_expire(
     size = {"invoices": LOST_INVOICES, "patients": max(60, LOST_INVOICES * 2 // 3)}
     sandbox = clinic_sandbox(make_sandbox, leak_scan, **size)
     sandbox.paypal.set_token_expiry(TOKEN_SECONDS)
-    project = project_for(meltano_project, sandbox, leak_scan)
+    project = project_for(meltano_project, sandbox, store_url, leak_scan)
     clinic = read_clinic(sandbox.cliniko)
     sandbox.set_paypal_faults(**LOST_ANSWERS, seed=11)
 
@@ -528,12 +541,12 @@ def test_one_run_is_exact_though_paypal_loses_answers_and_tokens_expire(
 
 @pytest.mark.timeout(420)
 def test_a_kill_right_after_a_create_whose_answer_was_lost(
-    make_sandbox, meltano_project, leak_scan
+    make_sandbox, meltano_project, store_url, leak_scan
 ) -> None:
     """PayPal created the invoice, its answer was lost, and the run was killed before it could
     read back: the next run adopts that invoice instead of creating it again or parking it."""
     sandbox = clinic_sandbox(make_sandbox, leak_scan)
-    project = project_for(meltano_project, sandbox, leak_scan)
+    project = project_for(meltano_project, sandbox, store_url, leak_scan)
     clinic = read_clinic(sandbox.cliniko)
     sandbox.set_paypal_faults(answer_lost=0.2, seed=5)
 
