@@ -45,10 +45,25 @@ MAX_CONCURRENCY = 8
 MAX_REQUESTS_PER_SECOND = 100
 
 
-def clinic_env(sb: Sandbox, clinic: str, store_url: str, meltano_url: str) -> dict[str, str]:
+def own_sys_dir(folder: Path) -> Path:
+    """A `.meltano` of the clinic's own, as every worker running beside others needs: Meltano
+    writes each plugin's config and catalog to `.meltano/run/<plugin>/` under fixed names, and
+    runs of one project at once overwrite each other's (seen here: `Invalid catalog`). The
+    installed plugins are shared through symlinks (as tests/meltano_project.py)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind in ("extractors", "loaders", "mappers", "utilities"):
+        link = folder / kind
+        if not link.exists():
+            link.symlink_to(REPO / ".meltano" / kind, target_is_directory=True)
+    return folder
+
+
+def clinic_env(sb: Sandbox, clinic: str, store_url: str, meltano_url: str,
+               sys_dir: Path) -> dict[str, str]:
     return {
         **os.environ,
         "MELTANO_ENVIRONMENT": "dev",
+        "MELTANO_SYS_DIR_ROOT": str(sys_dir),
         "MELTANO_DATABASE_URI": meltano_url,
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "TAP_CLINIKO_BASE_URL": sb.cliniko_url,
@@ -115,7 +130,7 @@ def run_clinic(env: dict[str, str], clinic: str, log: Path) -> tuple[float, meas
 def check_clinic(sb: Sandbox, store_url: str, clinic: str, done: measure.Measured,
                  log: Path) -> dict[str, Any]:
     """A sanity check, not a test: the run succeeded and the clinic's PayPal holds exactly the
-    invoices its own schema of the shared store says it created."""
+    invoices its own schema of the shared store says it created, and its own Cliniko was read."""
     measure.check(done, f"meltano run of clinic {clinic}", log)
     store = Store(store_url, clinic=clinic)
     try:
@@ -123,12 +138,12 @@ def check_clinic(sb: Sandbox, store_url: str, clinic: str, done: measure.Measure
         status = store.runs(1)[0]["status"]
     finally:
         store.engine.dispose()
-    in_paypal = sb.paypal_invoice_count()
-    if status != "succeeded" or in_paypal != recorded or not in_paypal:
+    in_paypal, requests = sb.paypal_invoice_count(), sb.stats()["requests"]
+    if status != "succeeded" or in_paypal != recorded or not in_paypal or not requests:
         raise RuntimeError(f"clinic {clinic}: run {status}, {in_paypal} invoices in PayPal, "
-                           f"{recorded} in its store; see {log}")
+                           f"{recorded} in its store, {requests} Cliniko requests; see {log}")
     return {"seconds": round(done.seconds, 1), "paypal_invoices": in_paypal,
-            "cliniko_requests": sb.stats()["requests"], "phases": e2e.phases(log),
+            "cliniko_requests": requests, "phases": e2e.phases(log),
             "cpu_seconds": done.cpu_seconds, "peak_memory_mb": done.peak_mb}
 
 
@@ -147,7 +162,8 @@ def one_fleet(pg: Any, n: int, invoices: int, folder: Path) -> dict[str, Any]:
         migrate(meltano_url, folder / "migrate.log")
         for sb in sandboxes.values():
             sb.reset_stats()
-        envs = {c: clinic_env(sandboxes[c], c, store_url, meltano_url) for c in clinics}
+        envs = {c: clinic_env(sandboxes[c], c, store_url, meltano_url,
+                              own_sys_dir(folder / f"meltano-sys-{c}")) for c in clinics}
         postmaster = postmaster_pid(pg)
         pg_before, sb_before = tree_cpu(postmaster), {c: tree_cpu(s.process.pid)
                                                       for c, s in sandboxes.items()}
