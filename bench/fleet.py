@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import resource
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, suppress
@@ -213,8 +214,20 @@ def summarise(n: int, invoices: int, wall: float, pipeline_cpu: float, pg_cpu: f
     }
 
 
+def check_drivers() -> None:
+    """psycopg where the runs need it: in meltano's venv (its system database) and in
+    target-paypal's (the store); a missing one would fail each run only after its start-up."""
+    target = REPO / ".meltano" / "loaders" / "target-paypal" / "venv" / "bin" / "python"
+    for python in (BIN / "python", target):
+        found = subprocess.run([str(python), "-c", "import psycopg"], capture_output=True)
+        if found.returncode != 0:
+            raise RuntimeError(f"the fleet needs psycopg 3 in {python.parents[1]}: "
+                               "`make install` (psycopg[binary] comes with target-paypal)")
+
+
 def run(invoices: int, folder: Path, say: Any = print) -> dict[str, Any]:
     """Every fleet size on one PostgreSQL cluster, each size on fresh databases."""
+    check_drivers()
     results: dict[str, Any] = {
         "latency_ms": LATENCY_MS, "cliniko_max_requests_per_minute": CLINIKO_PER_MINUTE,
         "max_concurrency": MAX_CONCURRENCY, "max_requests_per_second": MAX_REQUESTS_PER_SECOND,
