@@ -80,10 +80,11 @@ def clinic_env(sb: Sandbox, clinic: str, store_url: str, meltano_url: str,
     }
 
 
-def children_cpu() -> float:
+def children_cpu(who: int = resource.RUSAGE_CHILDREN) -> float:
     """CPU seconds of this process's ended and waited-for descendants: meltano waits for its
-    plugins, so a finished `meltano run` brings theirs too, to the last millisecond."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    plugins, so a finished `meltano run` brings theirs too, to the last millisecond.
+    (RUSAGE_SELF: the bench's own, its watchers' polling.)"""
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -169,12 +170,14 @@ def one_fleet(pg: Any, n: int, invoices: int, folder: Path) -> dict[str, Any]:
         pg_before, sb_before = tree_cpu(postmaster), {c: tree_cpu(s.process.pid)
                                                       for c, s in sandboxes.items()}
         cpu_before, machine_before = children_cpu(), machine_busy()
+        bench_before = children_cpu(resource.RUSAGE_SELF)
         load = [round(x, 2) for x in os.getloadavg()]
         with ThreadPoolExecutor(n) as pool:
             futures = {c: pool.submit(run_clinic, envs[c], c, folder / f"{c}.log")
                        for c in clinics}
             runs = {c: f.result() for c, f in futures.items()}
         pipeline_cpu, machine_cpu = children_cpu() - cpu_before, machine_busy() - machine_before
+        bench_cpu = children_cpu(resource.RUSAGE_SELF) - bench_before
         wall = (max(start + done.seconds for start, done in runs.values())
                 - min(start for start, _ in runs.values()))
         time.sleep(0.5)  # the last backends' exits reach the postmaster
@@ -183,10 +186,10 @@ def one_fleet(pg: Any, n: int, invoices: int, folder: Path) -> dict[str, Any]:
         per_clinic = {c: check_clinic(sandboxes[c], store_url, c, runs[c][1],
                                       folder / f"{c}.log") for c in clinics}
     result = summarise(n, invoices, wall, pipeline_cpu, pg_cpu, sandbox_cpu, per_clinic)
-    # Other work on the machine meanwhile (other users, this bench's own watchers): a busy
-    # machine slows a fleet without any fault of the fleet's.
-    others = machine_cpu - pipeline_cpu - pg_cpu - sandbox_cpu
-    return {**result, "load_average_at_start": load,
+    # Other work on the machine meanwhile (other users' processes): a busy machine slows a
+    # fleet without any fault of the fleet's.
+    others = machine_cpu - pipeline_cpu - pg_cpu - sandbox_cpu - bench_cpu
+    return {**result, "load_average_at_start": load, "bench_cpu_seconds": round(bench_cpu, 1),
             "other_cores_busy": round(max(others, 0.0) / wall, 2) if wall else 0.0}
 
 
