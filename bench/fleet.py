@@ -210,8 +210,10 @@ def summarise(n: int, invoices: int, wall: float, pipeline_cpu: float, pg_cpu: f
         "pipeline_cpu_per_1000_invoices": round(pipeline_cpu / thousands, 1),
         "postgres_cpu_per_1000_invoices": round(pg_cpu / thousands, 1),
         "sandbox_cpu_per_1000_invoices": round(sandbox_cpu / thousands, 1),
-        # Cores kept busy on average over the wall time, all processes together.
+        # Cores kept busy on average over the wall time, all processes together; and the
+        # shortest wall time that CPU allows on this machine's cores, were they all ours.
         "cores_busy": round(busy / wall, 2) if wall else 0.0,
+        "cpu_bound_wall_seconds": round(busy / (os.cpu_count() or 1), 1),
         "pipeline_cpu_by_process": dict(sorted(by_process.items(), key=lambda kv: -kv[1])),
         "per_clinic": per_clinic,
     }
