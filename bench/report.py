@@ -120,6 +120,26 @@ def _peaks(peaks: dict[str, float]) -> str:
     return ", ".join(f"{n} {peaks[n]:.0f}" for n in PIPELINE if n in peaks)
 
 
+def fleet_rows(fleet: dict[str, Any]) -> list[Row]:
+    """Wall time per fleet size, the 4-to-1 ratio against its target, CPU per 1,000 invoices."""
+    sizes = fleet["fleets"]
+    each = next(iter(sizes.values()))["invoices_per_clinic"]
+    rows = [Row(f"fleet: {n} clinic(s) of {each:,} invoices at once, {fleet['latency_ms']} ms "
+                "per PayPal call: wall time", f"{run['wall_seconds']} s")
+            for n, run in sizes.items()]
+    ratio = fleet["ratio_4_to_1"]
+    rows.append(Row("fleet: wall(4) / wall(1)", f"{ratio:.2f}", f"<= {fleet['target_ratio']}",
+                    ratio is not None and ratio <= fleet["target_ratio"]))
+    for n, run in sizes.items():
+        rows.append(Row(f"fleet {n}: CPU s per 1,000 invoices (pipeline; PostgreSQL; sandboxes)",
+                        f"{run['pipeline_cpu_per_1000_invoices']}; "
+                        f"{run['postgres_cpu_per_1000_invoices']}; "
+                        f"{run['sandbox_cpu_per_1000_invoices']} "
+                        f"({run['cores_busy']} cores busy, others "
+                        f"{run.get('other_cores_busy', '?')})"))
+    return rows
+
+
 def rows_for(results: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     if "tap" in results:
@@ -132,6 +152,8 @@ def rows_for(results: dict[str, Any]) -> list[Row]:
         rows += target_rows(results["target"])
     if "e2e" in results:
         rows += e2e_rows(results["e2e"])
+    if "fleet" in results:
+        rows += fleet_rows(results["fleet"])
     return rows
 
 

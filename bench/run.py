@@ -1,6 +1,6 @@
 """`make bench`: every benchmark against the sandbox, one table, and results/latest.json.
 
-BENCH_ONLY=tap,limit,mapper,target,e2e runs some parts; BENCH_SCALE=0.1 shrinks every size
+BENCH_ONLY=tap,limit,mapper,target,e2e,fleet runs some parts; BENCH_SCALE=0.1 shrinks every size
 (for a quick smoke run; its figures are not comparable with a full run's).
 """
 
@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import e2e, machine, mapper, report, sandbox, tap, target
+from bench import e2e, fleet, machine, mapper, report, sandbox, tap, target
 from bench.paths import RESULTS
 
-PARTS = ("tap", "limit", "mapper", "target", "e2e")
+PARTS = ("tap", "limit", "mapper", "target", "e2e", "fleet")
 # Sizes at BENCH_SCALE=1.
 TAP_PATIENTS = 100_000
 SMALL, LARGE = 10_000, 100_000  # invoices (and as many patients) in the two end-to-end runs
@@ -102,6 +102,9 @@ def main() -> int:
         target_clinic(scale, work, results)
     if parts & {"tap", "e2e"}:
         large_clinic(parts, scale, work, results)
+    if "fleet" in parts:
+        results["fleet"] = timed("fleet of clinics", lambda: fleet.run(
+            scaled(fleet.INVOICES, scale), work / "fleet", say))
     if not results["e2e"]:
         del results["e2e"]
     results["total_seconds"] = round(time.perf_counter() - started, 1)
@@ -117,7 +120,10 @@ def main() -> int:
 NOTES = """\
 Notes: e2e runs switch both rate limits off (tap max_requests_per_minute 0, target
 max_requests_per_second 0) and add no PayPal latency, so they measure this project's code.
-The target's invoices/s is over its applying time (first to last PayPal call)."""
+The target's invoices/s is over its applying time (first to last PayPal call).
+The fleet keeps each clinic's own limits (Cliniko 200 requests/min; PayPal max_concurrency 8,
+max_requests_per_second 100) with 100 ms per PayPal call; CPU s are of every process of the
+runs (meltano and its plugins), PostgreSQL's and the sandboxes' given apart."""
 
 
 def describe_machine(m: dict[str, Any]) -> str:

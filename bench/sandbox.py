@@ -65,6 +65,10 @@ class Sandbox:
     def paypal_calls(self) -> list[dict[str, Any]]:
         return self._ok(self.http.get(self.paypal_control + "/calls", timeout=300)).json()["calls"]  # type: ignore[no-any-return]
 
+    def paypal_invoice_count(self) -> int:
+        return len(self._ok(self.http.get(self.paypal_control + "/invoices", timeout=300))
+                   .json()["items"])
+
     def clear_paypal_calls(self) -> None:
         self._ok(self.http.delete(self.paypal_control + "/calls", timeout=60))
 
@@ -91,10 +95,12 @@ class Sandbox:
         return response
 
 
-def start(patients: int, invoices: int, log: Path) -> Sandbox:
-    """`sandbox serve` seeded with this many patients and invoices, no rate limit, free ports."""
+def start(patients: int, invoices: int, log: Path, seed: int | None = None) -> Sandbox:
+    """`sandbox serve` seeded with this many patients and invoices, no rate limit, free ports
+    (`seed`: another clinic's data; default the sandbox's own seed)."""
     command = [str(BIN / "sandbox"), "serve", "--cliniko-port", "0", "--paypal-port", "0",
-               "--patients", str(patients), "--invoices", str(invoices), "--rate-limit", "0"]
+               "--patients", str(patients), "--invoices", str(invoices), "--rate-limit", "0",
+               *(["--seed", str(seed)] if seed is not None else [])]
     log.parent.mkdir(parents=True, exist_ok=True)
     # Its output goes to a file, read back for the URLs: a pipe nobody reads any more would
     # block it (or break it) on its next print.
