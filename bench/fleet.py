@@ -25,12 +25,8 @@ import psutil
 from bench import e2e, measure, sandbox
 from bench.paths import BIN, REPO
 from bench.sandbox import API_KEY, CLIENT_ID, CLIENT_SECRET, Sandbox
+from clinic_sandbox.postgres import PostgresServer
 from target_paypal.store import Store
-
-try:
-    from clinic_sandbox.postgres import PostgresServer
-except ImportError:  # STAND-IN until clinic_sandbox.postgres lands here: then delete this branch
-    from bench.postgres_standin import PostgresServer  # type: ignore[assignment]
 
 FLEETS = (1, 2, 4)
 INVOICES = 2_000  # per clinic at BENCH_SCALE=1, and as many patients
