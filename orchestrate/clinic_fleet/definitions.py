@@ -105,7 +105,7 @@ def _sync_asset(
                 allow_retries=False,
             )
         env = _environment(settings, clinics, clinic)
-        log = settings.clinic_dir(clinic.name) / "logs" / f"{context.run_id}.log"
+        log = settings.clinic_dir(clinic.name) / "logs" / f"{context.run.run_id}.log"
         context.log.info(f"meltano run --state-id-suffix {clinic.name} cliniko-to-paypal ({log})")
 
         def notify(level: str, text: str) -> None:
@@ -121,7 +121,7 @@ def _sync_asset(
                 allow_retries=False,
             ) from None
         context.log.info(f"clinic {clinic.name}: {result.line}")
-        context.instance.add_run_tags(context.run_id, _summary_tags(result))
+        context.instance.add_run_tags(context.run.run_id, _summary_tags(result))
         return dg.MaterializeResult(
             metadata=_summary_metadata(result, log),
             check_results=[_parked_result(result)],
@@ -155,7 +155,7 @@ def _sync(
             for run in context.instance.get_runs(
                 filters=dg.RunsFilter(tags={CLINIC_TAG: clinic.name}, statuses=IN_PROGRESS)
             )
-            if run.run_id != context.run_id
+            if run.run_id != context.run.run_id
         ]
         if others:
             raise

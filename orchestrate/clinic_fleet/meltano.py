@@ -81,7 +81,7 @@ def run_sync(
     log.parent.mkdir(parents=True, exist_ok=True)
     reading = _Reading()
     with log.open("a") as out:
-        process = subprocess.Popen(
+        process = _start(
             args,
             cwd=cwd,
             env=dict(env),
@@ -110,7 +110,7 @@ def invoke(
 
     The line is "" when it did not fail; Meltano's and the command's error output go to `log`.
     """
-    process = subprocess.Popen(
+    process = _start(
         [meltano, "--log-format=json", "invoke", *args],
         cwd=cwd,
         env=dict(env),
@@ -141,6 +141,17 @@ def invoke(
             or (f"meltano invoke {' '.join(args)} failed with exit code {process.returncode}")
         )
     return process.returncode, stdout, why
+
+
+def _start(args: list[str], **options: Any) -> subprocess.Popen[str]:
+    """Start `meltano`, or say in one line that it cannot be started."""
+    try:
+        return subprocess.Popen(args, **options)
+    except OSError as error:
+        raise MeltanoFailed(
+            f"cannot start {args[0]} ({error.strerror}): set FLEET_MELTANO to the project's "
+            "meltano executable"
+        ) from None
 
 
 def stop(process: subprocess.Popen[Any], grace_seconds: float = 10) -> None:

@@ -77,7 +77,10 @@ def summary(
     code, out, why = invoke(settings.meltano, args, env, settings.project_root, log)
     if code != 0:
         raise MeltanoFailed(f"the sync ran, but its summary could not be read: {why}")
-    data: dict[str, Any] = json.loads(out)
+    try:
+        data: dict[str, Any] = json.loads(out)
+    except ValueError:
+        raise MeltanoFailed("the sync ran, but paypal-ops summary --json printed no JSON") from None
     parked = (data.get("reasons") or {}).get("parked") or []
     return Summary(
         store_run_id=int(data["run_id"]),
