@@ -222,15 +222,16 @@ def start(fleet: Fleet, command: str) -> None:
 
 
 def stop_all(processes: list[subprocess.Popen]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    """SIGTERM each process group (the daemon's and the webserver's code servers with them),
+    then SIGKILL what is left after a few seconds."""
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         for process in processes:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, sig)
+        deadline = time.monotonic() + grace
         for process in processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                continue
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(max(0.1, deadline - time.monotonic()))
 
 
 @pytest.fixture(scope="module")

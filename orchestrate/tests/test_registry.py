@@ -25,7 +25,7 @@ def test_the_shipped_registry_loads() -> None:
         ("harbour", "Australia/Perth"),
     ]
     assert clinics[1].rules == REPO / "clinics" / "harbour-rules.yaml"
-    assert clinics[0].env["TARGET_PAYPAL_INVOICER_EMAIL"] == "accounts@sunrise-clinic.example"
+    assert clinics[1].env["TARGET_PAYPAL_INVOICER_BUSINESS_NAME"] == "Harbour Physio"
 
 
 def test_a_clinic_with_its_fields(tmp_path: Path) -> None:
