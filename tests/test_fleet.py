@@ -52,7 +52,10 @@ class PrivatePostgres:
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="fleet-pg-"))
         shutil.chown(self.root, "postgres", "postgres")
-        self.bin = next(Path("/usr/lib/postgresql").glob("*/bin"))
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not found:
+            pytest.fail("no PostgreSQL here: apt-get install postgresql (Debian's)")
+        self.bin = found[-1].parent
         self.port = free_port()
 
     def _as_postgres(self, *args: str) -> None:
