@@ -11,14 +11,16 @@ PACKAGES := contract tap-cliniko transforms target-paypal paypal-ops
 # The workspace venv first gets every dependency from installing the packages, then our packages as
 # editable installs over those copies (--no-deps: their direct references to each other, e.g.
 # target-paypal -> ../contract, would clash with editable installs). Meltano's plugin venvs get the
-# same overlay, so that a change to one package reaches every plugin that uses it.
+# same overlay, so that a change to one package reaches every plugin that uses it. orchestrate/
+# (the Dagster code location, Meltano's `dagster` utility) depends on none of them: the workspace
+# venv has it too, for the fleet test's use of Dagster's Python API.
 PLUGIN_VENV = .meltano/$(1)/venv/bin/python
 OVERLAY = $(BIN)/uv pip install -q --no-deps --python $(call PLUGIN_VENV,$(1)) $(2:%=-e ./%)
 
-$(STAMP): pyproject.toml sandbox/pyproject.toml $(PACKAGES:%=%/pyproject.toml)
+$(STAMP): pyproject.toml sandbox/pyproject.toml orchestrate/pyproject.toml $(PACKAGES:%=%/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ./sandbox ./paypal-ops -e .
+	$(BIN)/pip install -q -e ./sandbox ./paypal-ops -e ./orchestrate -e .
 	$(BIN)/pip install -q --no-deps $(PACKAGES:%=-e ./%)
 	$(BIN)/meltano install --clean
 	$(call OVERLAY,mappers/map-cliniko-paypal,contract transforms)
@@ -49,9 +51,10 @@ test: lint browser postgres
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check sandbox $(PACKAGES) tests bench scripts
+	$(BIN)/ruff check sandbox $(PACKAGES) orchestrate tests bench scripts
 	$(BIN)/mypy sandbox/clinic_sandbox contract/cliniko_paypal_contract tap-cliniko/tap_cliniko \
-		transforms/map_cliniko_paypal target-paypal/target_paypal paypal-ops/paypal_ops
+		transforms/map_cliniko_paypal target-paypal/target_paypal paypal-ops/paypal_ops \
+		orchestrate/clinic_fleet
 
 sandbox: $(STAMP)
 	$(BIN)/sandbox serve

@@ -1,0 +1,1 @@
+"""clinic-fleet: the Dagster code location that runs the Cliniko -> PayPal sync for many clinics."""
