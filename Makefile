@@ -47,8 +47,9 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+# Two workers, each taking whole test files: most tests wait on meltano, the sandbox or PostgreSQL.
 test: lint browser postgres
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check sandbox $(PACKAGES) orchestrate tests bench scripts

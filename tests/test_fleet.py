@@ -17,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,63 +38,6 @@ SEEDS = {"alpha": 101, "bravo": 102, "charlie": 103, "delta": 104}
 SMALL = {"patients": 60, "invoices": 80}
 AT_ONCE = 2
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
-# Until target-paypal's `clinic` setting lands (one store, a schema per clinic), each clinic
-# keeps its own store; then set SHARED_STORE and every clinic shares one PostgreSQL database.
-SHARED_STORE = False
-
-
-# --- STAND-IN, to be replaced by the sandbox's `postgres_server` fixture -----------------------
-# (sandbox/clinic_sandbox/postgres.py, PostgresServer: start(), stop(), url(db),
-# create_database(name) -> "postgresql+psycopg://postgres@127.0.0.1:<port>/<db>").
-# Debian's PostgreSQL 15 run as the `postgres` user in a folder of its own.
-class PrivatePostgres:
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="fleet-pg-"))
-        shutil.chown(self.root, "postgres", "postgres")
-        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-        if not found:
-            pytest.fail("no PostgreSQL here: apt-get install postgresql (Debian's)")
-        self.bin = found[-1].parent
-        self.port = free_port()
-
-    def _as_postgres(self, *args: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True)
-
-    def start(self) -> PrivatePostgres:
-        data = str(self.root / "data")
-        self._as_postgres(str(self.bin / "initdb"), "-D", data, "-U", "postgres", "--auth=trust")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._as_postgres(
-            str(self.bin / "pg_ctl"),
-            "-D",
-            data,
-            "-l",
-            str(self.root / "log"),
-            "-w",
-            "-o",
-            options,
-            "start",
-        )
-        return self
-
-    def create_database(self, name: str) -> str:
-        import psycopg
-
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
-
-    def url(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    def stop(self) -> None:
-        self._as_postgres(
-            str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "stop"
-        )
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-# --- end of the stand-in ----------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -194,8 +136,6 @@ def registry_entry(name: str, sandbox: SandboxServer, workdir: Path) -> dict:
     }
     if name == "charlie":  # slowed down in the test, to be killed halfway
         env["TARGET_PAYPAL_MAX_CONCURRENCY"] = "1"
-    if not SHARED_STORE:
-        env["TARGET_PAYPAL_STORE_URL"] = f"sqlite:///{workdir / f'store-{name}.db'}"
     upper = name.upper()
     return {
         "name": name,
@@ -238,9 +178,9 @@ def stop_all(processes: list[subprocess.Popen]) -> None:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory) -> Iterator[Fleet]:
+def fleet(tmp_path_factory, postgres_server) -> Iterator[Fleet]:
     workdir = tmp_path_factory.mktemp("fleet")
-    postgres = PrivatePostgres().start()
+    postgres = postgres_server
     sandboxes: dict[str, SandboxServer] = {}
     fleet = None
     try:
@@ -264,7 +204,8 @@ def fleet(tmp_path_factory) -> Iterator[Fleet]:
         env.update(
             {
                 "DAGSTER_HOME": str(home),
-                "DAGSTER_POSTGRES_URL": postgres.url("dagster"),
+                # Dagster's own driver is psycopg2: a plain postgresql:// URL.
+                "DAGSTER_POSTGRES_URL": postgres.url("dagster").replace("+psycopg", ""),
                 "DAGSTER_WEBSERVER_PORT": str(free_port()),
                 "FLEET_CLINICS_FILE": str(workdir / "clinics.yml"),
                 "FLEET_MAX_CONCURRENT_RUNS": str(AT_ONCE),
@@ -277,8 +218,8 @@ def fleet(tmp_path_factory) -> Iterator[Fleet]:
                 "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             }
         )
-        if SHARED_STORE:
-            env["TARGET_PAYPAL_STORE_URL"] = postgres.create_database("store")
+        # One store for the fleet: each clinic's tables in its own schema.
+        env["TARGET_PAYPAL_STORE_URL"] = postgres.create_database("store")
         for name, sandbox in sandboxes.items():
             env[f"{name.upper()}_CLINIKO_API_KEY"] = sandbox.api_key
             env[f"{name.upper()}_PAYPAL_CLIENT_ID"] = sandbox.paypal_client_id
@@ -301,7 +242,6 @@ def fleet(tmp_path_factory) -> Iterator[Fleet]:
             stop_all(fleet.processes)
         for sandbox in sandboxes.values():
             sandbox.stop()
-        postgres.stop()
 
 
 PIPELINE_PREFIXES = ("TAP_CLINIKO_", "TARGET_PAYPAL_", "PAYPAL_OPS_", "MAP_CLINIKO_", "DAGSTER_")
