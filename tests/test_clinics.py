@@ -23,15 +23,9 @@ JOB = "cliniko-to-paypal"
 REFUSED = "target-paypal stopped: another run of clinic north has held the store since"
 
 
-def clinic_env(project: MeltanoProject, store_url: str, clinic: str) -> dict[str, str]:
-    """The project's PayPal settings on a shared store, as `clinic`."""
-    return {
-        **project.paypal_env(),
-        "TARGET_PAYPAL_STORE_URL": store_url,
-        "PAYPAL_OPS_STORE_URL": store_url,
-        "TARGET_PAYPAL_CLINIC": clinic,
-        "PAYPAL_OPS_CLINIC": clinic,
-    }
+def clinic_env(project: MeltanoProject, clinic: str) -> dict[str, str]:
+    """The project's PayPal settings (on its store), as `clinic`."""
+    return {**project.paypal_env(), "TARGET_PAYPAL_CLINIC": clinic, "PAYPAL_OPS_CLINIC": clinic}
 
 
 def start(project: MeltanoProject, env: dict[str, str], *options: str) -> subprocess.Popen[str]:
@@ -64,8 +58,8 @@ def test_a_second_run_of_the_same_clinic_refuses_and_writes_nothing(
     make_sandbox, meltano_project, store_url
 ) -> None:
     sandbox = make_sandbox()
-    project = meltano_project(sandbox)
-    env = clinic_env(project, store_url, "north")
+    project = meltano_project(sandbox, store_url)
+    env = clinic_env(project, "north")
     # The first run is slowed while it writes to PayPal, so that it holds the store for as
     # long as the second one takes to start and stop.
     sandbox.set_paypal_faults(latency_ms=1500)
@@ -97,8 +91,8 @@ def test_two_clinics_share_one_postgres_store_and_stay_apart(
     for name, seed in (("north", 42), ("south", 7)):
         sandbox = make_sandbox(seed=seed)
         (tmp_path / name).mkdir()
-        project = MeltanoProject(tmp_path / name, sandbox)
-        clinics[name] = (sandbox, project, clinic_env(project, postgres_url, name))
+        project = MeltanoProject(tmp_path / name, sandbox, postgres_url)
+        clinics[name] = (sandbox, project, clinic_env(project, name))
     running = {name: start(project, env) for name, (_, project, env) in clinics.items()}
     for name, run in running.items():
         _, err = run.communicate(timeout=600)

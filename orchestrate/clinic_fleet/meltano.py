@@ -81,17 +81,7 @@ def run_sync(
     log.parent.mkdir(parents=True, exist_ok=True)
     reading = _Reading()
     with log.open("a") as out:
-        process = _start(
-            args,
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
+        process = _start(args, cwd, env, stderr=subprocess.STDOUT)
         try:
             assert process.stdout is not None
             for raw in process.stdout:
@@ -111,15 +101,7 @@ def invoke(
     The line is "" when it did not fail; Meltano's and the command's error output go to `log`.
     """
     process = _start(
-        [meltano, "--log-format=json", "invoke", *args],
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        start_new_session=True,
+        [meltano, "--log-format=json", "invoke", *args], cwd, env, stderr=subprocess.PIPE
     )
     try:
         stdout, stderr = process.communicate()
@@ -143,10 +125,25 @@ def invoke(
     return process.returncode, stdout, why
 
 
-def _start(args: list[str], **options: Any) -> subprocess.Popen[str]:
-    """Start `meltano`, or say in one line that it cannot be started."""
+def _start(
+    args: list[str], cwd: Path, env: Mapping[str, str], stderr: int
+) -> subprocess.Popen[str]:
+    """Start `meltano` in a session of its own, or say in one line that it cannot be started.
+
+    Its own session: `stop` ends its plugins with it.
+    """
     try:
-        return subprocess.Popen(args, **options)
+        return subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
     except OSError as error:
         raise MeltanoFailed(
             f"cannot start {args[0]} ({error.strerror}): set FLEET_MELTANO to the project's "

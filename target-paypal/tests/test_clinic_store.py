@@ -19,8 +19,8 @@ import sqlalchemy as sa
 
 from target_paypal.store import Store, StoreError, Xref
 from target_paypal.store.conflicts import CONFLICT_TRIES, retry_conflicts
-from target_paypal.store.schema import invoices, outcomes
-from target_paypal.store.sql import upsert_row
+from target_paypal.store.schema import customers, invoices, outcomes
+from target_paypal.store.sql import upsert_row, utc_now
 
 
 def invoice(invoice_id: str, customer_id: str, note: str) -> dict:
@@ -169,7 +169,7 @@ def test_a_conflict_that_never_clears_fails_after_the_bounded_tries(postgres_url
     assert len(calls) == CONFLICT_TRIES
 
 
-def test_the_upsert_replaces_a_row_in_one_statement(store_url) -> None:
+def test_the_upsert_replaces_the_row_with_the_same_key(store_url) -> None:
     store = Store(store_url)
     run_id = store.start_run()
     with store.begin() as conn:
@@ -201,3 +201,17 @@ def test_a_store_that_cannot_be_opened_says_why_in_one_line(url, says) -> None:
 def test_a_clinic_name_that_cannot_be_a_schema_is_refused(tmp_path) -> None:
     with pytest.raises(StoreError, match="clinic 'North Side' is not a valid clinic name"):
         Store(f"sqlite:///{tmp_path}/store.db", clinic="North Side")
+
+
+def test_a_database_error_never_shows_the_record_it_was_writing(store_url) -> None:
+    store = Store(store_url)
+    row = {
+        "customer_id": "1",
+        "email": "jane.citizen@example.com",
+        "record": {"given_name": "Jane"},
+    }
+    with store.begin() as conn:
+        conn.execute(customers.insert(), {**row, "staged_at": utc_now()})
+    with pytest.raises(sa.exc.IntegrityError) as error, store.begin() as conn:
+        conn.execute(customers.insert(), {**row, "staged_at": utc_now()})  # the same key again
+    assert "jane" not in str(error.value).lower(), str(error.value)

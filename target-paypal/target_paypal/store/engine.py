@@ -90,7 +90,9 @@ def open_engine(url: str, lock_timeout_seconds: float = 30, clinic: str | None =
 def _create_engine(url: str, lock_timeout_seconds: float) -> Engine:
     """The engine for `url`, or a StoreError naming what is missing (a driver, a valid URL)."""
     try:
-        engine = sa.create_engine(url, future=True, json_serializer=to_json)
+        # hide_parameters: a database error's text never carries a record's values (a
+        # patient's name or email) into a log or traceback, only the SQL.
+        engine = sa.create_engine(url, future=True, json_serializer=to_json, hide_parameters=True)
     except (ImportError, sa.exc.NoSuchModuleError) as error:
         name = getattr(error, "name", None) or str(error).rsplit(":", 1)[-1].strip()
         raise StoreError(
