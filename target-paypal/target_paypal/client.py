@@ -121,10 +121,16 @@ class PayPalClient:
         self.session.mount("https://", adapter)
 
     # --- auth ---------------------------------------------------------------------------------
-    def access_token(self, renew: bool = False, tries: int | None = None) -> str:
-        """A valid OAuth2 token, fetched again when `renew` or close to its expiry (thread-safe)."""
+    def access_token(
+        self, renew: bool = False, tries: int | None = None, refused: str | None = None
+    ) -> str:
+        """A valid OAuth2 token, fetched again when `renew`, near its expiry or `refused`.
+
+        Thread-safe: workers that were refused the same token fetch one new token between them.
+        """
         with self._token_lock:
-            if renew or not self._token or time.time() >= self._token_expires:
+            stale = not self._token or time.time() >= self._token_expires
+            if renew or stale or (refused is not None and refused == self._token):
                 response = self._send(
                     "POST",
                     "/v1/oauth2/token",
@@ -147,16 +153,28 @@ class PayPalClient:
         operation: str,
         tries: int | None = None,
         write: bool = False,
+        bearer: bool = False,
         **kwargs: Any,
     ) -> requests.Response:
         """One call with retries on 429, 5xx and dropped connections; raises PayPalError.
+
+        A `bearer` call takes the current token on every try, so a try after a long wait never
+        sends a token that expired meanwhile; a 401 (PayPal did nothing) fetches a new token and
+        tries again at once, within the same `tries`.
 
         A `write` is not sent again once its answer may be lost (`PayPalError.answer_lost`):
         PayPal's Invoicing API has no idempotency key, so the caller finds out what PayPal did
         before it writes again (see settle.py).
         """
         max_tries = tries or self.max_tries
+        headers = kwargs.pop("headers", {})
+        refused: str | None = None
         for attempt in range(1, max_tries + 1):
+            if bearer:
+                token = self.access_token(refused=refused)
+                kwargs["headers"] = {**headers, "Authorization": f"Bearer {token}"}
+            elif headers:
+                kwargs["headers"] = headers
             if self._limiter is not None:
                 self._limiter.try_acquire("paypal")
             with self._calls_lock:
@@ -176,6 +194,9 @@ class PayPalClient:
                 if failure.status == 401 and path == "/v1/oauth2/token":
                     failure.name = "invalid_client: PayPal refused client_id/client_secret"
                     raise failure
+                if failure.status == 401 and bearer:
+                    refused = token
+                    continue
                 if not failure.retriable:
                     raise failure
                 wait = _retry_after(response) or self._backoff(attempt)
@@ -199,22 +220,8 @@ class PayPalClient:
         self._sleep(self._backoff(attempt))
 
     def call(self, method: str, path: str, operation: str, **kwargs: Any) -> requests.Response:
-        """An authenticated API call; a 401 renews the token once (PayPal did nothing)."""
-        headers = kwargs.pop("headers", {})
-        for renew in (False, True):
-            token = self.access_token(renew=renew)
-            try:
-                return self._send(
-                    method,
-                    path,
-                    operation,
-                    headers={**headers, "Authorization": f"Bearer {token}"},
-                    **kwargs,
-                )
-            except PayPalError as error:
-                if error.status != 401 or renew:
-                    raise
-        raise AssertionError("unreachable")
+        """An authenticated API call: the token is renewed whenever PayPal refuses it (401)."""
+        return self._send(method, path, operation, bearer=True, **kwargs)
 
     # --- Invoicing v2 -------------------------------------------------------------------------
     def create_invoice(self, body: dict[str, Any]) -> dict[str, Any]:

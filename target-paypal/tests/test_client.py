@@ -43,6 +43,21 @@ def test_expired_token_is_renewed_once(paypal_sandbox) -> None:
     assert [c.path for c in paypal_sandbox.paypal.call_log].count("/v1/oauth2/token") == 2
 
 
+def test_a_token_that_expires_while_retries_wait_is_renewed_each_time(paypal_sandbox) -> None:
+    """PayPal turns away half the calls (429) and every token expires during each wait, as a
+    3-second token does under load: each try after a wait takes a new token, nothing fails."""
+    client = client_for(paypal_sandbox, max_tries=30)
+    client._sleep = lambda _: paypal_sandbox.paypal.expire_tokens()
+    client.access_token()
+    paypal_sandbox.set_paypal_faults(error_429=0.5, seed=3)
+    for n in range(8):
+        client.create_invoice({**BODY, "detail": {**BODY["detail"], "invoice_number": f"E-{n}"}})
+    paypal_sandbox.set_paypal_faults()
+    log = paypal_sandbox.paypal.call_log
+    assert sum(1 for c in log if c.status == 401) > 1, "the case never arose"
+    assert len(paypal_sandbox.paypal.invoices()) == 8
+
+
 def test_retry_after_is_honoured_on_429(paypal_sandbox) -> None:
     paypal_sandbox.set_paypal_rate_limit(limit=None, window_seconds=7)
     paypal_sandbox.set_paypal_faults(error_429=0.5, seed=2)
