@@ -11,7 +11,9 @@ Rules (why: a Singer schema must accept what the API really sends, and keep IDs 
 - every property is nullable except `id` (the spec under-declares nulls, e.g. absent links);
 - `$ref`s are inlined; `oneOf` members (custom fields, form questions) become open objects;
 - validation keywords (enum, min/max, lengths) are dropped so a new enum value never fails a sync;
-- only `date` and `date-time` formats are kept;
+- `date` and `date-time` formats are kept; a string the spec marks `format: decimal` (money,
+  quantities, rates) becomes singer-sdk's decimal string, `"format": "x-singer.decimal"`, which
+  SQL targets load as NUMERIC (the spec gives no precision or scale, so none is set);
 - each link object pointing at one record (`.../<plural>/<id>`) gets a `<name>_id` string field.
 """
 
@@ -29,6 +31,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tap_cliniko"
 INCLUDE_FILTERS = ("archived_at", "cancelled_at", "deleted_at")
 EXTRA_PATHS = {"practitioners": ["/practitioners/inactive"]}
 SINGLE_LINK = re.compile(r"/v1/[a-z_]+/1$")
+SINGER_DECIMAL = "x-singer.decimal"  # singer-sdk's format for a number carried as a string
 
 
 def available_filters(operation: dict) -> dict[str, str]:
@@ -74,6 +77,8 @@ def convert(spec: dict, node: dict, nullable: bool = True) -> dict[str, Any]:
         out["items"] = convert(spec, node.get("items", {}), nullable=True)
     elif node.get("format") in ("date", "date-time"):
         out["format"] = node["format"]
+    elif kind == "string" and node.get("format") == "decimal":
+        out["format"] = SINGER_DECIMAL
     return out
 
 
