@@ -1,7 +1,8 @@
 """Record clean-up between Cliniko's JSON and the Singer schema.
 
 Cliniko sends `""` for unset dates in places, quantities as integers or strings, and links
-instead of foreign keys; warehouse users want typed values and plain `<name>_id` columns.
+instead of foreign keys; warehouse users want typed values and plain `<name>_id` columns. A field
+typed `"format": "x-singer.decimal"` (money: a decimal string, loaded as NUMERIC) stays a string.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ _RECORD_URL = re.compile(r"/([a-z_]+)/(\d+)/?$")
 
 
 NUMERIC = frozenset({"number", "integer"})
+# Formats whose blank string is no value: a warehouse cannot load `""` as a date or a number.
+BLANK_IS_NULL = frozenset({"date", "date-time", "x-singer.decimal"})
 Conformer = Callable[[Any], Any]
 
 
@@ -34,7 +37,7 @@ def _to_number(value: str, integer: bool) -> Any:
 def _scalar_conformer(schema: dict[str, Any]) -> Conformer | None:
     """How a scalar is coerced towards `schema`; None when nothing ever changes."""
     types = _types(schema)
-    blank_is_null = schema.get("format") in ("date", "date-time")
+    blank_is_null = schema.get("format") in BLANK_IS_NULL
     to_str = bool(types) and "string" in types and not types & NUMERIC
     to_number = bool(types) and "string" not in types and bool(types & NUMERIC)
     integer = "integer" in types

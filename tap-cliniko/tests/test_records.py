@@ -17,6 +17,13 @@ def test_empty_date_becomes_null() -> None:
     assert record == {"archived_at": None, "deleted_at": "2025-01-01T00:00:00Z"}
 
 
+def test_empty_decimal_string_becomes_null() -> None:
+    assert conform({"unit_price": "", "tax_amount": "0.0"}, ITEMS) == {
+        "unit_price": None,
+        "tax_amount": "0.0",
+    }
+
+
 def test_integer_and_string_quantities_both_become_decimal_strings() -> None:
     assert conform({"quantity": 2}, ITEMS)["quantity"] == "2"
     assert conform({"quantity": Decimal("1.5")}, ITEMS)["quantity"] == "1.5"
