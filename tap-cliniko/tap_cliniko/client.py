@@ -25,6 +25,7 @@ from urllib3.exceptions import NewConnectionError
 from tap_cliniko.bookmarks import SIGNPOST_KEY, STATE_KEY, SameSecondTracker, cliniko_ts, parse_ts
 from tap_cliniko.progress import ProgressTracker
 from tap_cliniko.records import add_foreign_keys, conform
+from tap_cliniko.testmode import quiet_planned_stops
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -77,6 +78,7 @@ class ClinikoStream(RESTStream[Any]):
         self.replication_key = definition.replication_key  # type: ignore[assignment]
         self._server_started: dt.datetime | None = None
         self._progress: ProgressTracker | None = None
+        quiet_planned_stops(self.logger)
 
     # --- requests -------------------------------------------------------------------------
     @property

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from functools import cached_property
 from importlib.metadata import version
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
+import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
@@ -254,9 +256,26 @@ class TapCliniko(Tap):
         try:
             super().invoke(**kwargs)
         except FatalAPIError as error:
-            # One clear line for the operator, not a traceback (and never the key).
-            cls.logger.error("tap-cliniko stopped: %s", error)
-            sys.exit(1)
+            stop(cls.logger, error)
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """`--test`: read one record of every stream, with no ERROR line when that works.
+
+        singer-sdk stops each stream after a record by raising; that planned stop is logged at
+        DEBUG (see `testmode`). `--test` runs in this click callback, outside `invoke`, so a
+        fatal API error (a refused key) is caught here too: one line and exit 1, as in a sync.
+        """
+        try:
+            super().cb_test(ctx, param, value)
+        except FatalAPIError as error:
+            stop(cls.logger, error)
+
+
+def stop(logger: logging.Logger, error: FatalAPIError) -> NoReturn:
+    """End the run with one clear line for the operator (never a traceback, never the key)."""
+    logger.error("tap-cliniko stopped: %s", error)
+    sys.exit(1)
 
 
 def config_problem(config: Any) -> str | None:

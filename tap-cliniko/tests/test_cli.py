@@ -1,5 +1,5 @@
 """The tap's command line against the sandbox, as a user runs it: every stream's records fit the
-schema it announces, and carry no field it did not declare."""
+schema it announces (no field it did not declare), and `--test` is clean when it works."""
 
 from __future__ import annotations
 
@@ -80,3 +80,27 @@ def test_every_record_carries_only_what_its_schema_declares(
     assert sorted(records) == STREAMS, "every stream must be read, so that every one is checked"
     undeclared = [line for line in run.stderr.splitlines() if "not found in catalog schema" in line]
     assert not undeclared, undeclared
+
+
+def test_dash_dash_test_reads_every_stream_without_an_error_line(
+    cliniko_sandbox, tap_config, tmp_path
+) -> None:
+    run = run_cli(tap_config(), tmp_path, "--test")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "ERROR" not in run.stderr, [line for line in run.stderr.splitlines() if "ERROR" in line]
+    read = {json.loads(line)["stream"] for line in run.stdout.splitlines() if '"RECORD"' in line}
+    assert sorted(read) == STREAMS
+
+
+def test_dash_dash_test_with_a_refused_key_fails_in_one_line(
+    cliniko_sandbox, tap_config, tmp_path
+) -> None:
+    secret = "refused-secret-key-au1"
+    run = run_cli(tap_config(api_key=secret), tmp_path, "--test")
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    # singer-sdk adds a generic "error while syncing '<stream>'" line; ours is the last word.
+    assert errors[-1].endswith("names the shard."), run.stderr[-3000:]
+    assert sum("tap-cliniko stopped: Cliniko refused the API key" in line for line in errors) == 1
+    assert "Traceback" not in run.stderr
+    assert secret not in run.stderr + run.stdout
