@@ -5,51 +5,22 @@ and lists their settings, without reaching any network."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 from jsonschema import Draft7Validator, Draft202012Validator
+from new_project import BIN, REPO, init_project, load_hub_script, meltano
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin"
-# The Hub's schemas for plugin definitions (hub/schemas/README.md says where they come from).
+# The Hub's schemas for plugin definitions (hub/README.md says where they come from).
 HUB_SCHEMAS = REPO / "hub" / "schemas"
-# Any HTTP(S) request a command makes goes to a closed port on this machine: fails at once.
-NO_NETWORK = {
-    "HTTP_PROXY": "http://127.0.0.1:9",
-    "HTTPS_PROXY": "http://127.0.0.1:9",
-    "http_proxy": "http://127.0.0.1:9",
-    "https_proxy": "http://127.0.0.1:9",
-    "NO_PROXY": "",
-    "no_proxy": "",
-    "UV_OFFLINE": "1",
-    "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-}
 
-
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "hub_definitions", REPO / "scripts" / "hub_definitions.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-hub = _load_script()
+hub = load_hub_script()
 PLUGINS = {plugin.name: plugin for plugin in hub.HUB}
 
 
@@ -165,25 +136,11 @@ def test_labels_missing_from_meltano_yml_are_made_from_the_name() -> None:
 
 
 # --- a new Meltano project adds them ----------------------------------------------------------
-def meltano(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "meltano"), *args],
-        cwd=project,
-        env={**os.environ, **NO_NETWORK},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 @pytest.fixture(scope="module")
 def new_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project made by `meltano init`, to which both definitions were added by `--from-ref`,
     uninstalled (`--no-install`: the pip_url names the public repository)."""
-    root = tmp_path_factory.mktemp("hub")
-    done = meltano(root, "init", "elsewhere", "--no_usage_stats")
-    assert done.returncode == 0, done.stderr
-    project = root / "elsewhere"
+    project = init_project(tmp_path_factory.mktemp("hub"))
     for name, plugin in sorted(PLUGINS.items()):
         ref = str(REPO / plugin.path)
         done = meltano(project, "add", name, "--from-ref", ref, "--no-install")

@@ -3,31 +3,21 @@ licence (and ships its text), classifiers, and where its code, documentation and
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from new_project import load_hub_script
 
 REPO = Path(__file__).resolve().parents[1]
 LICENCE = "MIT"
 
 
-def _repository_and_packages() -> tuple[str, list[str]]:
-    """The repository's address and the packages, from their one home: the Hub generator."""
-    path = REPO / "scripts" / "hub_definitions.py"
-    spec = importlib.util.spec_from_file_location("hub_definitions", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module.REPOSITORY, module.PACKAGES
-
-
-REPOSITORY, PACKAGES = _repository_and_packages()
+# The repository's address and the packages, from their one home: the Hub generator.
+_HUB = load_hub_script()
+REPOSITORY, PACKAGES = _HUB.REPOSITORY, _HUB.PACKAGES
 
 
 def project(package: str) -> dict[str, Any]:
