@@ -7,7 +7,7 @@ One source for each fact:
 - what only the Hub shows (label, description, keywords, domain, maintenance status) is in `HUB`
   below (not `supported_python_versions`: `meltano add --from-ref` copies it into the project,
   whose schema refuses it);
-- the repository's address is `REPOSITORY` below, and nowhere else by hand.
+- the repository's address is `REPOSITORY` below (the READMEs quote it; a test checks they agree).
 
 From these it writes:
 

@@ -41,13 +41,16 @@ def load_hub_script() -> ModuleType:
     return module
 
 
-def meltano(project: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    """`meltano <args>` in `project`, offline."""
+def meltano(
+    project: Path, *args: str, answers: str | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess[str]:
+    """`meltano <args>` in `project`, offline, `answers` on its standard input."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
     return subprocess.run(
         [str(BIN / "meltano"), *args],
         cwd=project,
         env={**env, **NO_NETWORK},
+        input=answers,
         capture_output=True,
         text=True,
         timeout=timeout,
