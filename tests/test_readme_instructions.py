@@ -4,6 +4,7 @@ say what the Hub definitions say, and work: the answers the tables give to `melt
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ CUSTOM_ANSWERS = {
     ],
 }
 SENSITIVE = {"tap-cliniko": "api_key", "target-paypal": "client_secret"}
+# Meltano's prompts, in order (a loader is not asked for capabilities).
+PROMPTS = ["namespace", "pip_url", "executable", "capabilities", "settings"]
 
 
 def readme(name: str) -> str:
@@ -64,9 +67,11 @@ def test_root_readme_gives_both_pip_urls() -> None:
 @pytest.mark.parametrize("name", sorted(PLUGINS))
 def test_readme_custom_answers_make_the_plugins_block(name: str, tmp_path: Path) -> None:
     answers = CUSTOM_ANSWERS[name]
-    text = readme(name)
-    for answer in answers:
-        assert f"`{answer}`" in text, f"{name}'s README does not give the answer {answer!r}"
+    # The README's table: | `(prompt)` | `answer` ... |, one row per prompt, in order.
+    table = re.findall(r"^\| `\((\w+)\)` \| `([^`]+)`", readme(name), re.MULTILINE)
+    asked = [q for q in PROMPTS if q != "capabilities" or PLUGINS[name].plugin_type == "extractors"]
+    assert [prompt for prompt, _ in table] == asked
+    assert [answer for _, answer in table] == answers
 
     project = init_project(tmp_path)
     done = meltano(
