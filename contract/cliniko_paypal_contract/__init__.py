@@ -1,7 +1,8 @@
 """The input contract of target-paypal, shared by the mapper that writes it and the target.
 
-One home for the streams target-paypal accepts: their JSON Schemas and keys, which Cliniko
-stream each comes from, and which characters text may never carry.
+One home for the streams target-paypal accepts from any source (Cliniko is the one this
+repository maps): their JSON Schemas and keys, which Cliniko stream each comes from, and which
+characters text may never carry.
 """
 
 from cliniko_paypal_contract.streams import CLINIKO_STREAM, KEYS, TARGET_STREAM

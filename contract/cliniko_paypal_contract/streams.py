@@ -1,8 +1,11 @@
-"""The streams of the contract: each one's key, and the Cliniko stream its records come from."""
+"""The streams of the contract: each one's key, and the Cliniko stream its records come from.
+
+Any source may write the contract; the Cliniko streams are those map-cliniko-paypal reads.
+"""
 
 from __future__ import annotations
 
-# Every stream target-paypal accepts, with the field that identifies a record.
+# Every stream target-paypal accepts, from any source, with the field that identifies a record.
 KEYS = {
     "customers": "customer_id",
     "invoices": "invoice_id",
