@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 NEEDS_PERSON = "person"
 HELD_BY_RULES = "rules"
@@ -238,3 +239,9 @@ def classify(stream: str, reason: str | None) -> Classified:
         candidate, found = UNKNOWN, UNKNOWN.match(stream, text)
     facts = found.groupdict() if found else {}
     return Classified(candidate, facts.get("patient") or "", (facts.get("detail") or "").strip())
+
+
+def split(letters: list[dict[str, Any]]) -> dict[str, int]:
+    """How many open dead letters need a person, and how many the rules hold back."""
+    kinds = [classify(str(d["stream"]), d["reason"]).reason.kind for d in letters]
+    return {kind: kinds.count(kind) for kind in (NEEDS_PERSON, HELD_BY_RULES)}
