@@ -302,7 +302,7 @@ def test_all_well_only_when_everything_is(tmp_path) -> None:
     store.start_run()  # then a run crashes
     write_page(url, tmp_path / "health.html", "--reconciliation", str(good))
     text = visible_text((tmp_path / "health.html").read_text())
-    assert "Needs attention" in text and "Last run Did not finish Run 2" in text
+    assert "Needs attention: see below." in text and "Last run Did not finish Run 2" in text
 
 
 # --- in a real browser ------------------------------------------------------------------------
