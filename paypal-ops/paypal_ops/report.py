@@ -1,10 +1,12 @@
 """`paypal-ops report`: the sync-health page, one static HTML file for the clinic's finance staff.
 
 Read from target-paypal's store (the last runs and their counts, what is parked and why, conflicts)
-and from the latest reconciliation's `reconcile.json` when there is one. IDs only: the page never
-shows a patient's name, email or a staged record, only Cliniko and PayPal IDs, reasons and counts.
-The page is self-contained (inline CSS, the chart as inline SVG drawn here by pygal): it opens from
-a file share or an email attachment with no network.
+and from the latest reconciliation's `reconcile.json` when there is one. What is parked is split
+into what needs a person and what the clinic's rules hold back on purpose (parked_reasons.py),
+grouped by reason with its first IDs and a CSV of all of them (parked_groups.py). IDs only: the
+page never shows a patient's name, email or a staged record, only Cliniko and PayPal IDs, reasons
+and counts. The page is self-contained (inline CSS, the chart as inline SVG drawn here by pygal,
+each CSV a `data:` link): it opens from a file share or an email attachment with no network.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +27,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from pygal.style import Style
 
 from paypal_ops.options import StoreAddress, open_store
+from paypal_ops.parked_groups import SHOWN_IDS, count, parked_groups
+from paypal_ops.parked_reasons import HELD_BY_RULES, NEEDS_PERSON
 from paypal_ops.reconcile import KIND_TITLES
 from target_paypal.store import Store, Xref
 from target_paypal.summary import INVOICE_OUTCOMES
@@ -32,15 +37,6 @@ DEFAULT_RECONCILE_DIR = "output/reconcile"
 # The trend the chart draws, per run, in this order (Okabe-Ito colours: safe for colour blindness).
 CHART_SERIES = ("created", "updated", "unchanged", "parked")
 CHART_COLOURS = ("#0072B2", "#E69F00", "#999999", "#D55E00")
-# Where a dead letter's stream says the record came from, in the words finance staff use.
-STREAM_LABELS = {
-    "invoices": "invoice",
-    "rejects:invoices": "invoice (left out by a rule)",
-    "rejects:patients": "patient (left out by a rule)",
-    "rejects:invoice_items": "invoice item (left out by a rule)",
-    "rejects:practitioners": "practitioner (left out by a rule)",
-    "rejects:users": "user (left out by a rule)",
-}
 
 
 @dataclass(frozen=True)
@@ -54,14 +50,6 @@ class RunRow:
     status: str
     read: int | None
     invoices: dict[str, int] | None
-
-
-@dataclass
-class ParkedGroup:
-    """Open dead letters that share a reason."""
-
-    reason: str
-    letters: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -104,24 +92,6 @@ def run_rows(runs: list[dict[str, Any]], zone: ZoneInfo) -> list[RunRow]:
             )
         )
     return rows
-
-
-def parked_groups(letters: list[dict[str, Any]], zone: ZoneInfo) -> list[ParkedGroup]:
-    """Open dead letters grouped by reason, the biggest group first; IDs and dates only."""
-    groups: dict[str, ParkedGroup] = {}
-    for letter in letters:
-        reason = letter["reason"] or "(no reason recorded)"
-        group = groups.setdefault(reason, ParkedGroup(reason))
-        group.letters.append(
-            {
-                "record_id": letter["record_id"] or "(no id)",
-                "kind": STREAM_LABELS.get(letter["stream"], letter["stream"]),
-                "attempts": letter["attempts"],
-                "since": local_time(letter["created_at"], zone),
-                "debug_id": letter["debug_id"],
-            }
-        )
-    return sorted(groups.values(), key=lambda g: (-len(g.letters), g.reason))
 
 
 def conflicts(xrefs: list[Xref]) -> list[Xref]:
@@ -199,25 +169,26 @@ def _utc(value: dt.datetime | str) -> dt.datetime:
 def build(store: Store, reconciliation: ReconciliationView, runs: int, zone: ZoneInfo) -> dict:
     """Everything the template shows, computed here (the template only lays it out)."""
     rows = run_rows(store.runs(limit=runs), zone)
-    parked = parked_groups(store.open_dead_letters(), zone)
+    parked = parked_groups(store.open_dead_letters(), partial(local_time, zone=zone))
     conflicted = conflicts(store.xrefs())
     last = rows[-1] if rows else None
-    parked_count = sum(len(g.letters) for g in parked)
     recon_ok = reconciliation.state == "present" and bool(reconciliation.data.get("ok"))
     by_kind: dict[str, list[dict]] = defaultdict(list)
     for item in reconciliation.data.get("items", []):
         by_kind[str(item.get("kind", ""))].append(item)
+    person = needs_a_person(count(parked, NEEDS_PERSON), conflicted, reconciliation)
     return {
         "generated_at": local_time(dt.datetime.now(dt.UTC), zone),
         "time_zone": zone.key,
-        "healthy": bool(last and last.state == "ok" and recon_ok)
-        and not parked_count
-        and not conflicted,
+        "healthy": bool(last and last.state == "ok" and recon_ok) and not person["total"],
         "last": last,
         "runs": list(reversed(rows)),  # the table reads newest first
         "chart": chart_svg(rows),
         "parked": parked,
-        "parked_count": parked_count,
+        "shown_ids": SHOWN_IDS,
+        "parked_count": sum(g.count for g in parked),
+        "person": person,
+        "held_count": count(parked, HELD_BY_RULES),
         "conflicts": conflicted,
         "reconciliation": reconciliation,
         "recon_ok": recon_ok,
@@ -226,6 +197,23 @@ def build(store: Store, reconciliation: ReconciliationView, runs: int, zone: Zon
         "recon_labels": KIND_TITLES,
         "outcomes": INVOICE_OUTCOMES,
     }
+
+
+def needs_a_person(
+    parked: int, conflicted: list[Xref], reconciliation: ReconciliationView
+) -> dict[str, int]:
+    """What waits for a person: parked records, conflicts, reconciliation items, and in all.
+
+    A conflict the reconciliation also reports is counted once.
+    """
+    known = {x.invoice_id for x in conflicted}
+    items = [
+        i
+        for i in reconciliation.data.get("items", [])
+        if not (i.get("kind") == "conflict" and i.get("cliniko_invoice_id") in known)
+    ]
+    total = parked + len(conflicted) + len(items)
+    return {"parked": parked, "conflicts": len(conflicted), "reconcile": len(items), "total": total}
 
 
 def render(context: dict) -> str:
@@ -289,7 +277,9 @@ def report_command(
     click.echo(
         f"Sync-health page written to {output}: "
         + (f"last run {last.id} {last.state}" if last else "no runs yet")
-        + f", {context['parked_count']} parked, {len(context['conflicts'])} conflicts, "
+        + f", {context['person']['parked']:,} parked for a person, "
+        + f"{context['held_count']:,} held back by the rules, "
+        + f"{len(context['conflicts'])} conflicts, "
         + f"reconciliation {recon_word(view, context['recon_ok'])}"
     )
 

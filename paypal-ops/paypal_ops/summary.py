@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from paypal_ops.options import StoreAddress, open_store
+from paypal_ops.parked_reasons import HELD_BY_RULES, NEEDS_PERSON, split
 from target_paypal.summary import CLINIKO_NAMES, INVOICE_OUTCOMES
 
 # How an outcome reads in the summary, where its bare name would not do.
@@ -31,18 +32,29 @@ def summary_command(store_url: StoreAddress, run_id: int | None, as_json: bool) 
         raise click.ClickException("no finished run in the store yet: run the pipeline first")
     counts = run["counts"] or {}
     reasons = {outcome: store.run_reasons(run["id"], outcome) for outcome in ("skipped", "parked")}
+    now = split(store.open_dead_letters())
     if as_json:
         payload = {**counts, "run_id": run["id"], "reasons": reasons}
+        payload["open_dead_letters_now"] = {
+            "needs_a_person": now[NEEDS_PERSON],
+            "held_by_rules": now[HELD_BY_RULES],
+        }
         click.echo(json.dumps(payload, indent=2, default=str))
         return
-    for line in describe_run(run["id"], counts, reasons):
+    for line in describe_run(run["id"], counts, reasons, now):
         click.echo(line)
 
 
 def describe_run(
-    run_id: int, counts: dict[str, Any], reasons: dict[str, list[tuple[str, str, int]]]
+    run_id: int,
+    counts: dict[str, Any],
+    reasons: dict[str, list[tuple[str, str, int]]],
+    now: dict[str, int] | None = None,
 ) -> list[str]:
-    """The summary's lines: records read, every invoice's outcome, what was left out."""
+    """The summary's lines: records read, every invoice's outcome, what was left out.
+
+    `now`: the open dead letters at this moment by kind (parked_reasons.split), if known.
+    """
     read = counts.get("read", {})
     invoices = counts.get("invoices", {})
     accounted = sum(invoices.get(k, 0) for k in INVOICE_OUTCOMES)
@@ -72,6 +84,12 @@ def describe_run(
         if letters
         else "  Open dead letters: 0"
     )
+    if now and any(now.values()):
+        lines.append(
+            f"  Open now: {now[NEEDS_PERSON]:,} need a person (something went wrong), "
+            f"{now[HELD_BY_RULES]:,} held back by the clinic's rules on purpose (no email, "
+            "open credit, a filter…); paypal-ops report lists them by reason"
+        )
     return lines
 
 

@@ -7,17 +7,21 @@ The plain tests read the HTML; the browser test opens the page in Debian's headl
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import os
 import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from click.testing import CliRunner
 
 from paypal_ops.cli import cli
+from target_paypal.client import PayPalError
 from target_paypal.store import Store, Xref
 from target_paypal.summary import run_summary
 
@@ -28,8 +32,14 @@ PATIENT = {
     "given_name": "Zelda",
     "surname": "Quixote",
 }
-OUTAGE = "PayPal unavailable (HTTP 503) after 8 tries"
-HOSTILE = "amount <b>110.00</b> refused & kept"
+OUTAGE = str(PayPalError(503, "SERVICE_UNAVAILABLE", operation="create"))
+HOSTILE = "amount <b>110.00</b> refused & kept"  # a reason no one classified: needs a person
+NO_EMAIL = (
+    "parked by the mapper: no usable email (invoice_email and email are empty or invalid): "
+    "add one in Cliniko"
+)
+# Patients the rules hold back for want of an email: more than the page lists (20).
+NO_EMAIL_PATIENTS = [f"1000000000000001{n:02d}" for n in range(25)]
 CONFLICT = "MARKED_AS_PAID in PayPal, not by this sync: left as it is"
 RECONCILIATION = {
     "generated_at": "2026-11-27T05:00:00Z",
@@ -122,7 +132,9 @@ def build_store(url: str) -> Store:
             store.park("invoices", "200000000000000007", OUTAGE)
             store.park("invoices", "200000000000000008", HOSTILE)
             # A rejected patient keeps its record in the dead letter: names, email.
-            store.park("rejects:patients", PATIENT["customer_id"], "no email", record=PATIENT)
+            store.park("rejects:patients", PATIENT["customer_id"], NO_EMAIL, record=PATIENT)
+            for patient_id in NO_EMAIL_PATIENTS:
+                store.park("rejects:patients", patient_id, NO_EMAIL, record=PATIENT)
             store.save_xref(
                 Xref(
                     "200000000000000009",
@@ -190,6 +202,16 @@ def visible_text(html: str) -> str:
     return " ".join(" ".join(parser.chunks).split())
 
 
+def csv_rows(href: str) -> list[dict[str, str]]:
+    """The rows of a CSV carried in a `data:` link, as a spreadsheet would read them."""
+    prefix = "data:text/csv;charset=utf-8,"
+    assert href.startswith(prefix), href[:80]
+    text = unquote(href.removeprefix(prefix))
+    for value in (PATIENT["email"], PATIENT["given_name"], PATIENT["surname"]):
+        assert value not in text
+    return list(csv.DictReader(io.StringIO(text)))
+
+
 def row_cells(html: str, run_id: int) -> dict[str, str]:
     row = re.search(rf'<tr data-run="{run_id}".*?</tr>', html, re.S)
     assert row, f"no row for run {run_id}"
@@ -204,18 +226,31 @@ def test_the_page_shows_the_known_figures_ids_only(known, tmp_path) -> None:
     html = (tmp_path / "page" / "health.html").read_text()
     text = visible_text(html)
 
-    assert "last run 4 ok, 4 parked, 1 conflicts, reconciliation needs attention" in out
+    assert (
+        "last run 4 ok, 3 parked for a person, 26 held back by the rules, 1 conflicts, "
+        "reconciliation needs attention"
+    ) in out
     assert row_cells(html, 4) == {k: str(v) for k, v in LAST.items()}
     assert row_cells(html, 1)["created"] == "5"
     assert row_cells(html, 3) == {k: "–" for k in LAST}  # crashed: no counts, not zeros
     assert re.search(r'<tr data-run="3" data-state="incomplete">.*?Did not finish', html, re.S)
     assert 'id="incomplete-note"' in html
     assert "1 min 15 s" in text and "12.3 s" in text
-    # Parked, grouped by reason with the IDs; the outage group is the biggest, so first.
+    # Needs a person: 3 parked, 1 conflict, 2 from the reconciliation; 26 held by the rules.
+    assert re.search(r'id="tile-person">.*?data-count="6"', html, re.S)
+    assert re.search(r'id="tile-held">.*?data-count="26"', html, re.S)
+    assert "Needs attention: 6 for a person to look at (below). 26 more are held back" in text
+    # Parked, grouped by kind of reason: what needs a person first, the largest first.
     groups = re.findall(r'<span class="reason">(.*?)</span>', html)
-    assert groups[0] == OUTAGE and len(groups) == 3
-    assert "200000000000000006" in text and "dbg-503-bbb" in text
-    assert f"{PATIENT['customer_id']} patient (left out by a rule)" in text
+    assert groups == [
+        "PayPal refused it or did not answer",
+        "Other reasons",  # the reason no one classified
+        "Patients without a usable email",
+    ]
+    assert "200000000000000006 invoice create: HTTP 503 SERVICE_UNAVAILABLE" in text
+    assert "dbg-503-bbb" in text
+    assert f"{PATIENT['customer_id']} patient" in text
+    assert "Showing 20 of 26." in text
     # Conflicts, reconciliation, GST by month.
     assert "200000000000000009 CLK-9 INV2-CONF-0000-0009 MARKED_AS_PAID" in text
     assert "Different in PayPal (1)" in text and "INV2-DIFF-0000-0001" in text
@@ -238,7 +273,7 @@ def test_without_runs_or_reconciliation_it_says_so(tmp_path, monkeypatch) -> Non
     monkeypatch.setenv("PAYPAL_OPS_RECONCILE_DIR", str(tmp_path / "nowhere"))
     out = write_page(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "health.html")
     text = visible_text((tmp_path / "health.html").read_text())
-    assert "no runs yet, 0 parked, 0 conflicts, reconciliation absent" in out
+    assert "no runs yet, 0 parked for a person, 0 held back by the rules, 0 conflicts" in out
     assert "No runs yet: run the pipeline first." in text
     assert f"No reconciliation yet: run paypal-ops reconcile (looked for {tmp_path}" in text
     assert "Needs attention" in text and "Times in UTC" in text
@@ -267,7 +302,7 @@ def test_all_well_only_when_everything_is(tmp_path) -> None:
     store.start_run()  # then a run crashes
     write_page(url, tmp_path / "health.html", "--reconciliation", str(good))
     text = visible_text((tmp_path / "health.html").read_text())
-    assert "Needs attention" in text and "Last run Did not finish Run 2" in text
+    assert "Needs attention: see below." in text and "Last run Did not finish Run 2" in text
 
 
 # --- in a real browser ------------------------------------------------------------------------
@@ -301,7 +336,7 @@ def browser(tmp_path, monkeypatch):
         "--window-size=1280,900",
     ):
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     yield driver
     driver.quit()
@@ -320,18 +355,34 @@ def test_the_page_in_headless_chromium(known, tmp_path, browser) -> None:
 
     assert browser.title == "Sync health: Cliniko → PayPal"
     assert text("#tile-last-run .value") == "OK"
-    assert text("#tile-parked .value") == "4"
+    # The headline: what needs a person apart from what the rules hold back.
+    assert text("#tile-person .value") == "6"
+    assert text("#tile-person .muted") == "3 parked, 1 conflict, 2 from the reconciliation"
+    assert text("#tile-held .value") == "26"
     assert text("#tile-conflicts .value") == "1"
     assert text("#tile-reconciliation .value") == "2 to check"
     for outcome, count in LAST.items():
         assert text(f'tr[data-run="4"] td[data-outcome="{outcome}"]') == str(count)
     assert "Did not finish" in text('tr[data-run="3"]')
     first_group = browser.find_elements(By.CSS_SELECTOR, ".parked-group")[0]
-    assert OUTAGE in first_group.text
+    assert first_group.get_attribute("data-kind") == "person" and OUTAGE in first_group.text
     assert {"200000000000000006", "200000000000000007"} == {
         e.text for e in first_group.find_elements(By.CSS_SELECTOR, ".record-id")
     }
     assert HOSTILE in text("#parked")  # shown as the text it is
+    # A group: its count, what to do, its first 20 IDs, and a CSV of all of them.
+    held = browser.find_element(By.CSS_SELECTOR, '.parked-group[data-reason="no-email-patient"]')
+    assert held.find_element(By.CSS_SELECTOR, "h4 .count").text == "(26)"
+    assert "Add the patient's email" in held.find_element(By.CSS_SELECTOR, ".todo").text
+    everyone = [PATIENT["customer_id"], *NO_EMAIL_PATIENTS]
+    shown = [e.text for e in held.find_elements(By.CSS_SELECTOR, ".record-id")]
+    assert shown == everyone[:20]
+    link = held.find_element(By.CSS_SELECTOR, "a.csv")
+    assert link.text == "Download all 26 as CSV"
+    assert link.get_attribute("download") == "parked-no-email-patient.csv"
+    rows = csv_rows(str(link.get_attribute("href")))
+    assert [r["id"] for r in rows] == everyone
+    assert {r["record"] for r in rows} == {"patient"}
     assert "200000000000000009" in text("#conflicts-table")
     gst = [c.text for c in browser.find_elements(By.CSS_SELECTOR, '[data-month="2026-07"] td')]
     assert gst == ["2026-07", "123.45", "120.00", "3.45"]
@@ -355,6 +406,14 @@ def test_the_page_in_headless_chromium(known, tmp_path, browser) -> None:
     ]
     assert created == ["5", "1", "2"]
 
+    # Nothing fetched from anywhere: the page's only request is for its own file.
+    requested = {
+        event["params"]["request"]["url"][:100]
+        for event in (json.loads(e["message"])["message"] for e in browser.get_log("performance"))
+        if event["method"] == "Network.requestWillBeSent"
+        and event["params"].get("documentURL") == page.as_uri()
+    }
+    assert requested == {page.as_uri()}, sorted(requested)
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
 

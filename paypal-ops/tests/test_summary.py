@@ -52,6 +52,10 @@ def test_every_invoice_is_accounted_for_in_the_summary(target, clinic, tmp_path)
     assert f"parked {outcomes['parked']}" in shown
     assert f"(= {len(data.invoices) + 1})" in shown
     assert "status 40: open credit" in shown
+    # The patient, its invoices and the open credit are all held back by the rules, on purpose.
+    held = outcomes["parked"] + 1
+    assert f"Open now: 0 need a person (something went wrong), {held} held back" in shown
     assert "@" not in shown and "Surname" not in shown and "Given" not in shown
     as_json = json.loads(ops_summary(target, "--json"))
     assert as_json["invoices"] == outcomes
+    assert as_json["open_dead_letters_now"] == {"needs_a_person": 0, "held_by_rules": held}
