@@ -17,7 +17,7 @@ PACKAGES := contract tap-cliniko transforms target-paypal paypal-ops
 PLUGIN_VENV = .meltano/$(1)/venv/bin/python
 OVERLAY = $(BIN)/uv pip install -q --no-deps --python $(call PLUGIN_VENV,$(1)) $(2:%=-e ./%)
 
-$(STAMP): pyproject.toml sandbox/pyproject.toml orchestrate/pyproject.toml $(PACKAGES:%=%/pyproject.toml)
+$(STAMP): meltano.yml pyproject.toml sandbox/pyproject.toml orchestrate/pyproject.toml $(PACKAGES:%=%/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ./sandbox ./paypal-ops -e ./orchestrate -e .
