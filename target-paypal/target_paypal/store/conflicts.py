@@ -4,6 +4,11 @@ By design a clinic's store has one writer while staging (the target drains its s
 a time and a run holds the clinic's run lock), and each applier worker writes only its own
 invoice's rows. Should PostgreSQL still abort a transaction as a deadlock victim or on a
 serialization failure, the call is repeated a bounded number of times, with a warning line.
+
+So is a unique violation: `INSERT ... ON CONFLICT (key)` settles a race only on `key`, and
+two writers inserting the same new row at once can still collide on another unique column
+(`xrefs.paypal_id`); tried again, the row is there and the upsert updates it. A true duplicate
+fails every try and is raised.
 """
 
 from __future__ import annotations
@@ -20,13 +25,17 @@ import sqlalchemy as sa
 
 LOGGER = logging.getLogger("target-paypal")
 CONFLICT_TRIES = 5
-RETRIED = {"40P01": "deadlock", "40001": "serialization failure"}
+RETRIED = {
+    "40P01": "deadlock",
+    "40001": "serialization failure",
+    "23505": "unique violation (a concurrent insert)",
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def conflict_kind(error: BaseException) -> str | None:
-    """'deadlock' or 'serialization failure' when that is why PostgreSQL refused, else None."""
+    """What PostgreSQL refused for, when it is a race worth another try (`RETRIED`), else None."""
     state = getattr(getattr(error, "orig", None), "sqlstate", None)
     return RETRIED.get(state) if isinstance(state, str) else None
 
