@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 from target_harness import TargetRunner
+
 from target_paypal.plan import write_plan
 from target_paypal.store import Store
 
