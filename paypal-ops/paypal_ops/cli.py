@@ -12,6 +12,7 @@ import click
 from paypal_ops.dead_letters import dead_letters_group
 from paypal_ops.notify import notify_command
 from paypal_ops.options import StoreAddress, clinic_option, store_option
+from paypal_ops.purge import purge_command
 from paypal_ops.reconcile_command import reconcile_command
 from paypal_ops.report import report_command
 from paypal_ops.summary import summary_command
@@ -34,6 +35,7 @@ for command in (
     dead_letters_group,
     notify_command,
     webhooks_command,
+    purge_command,
 ):
     cli.add_command(command)
 

@@ -4,7 +4,8 @@ Replay re-stages what can be re-staged and leaves the writing to the next run (w
 staged invoices even when Cliniko sends nothing new): an invoice that PayPal refused is queued
 again; a record kept because it broke the contract is checked again and staged if it passes now.
 A record the mapper parked needs Cliniko's record again: fix it in Cliniko (it comes with the
-next run) or, after changing the rules, re-read everything with `meltano run --full-refresh`.
+next run) or, after changing the rules, re-read everything with `meltano run --full-refresh`;
+so does a letter whose kept record was dropped after `dead_letter_retention_days`.
 Discarding closes a letter with the reason, recorded in the audit log.
 """
 
@@ -19,6 +20,7 @@ import click
 from paypal_ops.options import StoreAddress, open_store
 from target_paypal.sinks import input_problem
 from target_paypal.store import Store
+from target_paypal.store.dead_letters import REREAD_FROM_CLINIKO
 
 STAGERS = {
     "customers": "stage_customers",
@@ -59,6 +61,8 @@ class Replayed:
     restaged: list[str] = field(default_factory=list)
     still_failing: list[str] = field(default_factory=list)
     need_cliniko: list[str] = field(default_factory=list)
+    # kept past dead_letter_retention_days: their records were dropped
+    dropped: list[str] = field(default_factory=list)
 
 
 def chosen(store: Store, selection: Selection) -> list[dict[str, Any]]:
@@ -69,13 +73,15 @@ def chosen(store: Store, selection: Selection) -> list[dict[str, Any]]:
 def replay(store: Store, selection: Selection, currency: str = "AUD") -> Replayed:
     """Queue parked invoices for the next run; stage kept records that pass the contract now.
 
-    A record that still fails is parked again; one the mapper parked needs Cliniko's record
-    again and is only listed.
+    A record that still fails is parked again; one the mapper parked, or one whose record was
+    dropped after `dead_letter_retention_days`, needs Cliniko's record again and is only listed.
     """
     done = Replayed()
     for letter in chosen(store, selection):
         stream, record_id, record = letter["stream"], str(letter["record_id"]), letter["record"]
-        if stream.startswith("rejects:"):
+        if letter.get("record_dropped_at") is not None:
+            done.dropped.append(f"{stream} {record_id}")
+        elif stream.startswith("rejects:"):
             done.need_cliniko.append(f"{stream[8:]} {record_id}")
         elif stream == "invoices" and record is None:
             store.mark_dirty([record_id])
@@ -145,14 +151,20 @@ def dead_letters_list(
     selection = _selection(True, record_ids, reason, stream)
     letters = chosen(open_store(store_url), selection)
     fields = ("id", "stream", "record_id", "attempts", "created_at", "reason", "debug_id")
-    rows = [{k: letter[k] for k in fields} for letter in letters]
+    rows = [
+        {**{k: letter[k] for k in fields}, "record_dropped_at": letter.get("record_dropped_at")}
+        for letter in letters
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     for row in rows:
+        dropped = " [record dropped: re-read from Cliniko to replay]" * bool(
+            row["record_dropped_at"]
+        )
         click.echo(
             f"{row['id']:>6}  {row['stream']:<18} {row['record_id']:<20} "
-            f"x{row['attempts']:<3} {row['reason']}"
+            f"x{row['attempts']:<3} {row['reason']}{dropped}"
         )
     click.echo(f"{len(rows)} open dead letter(s)")
 
@@ -184,6 +196,11 @@ def dead_letters_replay(
     click.echo(f"Staged again (they pass the contract now): {len(done.restaged)}")
     if done.still_failing:
         click.echo(f"Still failing, kept: {', '.join(done.still_failing[:20])}")
+    if done.dropped:
+        click.echo(
+            f"Kept record dropped ({len(done.dropped)}: {', '.join(done.dropped[:20])}): "
+            f"{REREAD_FROM_CLINIKO}"
+        )
     if done.need_cliniko:
         click.echo(
             f"Need Cliniko's record again ({len(done.need_cliniko)}): fix them in Cliniko, or "

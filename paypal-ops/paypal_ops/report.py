@@ -30,6 +30,7 @@ from paypal_ops.options import StoreAddress, open_store
 from paypal_ops.parked_groups import SHOWN_IDS, count, parked_groups
 from paypal_ops.parked_reasons import HELD_BY_RULES, NEEDS_PERSON
 from paypal_ops.reconcile import KIND_TITLES
+from target_paypal.private_files import write_private
 from target_paypal.store import Store, Xref
 from target_paypal.summary import INVOICE_OUTCOMES
 
@@ -271,8 +272,7 @@ def report_command(
     )
     view = load_reconciliation(path)
     context = build(open_store(store_url), view, runs, zone_for(time_zone, view))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(context), encoding="utf-8")
+    write_private(output, render(context))  # owner only (0600), as the store it comes from
     last = context["last"]
     click.echo(
         f"Sync-health page written to {output}: "

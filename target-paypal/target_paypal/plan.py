@@ -18,6 +18,7 @@ from typing import Any
 
 from target_paypal.amounts import invoice_total
 from target_paypal.client import PayPalClient
+from target_paypal.private_files import write_private
 from target_paypal.store import Store
 
 OPERATIONS = ("create", "update", "send", "record_payment", "cancel", "delete")
@@ -173,9 +174,8 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
 
 
 def write_plan(plan: dict[str, Any], folder: Path) -> tuple[Path, Path]:
-    """Write the plan as plan.json and plan.txt in `folder`; returns both paths."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write the plan as plan.json and plan.txt in `folder` (0600; folders made 0700)."""
     as_json, as_text = folder / "plan.json", folder / "plan.txt"
-    as_json.write_text(json.dumps(plan, indent=2) + "\n")
-    as_text.write_text("\n".join(describe_plan(plan)) + "\n")
+    write_private(as_json, json.dumps(plan, indent=2) + "\n")
+    write_private(as_text, "\n".join(describe_plan(plan)) + "\n")
     return as_json, as_text

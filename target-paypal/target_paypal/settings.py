@@ -10,6 +10,7 @@ from singer_sdk import typing as th
 from target_paypal.client import PAYPAL_SANDBOX
 from target_paypal.store import DEFAULT_STORE
 from target_paypal.store.clinics import check_clinic
+from target_paypal.store.retention import AUDIT_RETENTION_DAYS, DEAD_LETTER_RETENTION_DAYS
 
 SETTINGS = th.PropertiesList(
     th.Property(
@@ -146,7 +147,33 @@ SETTINGS = th.PropertiesList(
         description="How long to wait for the store while another process (another run, "
         "paypal-ops) holds it locked; then the run stops, nothing written.",
     ),
+    th.Property(
+        "dead_letter_retention_days",
+        th.IntegerType,
+        default=DEAD_LETTER_RETENTION_DAYS,
+        description="How long an open dead letter keeps the record it was parked with (a "
+        "patient's details, an invoice's lines). After that, at the end of a run, the record is "
+        "dropped: the letter stays with its IDs and reason and says 're-read from Cliniko to "
+        "replay'. A closed letter keeps no record. `paypal-ops purge` uses it too.",
+    ),
+    th.Property(
+        "audit_retention_days",
+        th.IntegerType,
+        default=AUDIT_RETENTION_DAYS,
+        description="How long the audit log of PayPal writes, the runs and each record's "
+        "outcome are kept (IDs and amounts only); older entries are deleted at the end of a "
+        "run. Default 7 years: they are financial records. `paypal-ops purge` uses it too.",
+    ),
 ).to_dict()
+
+RETENTION_SETTINGS = ("dead_letter_retention_days", "audit_retention_days")
+
+
+def retention_problem(name: str, value: Any) -> str | None:
+    """Why a retention setting's value is unusable (one line), or None."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return None
+    return f"{name} must be a whole number of days, 0 or more (it is {value!r})"
 
 
 def config_problem(config: Any) -> str | None:
@@ -159,6 +186,10 @@ def config_problem(config: Any) -> str | None:
         check_clinic(config.get("clinic"))
     except ValueError as error:
         return f"{error}: set TARGET_PAYPAL_CLINIC to the clinic's name in the store"
+    for name in RETENTION_SETTINGS:
+        problem = retention_problem(name, config.get(name))
+        if problem:
+            return f"{problem}: set TARGET_PAYPAL_{name.upper()}"
     url = urlparse(str(config.get("base_url") or PAYPAL_SANDBOX))
     if url.scheme not in ("http", "https") or not url.hostname:
         return (

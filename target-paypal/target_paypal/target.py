@@ -29,6 +29,12 @@ from target_paypal.settings import SETTINGS, config_problem
 from target_paypal.sinks import IGNORED_STREAMS, IgnoredSink, StagingSink
 from target_paypal.store import DEFAULT_STORE, Store, StoreError
 from target_paypal.store.clinics import clinic_sqlite_url
+from target_paypal.store.dead_letters import REREAD_FROM_CLINIKO
+from target_paypal.store.retention import (
+    AUDIT_RETENTION_DAYS,
+    DEAD_LETTER_RETENTION_DAYS,
+    RetentionDays,
+)
 from target_paypal.summary import describe, run_summary
 
 
@@ -168,6 +174,9 @@ class TargetPayPal(Target):
         """Invoices parked last time are tried again first (their records are in the store)."""
         # Ids only: every open letter's kept record would be read just to be dropped.
         parked = self.store.open_dead_letter_ids("invoices")
+        dropped = self.store.dropped_letter_count()
+        if dropped:  # their records are gone: only Cliniko's can replay them
+            self.logger.info("%d dead letters cannot be retried: %s", dropped, REREAD_FROM_CLINIKO)
         if parked:
             self.logger.info("Retrying %d parked invoices", len(parked))
             self.store.mark_dirty(parked)
@@ -259,6 +268,7 @@ class TargetPayPal(Target):
             self.logger.info(line, extra=fields)
         if not self.dry_run:
             self._alert()
+            self._apply_retention()
         self.store.release_run_lock()  # the next run of this clinic may start
         if self.dry_run:
             plan = build_plan(self.store, self.run_id)
@@ -266,6 +276,30 @@ class TargetPayPal(Target):
             for line in describe_plan(plan):
                 self.logger.info(line)
             self.logger.info("Plan written to %s and %s", *paths)
+
+    def _apply_retention(self) -> None:
+        """Drop dead letters' records and audit entries kept past their retention settings."""
+        days = RetentionDays(
+            int(self.config.get("dead_letter_retention_days", DEAD_LETTER_RETENTION_DAYS)),
+            int(self.config.get("audit_retention_days", AUDIT_RETENTION_DAYS)),
+        )
+        removed = self.store.apply_retention(days)
+        if removed["dead_letter_records_expired"]:
+            self.logger.warning(
+                "Dropped the kept records of %d dead letters open over %d days "
+                "(dead_letter_retention_days): %s (paypal-ops dead-letters list)",
+                removed["dead_letter_records_expired"],
+                days.dead_letters,
+                REREAD_FROM_CLINIKO,
+            )
+        if removed["audit_log"] or removed["runs"]:
+            self.logger.info(
+                "Deleted %d audit log entries and %d runs older than %d days "
+                "(audit_retention_days)",
+                removed["audit_log"],
+                removed["runs"],
+                days.audit,
+            )
 
     def _alert(self) -> None:
         """One alert when this run parked new records (a failed run: `paypal-ops notify`)."""

@@ -2,18 +2,41 @@
 
 A letter's stream is the target stream that failed ("invoices", "invoice_lines", ...) or, for a
 record the mapper rejected, "rejects:<Cliniko stream>". Each record has at most one open letter.
+
+A letter keeps its record only while it is open: resolving, superseding or discarding it drops
+the record (the letter stays, with its IDs and reason). An open letter's record is dropped too
+once it is older than `dead_letter_retention_days` (`drop_expired_records`); the letter is
+then marked (`record_dropped_at`) and replaying it needs Cliniko's record again
+(`REREAD_FROM_CLINIKO`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_paypal.store.engine import StoreBase
+from target_paypal.store.ids_only import ids_only
 from target_paypal.store.schema import audit, dead_letters, invoices, skipped
 from target_paypal.store.sql import IDS_PER_STATEMENT, utc_now
+
+REREAD_FROM_CLINIKO = (
+    "re-read from Cliniko to replay: its kept record was dropped after "
+    "dead_letter_retention_days; change the record in Cliniko (the next sync brings it) or run "
+    "`meltano run --full-refresh cliniko-to-paypal`"
+)
+# What closing a letter sets: the record goes, the IDs and the reason stay.
+CLOSED = {"record": sa.null()}
+
+
+def has_record() -> sa.ColumnElement[bool]:
+    """A letter still keeping a record (not SQL NULL, nor the JSON null older stores wrote)."""
+    return sa.and_(
+        dead_letters.c.record.is_not(None), sa.cast(dead_letters.c.record, sa.Text) != "null"
+    )
 
 
 def park_letter(
@@ -32,7 +55,13 @@ def park_letter(
             dead_letters.c.resolved_at.is_(None),
         )
     ).one_or_none()
-    values = {"reason": reason[:500], "debug_id": debug_id, "record": record}
+    values: dict[str, Any] = {
+        "reason": ids_only(reason)[:500],
+        "debug_id": debug_id,
+        "record": sa.null(),
+    }
+    if record is not None:  # kept again (read anew): no longer dropped
+        values.update(record=record, record_dropped_at=None)
     if open_letter is None:
         conn.execute(
             dead_letters.insert().values(
@@ -63,7 +92,7 @@ def supersede_rejects(conn: Connection, stream: str, source: str, record_ids: li
                 dead_letters.c.record_id.in_(chunk),
                 dead_letters.c.resolved_at.is_(None),
             )
-            .values(resolved_at=utc_now(), resolution="superseded by a valid record")
+            .values(resolved_at=utc_now(), resolution="superseded by a valid record", **CLOSED)
         )
         conn.execute(
             skipped.delete().where(skipped.c.stream == stream, skipped.c.record_id.in_(chunk))
@@ -95,7 +124,7 @@ class DeadLetters(StoreBase):
                     dead_letters.c.record_id == record_id,
                     dead_letters.c.resolved_at.is_(None),
                 )
-                .values(resolved_at=utc_now(), resolution=resolution)
+                .values(resolved_at=utc_now(), resolution=resolution, **CLOSED)
             )
 
     def discard(self, letter_id: int, why: str) -> None:
@@ -112,14 +141,14 @@ class DeadLetters(StoreBase):
             conn.execute(
                 dead_letters.update()
                 .where(dead_letters.c.id == letter_id)
-                .values(resolved_at=utc_now(), resolution=f"discarded: {why}"[:300])
+                .values(resolved_at=utc_now(), resolution=f"discarded: {why}"[:300], **CLOSED)
             )
             conn.execute(
                 audit.insert().values(
                     at=utc_now(),
                     invoice_id=letter.record_id if letter.stream == "invoices" else None,
                     operation=f"discard {letter.stream}"[:40],
-                    outcome=f"dead letter {letter_id} ({letter.record_id}): {why}"[:300],
+                    outcome=ids_only(f"dead letter {letter_id} ({letter.record_id}): {why}")[:300],
                 )
             )
             if letter.stream == "invoices":
@@ -164,3 +193,31 @@ class DeadLetters(StoreBase):
         query = sa.select(sa.func.count()).where(dead_letters.c.resolved_at.is_(None))
         with self.begin() as conn:
             return int(conn.execute(query.select_from(dead_letters)).scalar_one())
+
+
+def expired_open(cutoff: dt.datetime) -> sa.ColumnElement[bool]:
+    """Open letters parked before `cutoff` that still keep a record."""
+    return sa.and_(
+        dead_letters.c.resolved_at.is_(None), dead_letters.c.created_at < cutoff, has_record()
+    )
+
+
+def closed_with_record() -> sa.ColumnElement[bool]:
+    """Closed letters still keeping a record (closed by an earlier version, which kept it)."""
+    return sa.and_(dead_letters.c.resolved_at.is_not(None), has_record())
+
+
+def drop_expired_records(conn: Connection, cutoff: dt.datetime) -> tuple[int, int]:
+    """Drop the records of open letters parked before `cutoff`, and of closed letters.
+
+    Returns (open letters marked "re-read from Cliniko", closed letters emptied).
+    """
+    expired = conn.execute(
+        dead_letters.update()
+        .where(expired_open(cutoff))
+        .values(record=sa.null(), record_dropped_at=utc_now())
+    ).rowcount
+    closed = conn.execute(
+        dead_letters.update().where(closed_with_record()).values(**CLOSED)
+    ).rowcount
+    return int(expired or 0), int(closed or 0)

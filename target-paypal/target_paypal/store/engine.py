@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from target_paypal.private_files import create_private_file, private_folder, tighten
 from target_paypal.store.clinics import check_clinic, clinic_schema, clinic_sqlite_url
 from target_paypal.store.run_lock import RunLock, StoreHeld, lock_key
 from target_paypal.store.schema import add_missing_columns, metadata
@@ -70,7 +71,7 @@ def open_engine(url: str, lock_timeout_seconds: float = 30, clinic: str | None =
     """
     url = clinic_sqlite_url(url, clinic)
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_file(Path(url.removeprefix("sqlite:///")).expanduser())
     engine = _create_engine(url, lock_timeout_seconds)
     schema = clinic_schema(clinic) if engine.dialect.name == "postgresql" else None
     if schema:  # every table of the metadata is looked up in the clinic's schema
@@ -85,6 +86,19 @@ def open_engine(url: str, lock_timeout_seconds: float = 30, clinic: str | None =
     except sa.exc.SQLAlchemyError as error:
         raise _store_error(engine, error, lock_timeout_seconds) from None
     return engine
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """The store's file owner-only: made 0600 before SQLite opens it, or tightened if looser.
+
+    SQLite gives its -wal, -shm and -journal files the database file's own mode, so they are
+    0600 too. An empty file is a valid empty database.
+    """
+    if str(path) in ("", ":memory:"):
+        return
+    private_folder(path.parent)
+    create_private_file(path)
+    tighten(path)
 
 
 def _create_engine(url: str, lock_timeout_seconds: float) -> Engine:

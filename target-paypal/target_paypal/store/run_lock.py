@@ -2,7 +2,7 @@
 
 PostgreSQL: a session advisory lock on a connection kept open for the whole run (the server
 drops it when that connection ends, however the process ended). SQLite: an exclusive `flock`
-on `<store file>.lock` (the kernel drops it when the process ends). A run that cannot take it
+on `<store file>.lock` (0600; the kernel drops it when the process ends). A run that cannot take it
 stops at start, before writing anything, saying since when the other run has held it.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from target_paypal.private_files import open_private
 from target_paypal.store.clinics import described
 
 
@@ -77,7 +78,7 @@ class RunLock:
             return None
         path = Path(database).expanduser()
         # Kept open on purpose: the lock lasts as long as this handle (or the process).
-        handle = open(path.with_name(path.name + ".lock"), "a+")  # noqa: SIM115
+        handle = open_private(path.with_name(path.name + ".lock"), "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

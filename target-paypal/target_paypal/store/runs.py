@@ -1,11 +1,14 @@
 """Runs and what they did: run history, each record's outcome, the audit log, alerts sent.
 
 The audit log is append-only: every PayPal write with its IDs, HTTP status and PayPal debug_id,
-no personal data. Outcomes are kept for the last `KEEP_OUTCOMES_OF_RUNS` runs.
+no personal data (an email in a reason is replaced: `ids_only`). Outcomes are kept for the last
+`KEEP_OUTCOMES_OF_RUNS` runs; the audit log, outcomes and runs for `audit_retention_days`
+(`delete_audit_before`, run by `retention`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -13,9 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cliniko_paypal_contract import CLINIKO_STREAM
-from target_paypal.store.dead_letters import park_letter
+from target_paypal.store.dead_letters import CLOSED, park_letter
 from target_paypal.store.directory import Xref, write_xref
 from target_paypal.store.engine import StoreBase
+from target_paypal.store.ids_only import ids_only
 from target_paypal.store.schema import audit, dead_letters, invoices, notifications, outcomes, runs
 from target_paypal.store.sql import as_utc, upsert_by_key, upsert_row, utc_now
 
@@ -30,8 +34,19 @@ def write_outcome(
         conn,
         outcomes,
         {"run_id": run_id, "stream": stream, "record_id": record_id},
-        {"outcome": outcome, "reason": (reason or "")[:500] or None},
+        {"outcome": outcome, "reason": ids_only(reason or "")[:500] or None},
     )
+
+
+def _audit_row(run_id: int | None, entry: dict[str, Any]) -> dict[str, Any]:
+    """An audit log row: the entry, its time and run, its outcome text without emails."""
+    outcome = entry.get("outcome")
+    return {
+        "at": utc_now(),
+        "run_id": run_id,
+        **entry,
+        "outcome": ids_only(str(outcome))[:300] if outcome is not None else None,
+    }
 
 
 class RunHistory(StoreBase):
@@ -187,7 +202,7 @@ class RunHistory(StoreBase):
             if audit_entries:
                 conn.execute(
                     audit.insert(),
-                    [{"at": utc_now(), "run_id": run_id, **e} for e in audit_entries],
+                    [_audit_row(run_id, entry) for entry in audit_entries],
                 )
             if xref is not None:
                 write_xref(conn, xref)
@@ -201,7 +216,7 @@ class RunHistory(StoreBase):
                         dead_letters.c.record_id == invoice_id,
                         dead_letters.c.resolved_at.is_(None),
                     )
-                    .values(resolved_at=utc_now(), resolution=result or "applied")
+                    .values(resolved_at=utc_now(), resolution=result or "applied", **CLOSED)
                 )
             if done or parked is not None:
                 conn.execute(
@@ -244,3 +259,29 @@ class RunHistory(StoreBase):
                     "channels": channels,
                 },
             )
+
+
+def runs_before(cutoff: dt.datetime) -> sa.ColumnElement[bool]:
+    """Runs started before `cutoff`."""
+    return runs.c.started_at < cutoff
+
+
+def outcomes_of_runs_before(cutoff: dt.datetime) -> sa.ColumnElement[bool]:
+    """Record outcomes of the runs started before `cutoff`."""
+    return outcomes.c.run_id.in_(sa.select(runs.c.id).where(runs_before(cutoff)))
+
+
+def audit_before(cutoff: dt.datetime) -> sa.ColumnElement[bool]:
+    """Audit log entries written before `cutoff`."""
+    return audit.c.at < cutoff
+
+
+def delete_audit_before(conn: Connection, cutoff: dt.datetime) -> dict[str, int]:
+    """Delete the audit log, the outcomes and the runs older than `cutoff`; counts by table."""
+    return {
+        "audit_log": int(conn.execute(audit.delete().where(audit_before(cutoff))).rowcount or 0),
+        "outcomes": int(
+            conn.execute(outcomes.delete().where(outcomes_of_runs_before(cutoff))).rowcount or 0
+        ),
+        "runs": int(conn.execute(runs.delete().where(runs_before(cutoff))).rowcount or 0),
+    }

@@ -76,6 +76,9 @@ dead_letters = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=1),
     sa.Column("resolved_at", sa.DateTime(timezone=True)),
     sa.Column("resolution", sa.String(300)),
+    # When retention dropped the kept record of an open letter (dead_letter_retention_days):
+    # replaying it then needs Cliniko's record again.
+    sa.Column("record_dropped_at", sa.DateTime(timezone=True)),
     sa.Index("ix_dead_letters_record", "stream", "record_id"),
 )
 practitioners = sa.Table(
