@@ -23,6 +23,7 @@ from target_paypal.client import PAYPAL_SANDBOX, PayPalClient, PayPalError
 from target_paypal.compose import Invoicer
 from target_paypal.left_out import summed_up
 from target_paypal.plan import PlanningClient, build_plan, describe_plan, write_plan
+from target_paypal.private_files import create_private_file
 from target_paypal.progress import quiet_metrics
 from target_paypal.reader import ForgivingReader, printable, raw_line
 from target_paypal.settings import SETTINGS, config_problem
@@ -360,6 +361,7 @@ def scratch_copy(url: str, clinic: str | None, folder: Path, logger: Any) -> str
     url = clinic_sqlite_url(url, clinic) if url.startswith("sqlite:///") else url
     source = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
     if source is not None and source.exists():
+        create_private_file(scratch)  # the copy holds what the store holds: owner only
         try:
             with sqlite3.connect(source) as src, sqlite3.connect(scratch) as dst:
                 src.backup(dst)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from pathlib import Path
@@ -10,6 +11,7 @@ from target_harness import TargetRunner
 
 from target_paypal.plan import write_plan
 from target_paypal.store import Store
+from target_paypal.target import scratch_copy
 
 
 def mode(path: Path) -> int:
@@ -64,3 +66,13 @@ def test_the_plan_is_owner_only(tmp_path):
     as_json.chmod(0o644)  # a plan left by an earlier version is tightened when rewritten
     write_plan(plan, folder)
     assert mode(as_json) == 0o600
+
+
+def test_a_dry_runs_scratch_copy_of_the_store_is_owner_only(tmp_path):
+    os.umask(0o022)
+    source = tmp_path / "store.db"
+    Store(f"sqlite:///{source}").engine.dispose()
+    (tmp_path / "scratch").mkdir()
+    url = scratch_copy(f"sqlite:///{source}", None, tmp_path / "scratch", logging.getLogger())
+    assert url == f"sqlite:///{tmp_path / 'scratch' / 'store.db'}"
+    assert mode(tmp_path / "scratch" / "store.db") == 0o600
