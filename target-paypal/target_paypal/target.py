@@ -329,6 +329,11 @@ def scratch_copy(url: str, clinic: str | None, folder: Path, logger: Any) -> str
         try:
             with sqlite3.connect(source) as src, sqlite3.connect(scratch) as dst:
                 src.backup(dst)
+            key = Path(f"{source}.key")  # the email key (store/email_key.py) goes with it
+            if key.exists():
+                fd = os.open(f"{scratch}.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as copy:
+                    copy.write(key.read_bytes())
         except sqlite3.Error as error:
             raise StoreError(
                 f"the store {source} cannot be copied for a dry run ({error}): if it is "
