@@ -29,16 +29,12 @@ from target_paypal.progress import Progress
 from target_paypal.reader import printable
 from target_paypal.settle import NumberTaken, SettledWrites, differs
 from target_paypal.store import Store, Xref
-from target_paypal.store.kept import KEPT, is_kept
+from target_paypal.store.kept import KEPT, is_kept, recipient_cut
 
 VOID = "VOID"
 NEVER_CREATED = "void in Cliniko (closed, archived or deleted) and never in PayPal"
 INCOMPLETE = "incomplete at the end of the input"
-RECIPIENT_GONE = (
-    "details not kept once PayPal held them, and that PayPal invoice cannot be read: change "
-    "the patient in Cliniko (any field) so they are read again"
-)
-APPLIED = ("created", "updated", "unchanged")
+RECIPIENT_GONE = "details not kept and their PayPal invoice unreadable: edit the patient in Cliniko"
 UNASSIGNED = "unassigned"  # the owner of an invoice whose practitioner is not known
 LOGGER = logging.getLogger("target-paypal")
 CHUNK = 500  # invoices handed to the workers at a time (bounds memory; the tail wait is short)
@@ -186,11 +182,9 @@ class InvoiceWriter:
         outcome.xref = self._xref(header, current["id"], status)
 
     def _by_hand(self, header: dict, current: dict, outcome: Outcome) -> None:
-        outcome.result = "conflict"
-        outcome.reason = f"{current['status']} in PayPal, not by this sync: left as it is"
-        outcome.xref = replace(
-            self._xref(header, current["id"], current["status"]), conflict=outcome.reason
-        )
+        outcome.result, status = "conflict", current["status"]
+        outcome.reason = f"{status} in PayPal, not by this sync: left as it is"
+        outcome.xref = replace(self._xref(header, current["id"], status), conflict=outcome.reason)
         self._log(outcome, "conflict", current["id"], current["status"])
 
     def _closed(self, header: dict, outcome: Outcome) -> None:
@@ -329,33 +323,19 @@ class DirtyInvoiceApplier:
         owner = inputs.owner or UNASSIGNED
         if header.get("memo"):
             header = {**header, "memo": header["memo"].replace("{owner}", owner)[:500]}
-        cut = is_kept(header) or any(is_kept(line) for line in inputs.lines)
-        if (
-            customer is not None
-            and is_kept(customer)
-            and header["target_status"] != VOID
-            and not cut
-        ):
-            customer = self._recipient_from_paypal(customer, inputs.recipient_in)
+        if customer is not None and recipient_cut(header, inputs.lines, customer):
+            held_in = self.invoices.client.get_invoice(inputs.recipient_in or "") or {}
+            customer = customer_from_paypal(customer, held_in)
             if customer is None:
-                return Outcome(
-                    invoice_id,
-                    "parked",
-                    reason=f"patient {header['customer_id']}: {RECIPIENT_GONE}",
-                    summary_reason=f"patient {RECIPIENT_GONE}",
-                )
+                why = f"patient {header['customer_id']}: {RECIPIENT_GONE}"
+                return Outcome(invoice_id, "parked", reason=why)
         outcome = self.invoices.apply(header, inputs.lines, customer, inputs.xref)
-        if outcome.carries == inputs.recipient_in or outcome.result not in APPLIED:
+        if outcome.carries == inputs.recipient_in or outcome.result in ("conflict", "parked"):
             outcome.carries = None  # nothing new to note
         outcome.owner, outcome.customer_id = owner, header["customer_id"]
         if outcome.xref is not None:
             outcome.xref = replace(outcome.xref, owner=owner)
         return outcome
-
-    def _recipient_from_paypal(self, kept: dict, paypal_id: str | None) -> dict | None:
-        """A cut-down customer's recipient, read back from a PayPal invoice that holds it."""
-        found = self.invoices.client.get_invoice(paypal_id) if paypal_id else None
-        return customer_from_paypal(kept, found) if found else None
 
     def _held_by_customer(
         self, header: dict, customer: dict | None, left_out: tuple[str, str] | None

@@ -100,10 +100,12 @@ def load_key(engine: Engine, clinic: str | None) -> bytes:
         key, source = _make_key(path), f"the key file {path}"
     want = hmac.new(key, _CHECK, hashlib.sha256).hexdigest()
     if fingerprint is None:
-        with engine.begin() as conn:
-            conn.execute(sa.delete(store_secret))
-            conn.execute(sa.insert(store_secret).values(id=1, fingerprint=want))
-    elif fingerprint != want:
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.insert(store_secret).values(id=1, fingerprint=want))
+        except sa.exc.IntegrityError:  # another process was first: its secret must be ours
+            fingerprint = _fingerprint(engine)
+    if fingerprint is not None and fingerprint != want:
         raise StoreError(
             f"the store {_where(engine)} hashes emails with another secret than {source}: set "
             f"store_secret ({SECRET_ENV}) to the secret it was made with, or unset it to use "

@@ -52,6 +52,15 @@ def is_kept(record: dict[str, Any] | None) -> bool:
     return bool(record) and KEPT in record  # type: ignore[operator]
 
 
+def recipient_cut(header: dict, lines: list[dict], customer: dict) -> bool:
+    """Whether composing this invoice needs a cut-down customer's recipient back from PayPal.
+
+    Not for a void, nor for an invoice itself cut down (which is never composed).
+    """
+    closed = is_kept(header) or any(is_kept(line) for line in lines)
+    return is_kept(customer) and header.get("target_status") != "VOID" and not closed
+
+
 def content_of(record: dict[str, Any]) -> str:
     """The hash of a record's full content (a cut-down record carries its original's)."""
     if is_kept(record):
