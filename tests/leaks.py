@@ -6,6 +6,7 @@ The reliability suite hands every run's printed and written output to a `LeakSca
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -149,3 +150,134 @@ def database_store_reasons(url: str) -> Iterable[tuple[str, str]]:
                             yield f"{name}:{schema}.{table}.{column}", str(value or "")
     finally:
         engine.dispose()
+
+
+# --- the store at rest (issue 17): what it keeps once an invoice is closed in PayPal -------------
+
+# PayPal statuses after which the store keeps IDs only (target-paypal store/kept.py says why).
+CLOSED_IN_PAYPAL = {
+    "PAID", "MARKED_AS_PAID", "CANCELLED", "REFUNDED", "PARTIALLY_REFUNDED", "MARKED_AS_REFUNDED",
+}  # fmt: skip
+
+
+def _link(record: dict, name: str) -> str | None:
+    link = (record.get(name) or {}).get("links", {}).get("self")
+    return str(link).rstrip("/").rsplit("/", 1)[-1] if link else None
+
+
+def _patient_values(patient: dict) -> set[str]:
+    """What a person could read about a patient: names, emails, address, phone numbers."""
+    first = patient.get("preferred_first_name") or patient.get("first_name")
+    values = {
+        patient.get("email"),
+        patient.get("invoice_email"),
+        patient.get("last_name"),
+        f"{first} {patient.get('last_name')}",
+        f"{patient.get('first_name')} {patient.get('last_name')}",
+        patient.get("address_1"),
+    }
+    for phone in patient.get("patient_phone_numbers") or []:
+        number = str(phone.get("number") or "")
+        digits = "".join(c for c in number if c.isdigit()).lstrip("0")
+        values |= {number, phone.get("normalized_number"), digits}
+    return {v.strip() for v in values if isinstance(v, str) and len(v.strip()) >= 4}
+
+
+def closed_content(sandbox) -> dict[str, set[str]]:
+    """The values the store must no longer hold: by patient or item, those of invoices closed
+    in PayPal only (a value an open or unsent invoice also has, a shared surname or a product
+    name, may stay).
+
+    A patient counts as closed when PayPal holds at least one of their invoices and every one
+    it holds is closed, and Cliniko has none of theirs that PayPal lacks (other than archived or
+    deleted ones); an item when its invoice is closed in PayPal.
+    """
+    statuses = {
+        str(inv["detail"].get("reference")): inv["status"] for inv in sandbox.paypal.invoices()
+    }
+    cliniko = sandbox.cliniko
+    patient_of = {str(i["id"]): _link(i, "patient") for i in cliniko.records("invoices")}
+    gone = {
+        str(i["id"])
+        for i in cliniko.records("invoices")
+        if i.get("archived_at") or i.get("deleted_at")
+    }
+    open_patients = {
+        patient_of[i]
+        for i in patient_of
+        if statuses.get(i) not in CLOSED_IN_PAYPAL and (i in statuses or i not in gone)
+    }
+    closed: dict[str, set[str]] = {"patients": set(), "items": set()}
+    kept: dict[str, list[str]] = {"patients": [], "items": []}  # what may stay, as text
+    for patient in cliniko.records("patients"):
+        pid = str(patient["id"])
+        if pid not in open_patients and pid in {patient_of[i] for i in statuses}:
+            closed["patients"] |= _patient_values(patient)
+        else:
+            kept["patients"] += [json.dumps(patient), *_patient_values(patient)]
+    for item in cliniko.records("invoice_items"):
+        name = str(item.get("name") or "").strip()
+        if statuses.get(str(_link(item, "invoice"))) not in CLOSED_IN_PAYPAL:
+            kept["items"].append(name)
+        elif len(name) >= 4:
+            closed["items"].add(name)
+    # A value an open patient or item also has, as a whole word anywhere in it (a surname
+    # that is another patient's street), may stay.
+    return {
+        kind: {
+            v
+            for v in values
+            if not re.search(_pattern({v}, True), "\n".join(kept[kind]), re.IGNORECASE)
+        }
+        for kind, values in closed.items()
+    }
+
+
+def store_at_rest_findings(engine_or_url: sa.Engine | str, sandbox) -> list[str]:
+    """Where a store holds what a person could read about an invoice closed in PayPal.
+
+    Every text and JSON column of every table (in every schema but the system's) is scanned
+    for `closed_content(sandbox)`, as whole words, case-insensitively. A finding names the
+    table, column, row and the value's first two characters only.
+    """
+    values = closed_content(sandbox)
+    wanted = values["patients"] | values["items"]
+    if not wanted:
+        return []
+    pattern = re.compile(_pattern(wanted, True), re.IGNORECASE)
+    engine = sa.create_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
+    found = []
+    try:
+        with engine.connect() as db:
+            inspector = sa.inspect(db)
+            schemas: list[str | None] = [None]
+            if engine.dialect.name == "postgresql":
+                schemas = [
+                    s for s in inspector.get_schema_names()
+                    if s not in ("information_schema", "pg_catalog", "pg_toast")
+                ]
+            for schema in schemas:
+                for table in sorted(inspector.get_table_names(schema=schema)):
+                    columns = [
+                        c["name"]
+                        for c in inspector.get_columns(table, schema=schema)
+                        if isinstance(c["type"], (sa.String, sa.Text, sa.JSON))
+                        or str(c["type"]).upper() in ("JSON", "JSONB", "TEXT")
+                    ]
+                    query = sa.select(*(sa.column(c) for c in columns)).select_from(
+                        sa.table(table, schema=schema)
+                    )
+                    for n, row in enumerate(db.execute(query) if columns else []):
+                        for column, value in zip(columns, row, strict=True):
+                            text = value if isinstance(value, str) else json.dumps(value)
+                            match = pattern.search(text or "")
+                            if match:
+                                hit = match.group(0)
+                                found.append(
+                                    f"{schema or 'main'}.{table}.{column} row {n}: "
+                                    f"{hit[:2]}…({len(hit)} chars)"
+                                )
+    finally:
+        if isinstance(engine_or_url, str):
+            engine.dispose()
+    return found

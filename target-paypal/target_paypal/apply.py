@@ -17,15 +17,24 @@ from decimal import Decimal
 from typing import Any
 
 from target_paypal.client import CLOSED_BY_HAND, EDITABLE, OPEN, PAID, PayPalClient, PayPalError
-from target_paypal.compose import Invoicer, LeftOut, NotReady, compose, content_hash
+from target_paypal.compose import (
+    Invoicer,
+    LeftOut,
+    NotReady,
+    compose,
+    content_hash,
+    customer_from_paypal,
+)
 from target_paypal.progress import Progress
 from target_paypal.reader import printable
 from target_paypal.settle import NumberTaken, SettledWrites, differs
 from target_paypal.store import Store, Xref
+from target_paypal.store.kept import KEPT, is_kept, recipient_cut
 
 VOID = "VOID"
 NEVER_CREATED = "void in Cliniko (closed, archived or deleted) and never in PayPal"
 INCOMPLETE = "incomplete at the end of the input"
+RECIPIENT_GONE = "details not kept and their PayPal invoice unreadable: edit the patient in Cliniko"
 UNASSIGNED = "unassigned"  # the owner of an invoice whose practitioner is not known
 LOGGER = logging.getLogger("target-paypal")
 CHUNK = 500  # invoices handed to the workers at a time (bounds memory; the tail wait is short)
@@ -43,6 +52,8 @@ class Outcome:
     debug_id: str | None = None
     owner: str | None = None
     summary_reason: str | None = None  # the same without IDs, to group a run's reasons
+    carries: str | None = None  # a PayPal invoice now holding the customer's recipient
+    customer_id: str | None = None
 
 
 class InvoiceWriter:
@@ -63,6 +74,10 @@ class InvoiceWriter:
             # Void needs neither lines nor customer: whatever arrived, it must not stay payable.
             wanted = content_hash({}, header)
             return self._settle(outcome, wanted, lambda: self._void(header, outcome))
+        if is_kept(header) or any(is_kept(line) for line in lines):
+            # Closed in PayPal, so cut down to its IDs: nothing to compose, nothing to write.
+            wanted = content_hash({KEPT: True}, header)
+            return self._settle(outcome, wanted, lambda: self._closed(header, outcome))
         try:
             body = compose(header, lines, customer, self.invoicer)
         except NotReady as why:
@@ -72,9 +87,10 @@ class InvoiceWriter:
         except LeftOut as why:
             outcome.result, outcome.reason = "skipped", str(why)
             return outcome
-        return self._settle(
-            outcome, content_hash(body, header), lambda: self._converge(header, body, outcome)
-        )
+        wanted, xref = content_hash(body, header), outcome.xref
+        if xref is not None and xref.applied_hash == wanted and xref.paypal_status in EDITABLE:
+            outcome.carries = xref.paypal_id  # brought in line with this body when last editable
+        return self._settle(outcome, wanted, lambda: self._converge(header, body, outcome))
 
     def _settle(self, outcome: Outcome, wanted: str, converge: Callable[[], None]) -> Outcome:
         """Run `converge` unless already applied; a refusal parks the invoice."""
@@ -151,22 +167,41 @@ class InvoiceWriter:
             self._log(outcome, "create", current["id"], current["status"])
             outcome.result = "created"
         elif self._changed_by_hand(current, outcome, target):
-            outcome.result = "conflict"
-            outcome.reason = f"{current['status']} in PayPal, not by this sync: left as it is"
-            outcome.xref = replace(
-                self._xref(header, current["id"], current["status"]), conflict=outcome.reason
-            )
-            self._log(outcome, "conflict", current["id"], current["status"])
+            self._by_hand(header, current, outcome)
             return
-        if current["status"] in EDITABLE and differs(current, body):
-            current = self.writes.replace(current["id"], outcome.invoice_id, body)
-            self._log(outcome, "update", current["id"], current["status"])
-            if outcome.result == "unchanged":
-                outcome.result = "updated"
+        if current["status"] in EDITABLE:
+            if differs(current, body):
+                current = self.writes.replace(current["id"], outcome.invoice_id, body)
+                self._log(outcome, "update", current["id"], current["status"])
+                if outcome.result == "unchanged":
+                    outcome.result = "updated"
+            outcome.carries = current["id"]
         status = self._move(current, header, outcome)
         if outcome.result == "unchanged" and status != current["status"]:
             outcome.result = "updated"
         outcome.xref = self._xref(header, current["id"], status)
+
+    def _by_hand(self, header: dict, current: dict, outcome: Outcome) -> None:
+        outcome.result, status = "conflict", current["status"]
+        outcome.reason = f"{status} in PayPal, not by this sync: left as it is"
+        outcome.xref = replace(self._xref(header, current["id"], status), conflict=outcome.reason)
+        self._log(outcome, "conflict", current["id"], current["status"])
+
+    def _closed(self, header: dict, outcome: Outcome) -> None:
+        """An invoice cut down once closed: PayPal is read, never written (kept.py)."""
+        known = outcome.xref.paypal_status if outcome.xref else None
+        current = self._current(header, outcome) if known in CLOSED_BY_HAND else None
+        if current is None:  # void before, never in PayPal or deleted; now wanted again
+            outcome.result = "parked"
+            outcome.reason = outcome.summary_reason = (
+                f"void before ({known or 'not in PayPal'}), so its details were not kept: "
+                "read it again from Cliniko (meltano run --full-refresh) to send it"
+            )
+            return
+        if self._changed_by_hand(current, outcome, header["target_status"]):
+            self._by_hand(header, current, outcome)
+            return
+        outcome.xref = self._xref(header, current["id"], current["status"])
 
     def _changed_by_hand(self, current: dict, outcome: Outcome, target: str) -> bool:
         """Closed in PayPal by someone else.
@@ -248,8 +283,12 @@ class DirtyInvoiceApplier:
         """
         self.final = final
         pending = self.store.dirty_invoice_ids()
-        if not pending:
-            return
+        if pending:
+            self._apply(pending, final)
+        if final:  # what is closed in PayPal keeps its IDs only from now on (store/kept.py)
+            self.store.strip_closed()
+
+    def _apply(self, pending: list[str], final: bool) -> None:
         self.shared = self.store.shared_emails()
         client = self.invoices.client
         progress = Progress(
@@ -284,8 +323,16 @@ class DirtyInvoiceApplier:
         owner = inputs.owner or UNASSIGNED
         if header.get("memo"):
             header = {**header, "memo": header["memo"].replace("{owner}", owner)[:500]}
+        if customer is not None and recipient_cut(header, inputs.lines, customer):
+            held_in = self.invoices.client.get_invoice(inputs.recipient_in or "") or {}
+            customer = customer_from_paypal(customer, held_in)
+            if customer is None:
+                why = f"patient {header['customer_id']}: {RECIPIENT_GONE}"
+                return Outcome(invoice_id, "parked", reason=why)
         outcome = self.invoices.apply(header, inputs.lines, customer, inputs.xref)
-        outcome.owner = owner
+        if outcome.carries == inputs.recipient_in or outcome.result in ("conflict", "parked"):
+            outcome.carries = None  # nothing new to note
+        outcome.owner, outcome.customer_id = owner, header["customer_id"]
         if outcome.xref is not None:
             outcome.xref = replace(outcome.xref, owner=owner)
         return outcome
@@ -339,6 +386,8 @@ class DirtyInvoiceApplier:
                 printable(parked[0], 500),
                 "kept in the dead letters and retried on every run (paypal-ops dead-letters list)",
             )
+        if outcome.carries and outcome.customer_id:
+            self.store.carried(outcome.customer_id, outcome.carries)
         self.store.record_outcome(
             self.run_id,
             outcome.invoice_id,

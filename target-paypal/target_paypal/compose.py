@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from target_paypal.amounts import invoice_total
+from target_paypal.store.kept import is_kept
 
 
 class NotReady(Exception):
@@ -71,6 +72,27 @@ def recipient(customer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def customer_from_paypal(kept: dict[str, Any], invoice: dict[str, Any]) -> dict[str, Any] | None:
+    """A cut-down customer with its recipient read back from a PayPal invoice.
+
+    The inverse of `recipient`; None when that invoice has none.
+    """
+    recipients = invoice.get("primary_recipients") or []
+    if not recipients:
+        return None
+    billing = recipients[0].get("billing_info") or {}
+    name, phones = billing.get("name") or {}, billing.get("phones") or []
+    return {
+        **{k: v for k, v in kept.items() if not k.startswith("_")},
+        "given_name": name.get("given_name"),
+        "surname": name.get("surname"),
+        "business_name": billing.get("business_name"),
+        "email": billing.get("email_address"),
+        "address": billing.get("address"),
+        "phone": {k: v for k, v in phones[0].items() if k != "phone_type"} if phones else None,
+    }
+
+
 def item(line: dict[str, Any], currency: str) -> dict[str, Any]:
     """One PayPal invoice item from a staged line; money stays a decimal string."""
     discount = None
@@ -99,7 +121,13 @@ def compose(
     customer: dict[str, Any] | None,
     invoicer: Invoicer,
 ) -> dict[str, Any]:
-    """The full invoice body for create or full-replace PUT. Raises NotReady while incomplete."""
+    """The full invoice body for create or full-replace PUT. Raises NotReady while incomplete.
+
+    A record cut down once its invoice closed (`store/kept.py`) has no content to compose: it
+    is refused, never sent as an empty recipient or unnamed items.
+    """
+    if any(is_kept(r) for r in (header, customer, *lines)):
+        raise NotReady("its details were not kept once it closed in PayPal", "details not kept")
     live = sorted(
         (ln for ln in lines if not ln.get("deleted")),
         key=lambda ln: (ln.get("position") or 0, ln["line_id"]),

@@ -70,6 +70,17 @@ SETTINGS = th.PropertiesList(
         "postgresql+psycopg://user@host/database when several workers or clinics share it.",
     ),
     th.Property(
+        "store_secret",
+        th.StringType,
+        secret=True,
+        description="The store's own secret for the keyed hash of patients' emails (how it "
+        "finds emails patients share without keeping them). Read from the environment "
+        "(TARGET_PAYPAL_STORE_SECRET, or .env). Unset: a key file made at the first run, "
+        "owner-only, beside a SQLite store (<store file>.key) or, for PostgreSQL, in "
+        "~/.config/target-paypal/keys/; set it, the same on every machine, when several "
+        "machines share a PostgreSQL store. Changing it later stops the run.",
+    ),
+    th.Property(
         "clinic",
         th.StringType,
         description="The clinic whose data this run reads and writes in the store (1-40 "

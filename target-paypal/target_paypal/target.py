@@ -23,7 +23,7 @@ from target_paypal.client import PAYPAL_SANDBOX, PayPalClient, PayPalError
 from target_paypal.compose import Invoicer
 from target_paypal.left_out import summed_up
 from target_paypal.plan import PlanningClient, build_plan, describe_plan, write_plan
-from target_paypal.private_files import create_private_file
+from target_paypal.private_files import create_private_file, open_private
 from target_paypal.progress import quiet_metrics
 from target_paypal.reader import ForgivingReader, printable, raw_line
 from target_paypal.settings import SETTINGS, config_problem
@@ -365,6 +365,10 @@ def scratch_copy(url: str, clinic: str | None, folder: Path, logger: Any) -> str
         try:
             with sqlite3.connect(source) as src, sqlite3.connect(scratch) as dst:
                 src.backup(dst)
+            key = Path(f"{source}.key")  # the email key (store/email_key.py) goes with it
+            if key.exists():
+                with open_private(Path(f"{scratch}.key"), "wb") as copy:
+                    copy.write(key.read_bytes())
         except sqlite3.Error as error:
             raise StoreError(
                 f"the store {source} cannot be copied for a dry run ({error}): if it is "

@@ -5,9 +5,10 @@ cross-references Cliniko id <-> PayPal invoice, the hash last applied, an append
 of PayPal writes (IDs and outcomes, no personal data), dead letters, and runs.
 
 `Store` is composed of one class per concern, each in its own module and each reading and
-writing through the engine `StoreBase` opens (`engine`): `staging`, `directory`,
-`dead_letters`, `runs`, `webhooks` and `retention` (how long each is kept). The tables are in
-`schema`, the shared upsert in `sql`; where each clinic's tables live in `clinics`.
+writing through the engine `StoreBase` opens (`engine`): `staging` (with `email_key`, the
+keyed hash of emails), `directory`, `kept` (records cut down once applied), `dead_letters`,
+`runs`, `webhooks` and `retention` (how long each is kept). The tables are in `schema`, the
+shared upsert in `sql`; where each clinic's tables live in `clinics`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from target_paypal.store.conflicts import retry_every_method
 from target_paypal.store.dead_letters import DeadLetters
 from target_paypal.store.directory import CustomerDirectory, Xref
 from target_paypal.store.engine import DEFAULT_STORE, StoreError
+from target_paypal.store.kept import KeptRecords
 from target_paypal.store.retention import Removal, Retention, RetentionDays
 from target_paypal.store.runs import RunHistory
 from target_paypal.store.staging import InvoiceInputs, Staging
@@ -34,7 +36,9 @@ __all__ = [
 
 
 @retry_every_method
-class Store(Staging, CustomerDirectory, DeadLetters, RunHistory, WebhookLog, Retention):
+class Store(
+    KeptRecords, Staging, CustomerDirectory, DeadLetters, RunHistory, WebhookLog, Retention
+):
     """Every read and write of one clinic's data, one transaction per call.
 
     A call PostgreSQL aborts as a deadlock victim or on a serialization failure is run again

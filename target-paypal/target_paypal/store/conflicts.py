@@ -56,7 +56,10 @@ def retry_conflicts(method: F) -> F:
                     raise
                 LOGGER.warning(
                     "Store %s in %s: rolled back, trying again (%d of %d)",
-                    kind, method.__name__, attempt + 1, CONFLICT_TRIES,
+                    kind,
+                    method.__name__,
+                    attempt + 1,
+                    CONFLICT_TRIES,
                 )
                 time.sleep(random.uniform(0.02, 0.1) * attempt)  # let the other one finish
         raise AssertionError("unreachable")
@@ -74,4 +77,3 @@ def retry_every_method(cls: type) -> type:
 
 
 NOT_TRANSACTIONS = {"begin", "hold_run_lock", "release_run_lock"}
-

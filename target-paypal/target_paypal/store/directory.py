@@ -1,7 +1,8 @@
 """The customer directory and the cross-references Cliniko invoice <-> PayPal invoice.
 
 PayPal has no customer directory, so the store keeps one: each Cliniko patient's staged record
-and email. An `Xref` is what the store knows of one invoice in PayPal: its PayPal id and
+(cut down to its IDs once PayPal holds it, `kept`) and the keyed hash of its email
+(`email_key`). An `Xref` is what the store knows of one invoice in PayPal: its PayPal id and
 number, the status last seen, the hash last applied, and any conflict that holds it back.
 """
 
@@ -55,22 +56,25 @@ class CustomerDirectory(StoreBase):
     """The store's part that answers who a customer is and where an invoice is in PayPal."""
 
     def shared_emails(self) -> dict[str, list[str]]:
-        """Map each customer id to the other customers with the same email (case-insensitive)."""
+        """Map each customer id to the other customers with the same email (case-insensitive).
+
+        Compared by the email's keyed hash (`email_key`): the store does not keep emails.
+        """
         with self.begin() as conn:
             shared = (
-                sa.select(customers.c.email)
-                .where(customers.c.email.is_not(None))
-                .group_by(customers.c.email)
+                sa.select(customers.c.email_hash)
+                .where(customers.c.email_hash.is_not(None))
+                .group_by(customers.c.email_hash)
                 .having(sa.func.count() > 1)
             )
             rows = conn.execute(
-                sa.select(customers.c.email, customers.c.customer_id).where(
-                    customers.c.email.in_(shared)
+                sa.select(customers.c.email_hash, customers.c.customer_id).where(
+                    customers.c.email_hash.in_(shared)
                 )
             ).all()
         by_email: dict[str, list[str]] = {}
-        for email, customer_id in rows:
-            by_email.setdefault(email, []).append(customer_id)
+        for email_hash, customer_id in rows:
+            by_email.setdefault(email_hash, []).append(customer_id)
         return {
             cid: sorted(other for other in ids if other != cid)
             for ids in by_email.values()

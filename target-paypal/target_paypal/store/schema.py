@@ -17,9 +17,14 @@ customers = sa.Table(
     "customers",
     metadata,
     sa.Column("customer_id", sa.String(40), primary_key=True),
-    sa.Column("email", sa.String(254), index=True),
+    # The keyed hash of the normalised email (`email_key`): finds emails patients share.
+    sa.Column("email_hash", sa.String(64), index=True),
     sa.Column("record", sa.JSON, nullable=False),
     sa.Column("staged_at", sa.DateTime(timezone=True), nullable=False),
+    # A PayPal invoice that carries the customer's current recipient (`kept`), and when the
+    # record was cut down to its IDs (NULL: it holds its full content).
+    sa.Column("recipient_in", sa.String(40)),
+    sa.Column("stripped_at", sa.DateTime(timezone=True)),
 )
 invoices = sa.Table(
     "invoices",
@@ -30,6 +35,8 @@ invoices = sa.Table(
     sa.Column("record", sa.JSON, nullable=False),
     sa.Column("dirty", sa.Boolean, nullable=False, default=True, index=True),
     sa.Column("staged_at", sa.DateTime(timezone=True), nullable=False),
+    # When its header and lines were cut down to IDs and amounts (NULL: they may hold content).
+    sa.Column("stripped_at", sa.DateTime(timezone=True)),
 )
 invoice_lines = sa.Table(
     "invoice_lines",

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 from cliniko_paypal_contract import CLINIKO_STREAM
 from target_paypal.store.dead_letters import supersede_rejects
 from target_paypal.store.directory import Xref, read_xref
-from target_paypal.store.engine import StoreBase
+from target_paypal.store.email_key import EmailKey
+from target_paypal.store.kept import is_kept, same_content
 from target_paypal.store.schema import (
     customers,
     dead_letters,
@@ -41,42 +42,49 @@ class InvoiceInputs:
     customer_left_out: tuple[str, str] | None = None  # only read when the customer is missing
     owner: str | None = None
     xref: Xref | None = None
+    recipient_in: str | None = None  # a PayPal invoice holding the customer's recipient
 
 
-class Staging(StoreBase):
+class Staging(EmailKey):
     """The store's part that stages records, tracks dirty invoices, and reads them back."""
 
     def stage_customers(self, records: Iterable[dict[str, Any]]) -> None:
         """Upsert customers, marking dirty the invoices whose recipient may change.
 
         Invoices become dirty for a customer that is new or changed, and for every customer
-        sharing its old or new email (the shared-email rule may now apply).
+        sharing its old or new email (the shared-email rule may now apply). A customer cut
+        down to its IDs (`kept`) that comes again unchanged stays cut down.
         """
         records = list(records)
+        hashes = {r["customer_id"]: self.hash_email(r.get("email")) for r in records}
         with self.begin() as conn:
             supersede_rejects(conn, "customers", "patients", [r["customer_id"] for r in records])
             for record in records:
                 customer_id = record["customer_id"]
                 old = conn.execute(
-                    sa.select(customers.c.record).where(customers.c.customer_id == customer_id)
-                ).scalar_one_or_none()
+                    sa.select(customers.c.record, customers.c.email_hash).where(
+                        customers.c.customer_id == customer_id
+                    )
+                ).one_or_none()
+                if old is not None and same_content(old.record, record):
+                    continue
                 upsert_by_key(
                     conn,
                     customers,
                     "customer_id",
                     {
                         "customer_id": customer_id,
-                        "email": (record.get("email") or "").lower() or None,
+                        "email_hash": hashes[customer_id],
                         "record": record,
                         "staged_at": utc_now(),
+                        "recipient_in": None,
+                        "stripped_at": None,
                     },
                 )
-                if old == record:
-                    continue
-                emails = {
-                    (r.get("email") or "").lower() for r in (old, record) if r and r.get("email")
-                }
-                owners_of = sa.select(customers.c.customer_id).where(customers.c.email.in_(emails))
+                emails = {h for h in (old and old.email_hash, hashes[customer_id]) if h}
+                owners_of = sa.select(customers.c.customer_id).where(
+                    customers.c.email_hash.in_(emails)
+                )
                 conn.execute(
                     invoices.update()
                     .where(
@@ -89,11 +97,18 @@ class Staging(StoreBase):
                 )
 
     def stage_invoices(self, records: Iterable[dict[str, Any]]) -> None:
-        """Upsert invoice headers, each marked dirty."""
+        """Upsert invoice headers, each marked dirty (one cut down and unchanged is left be)."""
         records = list(records)
         with self.begin() as conn:
             supersede_rejects(conn, "invoices", "invoices", [r["invoice_id"] for r in records])
             for record in records:
+                old = conn.execute(
+                    sa.select(invoices.c.record).where(
+                        invoices.c.invoice_id == record["invoice_id"]
+                    )
+                ).scalar_one_or_none()
+                if is_kept(old) and same_content(old, record):
+                    continue
                 upsert_by_key(
                     conn,
                     invoices,
@@ -105,15 +120,24 @@ class Staging(StoreBase):
                         "record": record,
                         "dirty": True,
                         "staged_at": utc_now(),
+                        "stripped_at": None,
                     },
                 )
 
     def stage_lines(self, records: list[dict[str, Any]]) -> None:
-        """Upsert invoice lines, marking their invoices dirty."""
+        """Upsert invoice lines, marking their invoices dirty (unless cut down and unchanged)."""
         with self.begin() as conn:
             line_ids = [r["line_id"] for r in records]
             supersede_rejects(conn, "invoice_lines", "invoice_items", line_ids)
+            touched = set()
             for record in records:
+                old = conn.execute(
+                    sa.select(invoice_lines.c.record).where(
+                        invoice_lines.c.line_id == record["line_id"]
+                    )
+                ).scalar_one_or_none()
+                if is_kept(old) and same_content(old, record):
+                    continue
                 upsert_by_key(
                     conn,
                     invoice_lines,
@@ -124,9 +148,11 @@ class Staging(StoreBase):
                         "record": record,
                     },
                 )
-            touched = {record["invoice_id"] for record in records}
+                touched.add(record["invoice_id"])
             conn.execute(
-                invoices.update().where(invoices.c.invoice_id.in_(touched)).values(dirty=True)
+                invoices.update()
+                .where(invoices.c.invoice_id.in_(touched))
+                .values(dirty=True, stripped_at=None)
             )
 
     def stage_practitioners(self, records: Iterable[dict[str, Any]]) -> None:
@@ -212,8 +238,8 @@ class Staging(StoreBase):
         patient, owner, xref).
         """
         with self.begin() as conn:
-            header, items, customer = _staged_invoice(conn, invoice_id)
-            inputs = InvoiceInputs(header, items, customer)
+            header, items, customer, recipient_in = _staged_invoice(conn, invoice_id)
+            inputs = InvoiceInputs(header, items, customer, recipient_in=recipient_in)
             if header is None:
                 return inputs
             if customer is None:
@@ -225,8 +251,11 @@ class Staging(StoreBase):
 
 def _staged_invoice(
     conn: Connection, invoice_id: str
-) -> tuple[dict | None, list[dict], dict | None]:
-    """Return the header, lines and customer of one invoice, as staged."""
+) -> tuple[dict | None, list[dict], dict | None, str | None]:
+    """Return the header, lines and customer of one invoice, as staged, and its recipient_in.
+
+    `recipient_in`: a PayPal invoice holding the customer's recipient (`kept`).
+    """
     header = conn.execute(
         sa.select(invoices.c.record).where(invoices.c.invoice_id == invoice_id)
     ).scalar_one_or_none()
@@ -235,12 +264,16 @@ def _staged_invoice(
             sa.select(invoice_lines.c.record).where(invoice_lines.c.invoice_id == invoice_id)
         ).scalars()
     )
-    customer = None
+    customer = recipient_in = None
     if header is not None:
-        customer = conn.execute(
-            sa.select(customers.c.record).where(customers.c.customer_id == header["customer_id"])
-        ).scalar_one_or_none()
-    return header, items, customer
+        row = conn.execute(
+            sa.select(customers.c.record, customers.c.recipient_in).where(
+                customers.c.customer_id == header["customer_id"]
+            )
+        ).one_or_none()
+        if row is not None:
+            customer, recipient_in = row
+    return header, items, customer, recipient_in
 
 
 def _left_out(conn: Connection, stream: str, record_id: str) -> tuple[str, str] | None:

@@ -1,0 +1,182 @@
+"""What the store keeps of a staged record once its invoice is closed in PayPal.
+
+A staged record keeps its full content (names, email, address, phone, item names, notes) only
+while a later run may need it to write PayPal again. Once its invoice is closed in PayPal
+(paid, marked paid, cancelled, refunded, deleted, or void and never sent: `CLOSED`), not dirty
+and not parked, `strip_closed` cuts the header and its lines down to IDs, amounts and statuses
+(`kept_invoice`, `kept_line`): what a later run reads to decide (a void, a conflict, the plan's
+totals). PayPal cannot be changed on a closed invoice, so nothing else is needed.
+
+A customer keeps its record while any of its invoices may still be written (open, waiting,
+parked or not yet applied), and until PayPal holds its current recipient on one of its invoices
+(`customers.recipient_in`, set when an invoice is created or brought in line with it; not one
+deleted since). Then it
+is cut down to its id and rule (`kept_customer`); a later invoice of theirs takes the recipient
+back from that PayPal invoice (see apply.py). A changed record arrives in full again and is kept
+until applied; the same record sent again (a full refresh) does not bring the content back.
+
+Each cut-down record holds `KEPT` (so compose can tell it has no content) and the hash of the
+full record it was made from (`content_of`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from target_paypal.client import CLOSED_BY_HAND
+from target_paypal.store.engine import StoreBase, to_json
+from target_paypal.store.schema import customers, dead_letters, invoice_lines, invoices, xrefs
+from target_paypal.store.sql import IDS_PER_STATEMENT, utc_now
+
+KEPT = "_kept"  # a cut-down record: {"_kept": "ids", "_content": <hash of the full record>, ...}
+# Closed in PayPal, or void in Cliniko and never there: PayPal cannot be written again.
+CLOSED = CLOSED_BY_HAND | {"DELETED", "NONE"}
+INVOICE_FIELDS = (
+    "invoice_id", "customer_id", "practitioner_id", "invoice_number", "invoice_date",
+    "currency_code", "tax_inclusive", "target_status", "line_count", "payment_date",
+    "payment_method", "total", "tax_total", "updated_at",
+)  # fmt: skip
+LINE_FIELDS = (
+    "line_id", "invoice_id", "position", "quantity", "unit_amount", "tax_name", "tax_percent",
+    "discount_percent", "discount_amount", "item_date", "deleted", "updated_at",
+)  # fmt: skip
+CUSTOMER_FIELDS = ("customer_id", "shared_email", "updated_at")
+
+
+def is_kept(record: dict[str, Any] | None) -> bool:
+    """Whether a staged record was cut down to its IDs (its content is gone)."""
+    return bool(record) and KEPT in record  # type: ignore[operator]
+
+
+def recipient_cut(header: dict, lines: list[dict], customer: dict) -> bool:
+    """Whether composing this invoice needs a cut-down customer's recipient back from PayPal.
+
+    Not for a void, nor for an invoice itself cut down (which is never composed).
+    """
+    closed = is_kept(header) or any(is_kept(line) for line in lines)
+    return is_kept(customer) and header.get("target_status") != "VOID" and not closed
+
+
+def content_of(record: dict[str, Any]) -> str:
+    """The hash of a record's full content (a cut-down record carries its original's)."""
+    if is_kept(record):
+        return str(record.get("_content"))
+    plain = json.loads(to_json(record))  # as the store reads it back (numbers, not Decimals)
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()
+
+
+def _cut(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    if is_kept(record):
+        return record
+    kept = {k: record[k] for k in fields if k in record}
+    return {**kept, KEPT: "ids", "_content": content_of(record)}
+
+
+def kept_invoice(record: dict[str, Any]) -> dict[str, Any]:
+    """An invoice header cut down to IDs, amounts, dates and statuses (no note or memo)."""
+    return _cut(record, INVOICE_FIELDS)
+
+
+def kept_line(record: dict[str, Any]) -> dict[str, Any]:
+    """A line cut down to IDs and amounts (no name or description; `excluded` as a flag)."""
+    return {**_cut(record, LINE_FIELDS), "excluded": bool(record.get("excluded"))}
+
+
+def kept_customer(record: dict[str, Any]) -> dict[str, Any]:
+    """A customer cut down to its id and shared-email rule (the hash stays in its column)."""
+    return _cut(record, CUSTOMER_FIELDS)
+
+
+class KeptRecords(StoreBase):
+    """The store's part that cuts applied records down to what a later run needs."""
+
+    def carried(self, customer_id: str, paypal_id: str) -> None:
+        """PayPal invoice `paypal_id` now holds this customer's current recipient."""
+        with self.begin() as conn:
+            conn.execute(
+                customers.update()
+                .where(customers.c.customer_id == customer_id)
+                .values(recipient_in=paypal_id)
+            )
+
+    def strip_closed(self) -> int:
+        """Cut down closed invoices, their lines and customers done with; return the count."""
+        with self.begin() as conn:
+            open_letters = sa.select(dead_letters.c.record_id).where(
+                dead_letters.c.stream == "invoices", dead_letters.c.resolved_at.is_(None)
+            )
+            ids = list(
+                conn.execute(
+                    sa.select(invoices.c.invoice_id)
+                    .join(xrefs, xrefs.c.invoice_id == invoices.c.invoice_id)
+                    .where(
+                        invoices.c.stripped_at.is_(None),
+                        invoices.c.dirty.is_(False),
+                        xrefs.c.paypal_status.in_(CLOSED),
+                        invoices.c.invoice_id.not_in(open_letters),
+                    )
+                ).scalars()
+            )
+        for start in range(0, len(ids), IDS_PER_STATEMENT):
+            self._strip_invoices(ids[start : start + IDS_PER_STATEMENT])
+        return len(ids) + self._strip_customers()
+
+    def _strip_invoices(self, ids: list[str]) -> None:
+        now = utc_now()
+        with self.begin() as conn:
+            for invoice_id, record in conn.execute(
+                sa.select(invoices.c.invoice_id, invoices.c.record).where(
+                    invoices.c.invoice_id.in_(ids)
+                )
+            ).all():
+                conn.execute(
+                    invoices.update()
+                    .where(invoices.c.invoice_id == invoice_id)
+                    .values(record=kept_invoice(record), stripped_at=now)
+                )
+            for line_id, record in conn.execute(
+                sa.select(invoice_lines.c.line_id, invoice_lines.c.record).where(
+                    invoice_lines.c.invoice_id.in_(ids)
+                )
+            ).all():
+                if not is_kept(record):
+                    conn.execute(
+                        invoice_lines.update()
+                        .where(invoice_lines.c.line_id == line_id)
+                        .values(record=kept_line(record))
+                    )
+
+    def _strip_customers(self) -> int:
+        """Customers whose invoices are all cut down and whose recipient PayPal holds."""
+        with self.begin() as conn:
+            theirs = invoices.c.customer_id == customers.c.customer_id
+            readable = sa.select(xrefs.c.paypal_id).where(  # not a draft deleted since
+                xrefs.c.paypal_status.not_in(("DELETED", "NONE"))
+            )
+            rows = conn.execute(
+                sa.select(customers.c.customer_id, customers.c.record).where(
+                    customers.c.stripped_at.is_(None),
+                    customers.c.recipient_in.in_(readable),
+                    sa.exists().where(theirs),
+                    ~sa.exists().where(theirs, invoices.c.stripped_at.is_(None)),
+                )
+            ).all()
+            now = utc_now()
+            for customer_id, record in rows:
+                conn.execute(
+                    customers.update()
+                    .where(customers.c.customer_id == customer_id)
+                    .values(record=kept_customer(record), stripped_at=now)
+                )
+        return len(rows)
+
+
+def same_content(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """Whether `new` is what `old` was (before it was cut down, if it was)."""
+    if old is None:
+        return False
+    return old == new or (is_kept(old) and content_of(old) == content_of(new))
