@@ -2,7 +2,8 @@
 
 No table holds a patient's name, email, address or phone, or an item's name, of an invoice
 that is closed in PayPal (`leaks.store_at_rest_findings`); the store keeps no email in clear
-at all, and the SQLite store's email key is its owner's only.
+at all; only open dead letters keep a record; the SQLite store's files (the database, its
+lock and its email key) are its owner's only.
 """
 
 from __future__ import annotations
@@ -43,15 +44,23 @@ def test_after_a_sync_and_a_rerun_closed_invoices_leave_nothing_readable(
     engine = sa.create_engine(store_url)
     with engine.connect() as db:
         rows = db.execute(sa.text("SELECT email_hash, record FROM customers")).all()
+        letters = db.execute(
+            sa.text("SELECT resolved_at IS NULL, record IS NOT NULL FROM dead_letters")
+        ).all()
     engine.dispose()
+    # Only open dead letters hold records (the rerun resolved or kept the first run's).
+    assert any(open_ for open_, _ in letters), "the seed needs parked records"
+    assert not [1 for open_, kept in letters if kept and not open_], "a closed letter kept one"
     emails = every_email(sandbox)
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h, _ in rows if h), "hashes, not emails"
     assert not {h for h, _ in rows} & emails
     kept = [r if isinstance(r, dict) else json.loads(r) for _, r in rows]
     assert any("_kept" in r for r in kept) and any("_kept" not in r for r in kept)
     if store_url.startswith("sqlite:///"):
-        key = Path(store_url.removeprefix("sqlite:///") + ".key")
-        assert key.stat().st_mode & 0o777 == 0o600
+        store = Path(store_url.removeprefix("sqlite:///"))
+        files = [p for p in store.parent.iterdir() if p.name.startswith(store.name)]
+        assert {p.name for p in files} >= {store.name, f"{store.name}.key"}
+        assert {p.name: p.stat().st_mode & 0o777 for p in files} == {p.name: 0o600 for p in files}
 
 
 def test_the_check_finds_a_closed_patient_left_in_any_table(tmp_path) -> None:
