@@ -47,12 +47,13 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-# Two workers, each taking whole test files: most tests wait on meltano, the sandbox or PostgreSQL.
+# Two workers, each taking whole test files, the heaviest first (conftest.py): most tests wait on
+# meltano, the sandbox or PostgreSQL.
 test: lint browser postgres
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
-	$(BIN)/ruff check sandbox $(PACKAGES) orchestrate tests bench scripts
+	$(BIN)/ruff check conftest.py sandbox $(PACKAGES) orchestrate tests bench scripts
 	$(BIN)/mypy sandbox/clinic_sandbox contract/cliniko_paypal_contract tap-cliniko/tap_cliniko \
 		transforms/map_cliniko_paypal target-paypal/target_paypal paypal-ops/paypal_ops \
 		orchestrate/clinic_fleet
