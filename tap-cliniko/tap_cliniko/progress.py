@@ -269,8 +269,13 @@ class DeselectedAtDebug(logging.Filter):
         """Demote the deselected-stream line; pass every other record as it is."""
         if record.msg != DESELECTED or record.levelno != logging.INFO:
             return True
-        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
-        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return at_debug(record)
+
+
+def at_debug(record: logging.LogRecord) -> bool:
+    """Turn `record` into a DEBUG line, kept only when its logger shows DEBUG."""
+    record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+    return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
 def quiet_deselected(logger: logging.Logger) -> None:

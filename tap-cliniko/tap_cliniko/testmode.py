@@ -14,6 +14,8 @@ import sys
 
 from singer_sdk.exceptions import AbortedSyncExceptionBase, MaxRecordsLimitException
 
+from tap_cliniko.progress import at_debug
+
 # singer-sdk 0.54.9's message in `Stream.sync` (streams/core.py); re-check on upgrade.
 UNHANDLED = "An unhandled error occurred while syncing '%s'"
 
@@ -38,8 +40,7 @@ class PlannedStopAtDebug(logging.Filter):
             return True
         if not is_planned_stop(sys.exc_info()[1]):
             return True
-        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
-        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return at_debug(record)
 
 
 def quiet_planned_stops(logger: logging.Logger) -> None:
