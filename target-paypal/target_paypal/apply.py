@@ -29,6 +29,7 @@ from target_paypal.progress import Progress
 from target_paypal.reader import printable
 from target_paypal.settle import NumberTaken, SettledWrites, differs
 from target_paypal.store import Store, Xref
+from target_paypal.store.approvals import HOLD, STAY_OUT, Gate, gate
 from target_paypal.store.kept import KEPT, is_kept, recipient_cut
 
 VOID = "VOID"
@@ -45,7 +46,7 @@ class Outcome:
     """What happened to one invoice; the main thread persists it."""
 
     invoice_id: str
-    result: str  # created, updated, unchanged, conflict, parked, waiting, skipped
+    result: str  # created, updated, unchanged, held, conflict, parked, waiting, skipped
     xref: Xref | None = None
     audit: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None  # why, with IDs: logged and kept with a dead letter
@@ -54,6 +55,7 @@ class Outcome:
     summary_reason: str | None = None  # the same without IDs, to group a run's reasons
     carries: str | None = None  # a PayPal invoice now holding the customer's recipient
     customer_id: str | None = None
+    approval: Gate | None = None  # what the approval queue decided, written with the outcome
 
 
 class InvoiceWriter:
@@ -66,9 +68,18 @@ class InvoiceWriter:
         self.send_invoices = send_invoices
 
     def apply(
-        self, header: dict, lines: list[dict], customer: dict | None, xref: Xref | None
+        self,
+        header: dict,
+        lines: list[dict],
+        customer: dict | None,
+        xref: Xref | None,
+        held: bool = False,
     ) -> Outcome:
-        """Bring PayPal in line with one invoice, unless unchanged; a PayPal error parks it."""
+        """Bring PayPal in line with one invoice, unless unchanged; a PayPal error parks it.
+
+        `held`: waiting for approval, so kept a draft (`target_status` DRAFT); one sent before
+        it was held is left as PayPal has it, until approved again.
+        """
         outcome = Outcome(header["invoice_id"], "unchanged", xref)
         if header["target_status"] == VOID:
             # Void needs neither lines nor customer: whatever arrived, it must not stay payable.
@@ -90,7 +101,7 @@ class InvoiceWriter:
         wanted, xref = content_hash(body, header), outcome.xref
         if xref is not None and xref.applied_hash == wanted and xref.paypal_status in EDITABLE:
             outcome.carries = xref.paypal_id  # brought in line with this body when last editable
-        return self._settle(outcome, wanted, lambda: self._converge(header, body, outcome))
+        return self._settle(outcome, wanted, lambda: self._converge(header, body, outcome, held))
 
     def _settle(self, outcome: Outcome, wanted: str, converge: Callable[[], None]) -> Outcome:
         """Run `converge` unless already applied; a refusal parks the invoice."""
@@ -159,7 +170,7 @@ class InvoiceWriter:
             status, outcome.result = "CANCELLED", "updated"
         outcome.xref = self._xref(header, paypal_id, status)
 
-    def _converge(self, header: dict, body: dict, outcome: Outcome) -> None:
+    def _converge(self, header: dict, body: dict, outcome: Outcome, held: bool = False) -> None:
         target = header["target_status"]
         current = self._current(header, outcome)
         if current is None:
@@ -168,6 +179,10 @@ class InvoiceWriter:
             outcome.result = "created"
         elif self._changed_by_hand(current, outcome, target):
             self._by_hand(header, current, outcome)
+            return
+        elif held and current["status"] != "DRAFT":
+            # Sent before a rule held it: PayPal keeps what was sent until it is approved.
+            outcome.xref = self._xref(header, current["id"], current["status"])
             return
         if current["status"] in EDITABLE:
             if differs(current, body):
@@ -246,6 +261,34 @@ class InvoiceWriter:
         return Xref(header["invoice_id"], paypal_id, header["invoice_number"], status, None, None)
 
 
+def _note_approval(outcome: Outcome, queue: Gate) -> None:
+    """Carry the approval queue's decision into the outcome (written with it).
+
+    A held invoice PayPal has as a draft (or as sent before it was held) is `held`; a rejected
+    one is `skipped`. Parked or in conflict, the queue is left as it was.
+    """
+    if outcome.result in ("parked", "conflict", "waiting"):
+        return
+    outcome.approval = queue
+    if queue.note:
+        paypal_id = outcome.xref.paypal_id if outcome.xref else None
+        outcome.audit.append(
+            {
+                "invoice_id": outcome.invoice_id,
+                "paypal_id": paypal_id,
+                "operation": "hold",
+                "outcome": queue.note,
+            }
+        )
+    if queue.verdict == HOLD:
+        outcome.result = "held"
+        outcome.reason = outcome.summary_reason = f"held for approval: {queue.rule}"
+    elif queue.verdict == STAY_OUT:
+        outcome.result = "skipped"
+        outcome.reason = f"rejected in the approval queue by {queue.decided_by}"
+        outcome.summary_reason = "rejected in the approval queue"
+
+
 def _due(invoice: dict) -> Decimal:
     due = invoice.get("due_amount") or invoice.get("amount") or {}
     return Decimal(str(due.get("value", "0")))
@@ -274,6 +317,18 @@ class DirtyInvoiceApplier:
         # Invoices already parked when the run started: logged when first parked, not again
         # on every run that retries them (the run summary counts them).
         self.parked_before: set[str] = set()
+        self.results: dict[str, str] = {}  # each invoice's last outcome in this applier
+
+    def apply_now(self, invoice_ids: list[str]) -> dict[str, str]:
+        """Apply these invoices at once, if dirty (`paypal-ops approvals ... --apply-now`).
+
+        Returns each one's outcome; one still incomplete stays staged ("waiting").
+        """
+        wanted = set(invoice_ids)
+        pending = [i for i in self.store.dirty_invoice_ids() if i in wanted]
+        if pending:
+            self._apply(pending, final=False)
+        return {i: self.results.get(i, "not changed since the last run") for i in invoice_ids}
 
     def apply_dirty(self, final: bool = False) -> None:
         """Apply what changed.
@@ -316,6 +371,11 @@ class DirtyInvoiceApplier:
         header, customer = inputs.header, inputs.customer
         if header is None:
             return Outcome(invoice_id, "waiting", reason="lines staged, header not yet")
+        queue = gate(header, inputs.lines, inputs.approval)
+        if queue.verdict == STAY_OUT:  # rejected by a person: treated as void until it changes
+            header = {**header, "target_status": VOID}
+        elif queue.verdict == HOLD:  # waiting for approval: a complete draft, not sent
+            header = {**header, "target_status": "DRAFT"}
         if header["target_status"] != VOID:  # a patient's rules cannot hold back a void
             held = self._held_by_customer(header, customer, inputs.customer_left_out)
             if held is not None:
@@ -329,7 +389,10 @@ class DirtyInvoiceApplier:
             if customer is None:
                 why = f"patient {header['customer_id']}: {RECIPIENT_GONE}"
                 return Outcome(invoice_id, "parked", reason=why)
-        outcome = self.invoices.apply(header, inputs.lines, customer, inputs.xref)
+        outcome = self.invoices.apply(
+            header, inputs.lines, customer, inputs.xref, held=queue.verdict == HOLD
+        )
+        _note_approval(outcome, queue)
         if outcome.carries == inputs.recipient_in or outcome.result in ("conflict", "parked"):
             outcome.carries = None  # nothing new to note
         outcome.owner, outcome.customer_id = owner, header["customer_id"]
@@ -369,6 +432,7 @@ class DirtyInvoiceApplier:
 
     def _record(self, outcome: Outcome) -> None:
         """Persist in the main thread: audit, cross-reference, dead letter, clean flag."""
+        self.results[outcome.invoice_id] = outcome.result
         parked = None
         if outcome.result == "waiting" and self.final:
             outcome.result = "parked"
@@ -397,4 +461,5 @@ class DirtyInvoiceApplier:
             done=outcome.result not in ("waiting", "parked"),
             result=None if outcome.result == "waiting" else outcome.result,
             reason=outcome.summary_reason or outcome.reason,
+            approval=outcome.approval,
         )

@@ -13,7 +13,8 @@ CLINIKO_NAMES = {
     "owners": "users",
 }
 # The order a finance user reads them in; every invoice of a run ends in exactly one.
-INVOICE_OUTCOMES = ("created", "updated", "unchanged", "skipped", "parked", "conflict")
+# `held`: waiting for approval, a draft in PayPal (paypal-ops approvals).
+INVOICE_OUTCOMES = ("created", "updated", "unchanged", "held", "skipped", "parked", "conflict")
 
 
 def run_summary(

@@ -75,6 +75,7 @@ class TargetPayPal(Target):
     def _begin_run(self) -> None:
         """Before the first input line: hold the clinic's store, record the run, retry parked."""
         self.run_id = self.store.start_run()
+        self.store.save_writer_settings(self.writer_settings)
         self._replay_dead_letters()
 
     # --- collaborators ------------------------------------------------------------------------
@@ -120,17 +121,25 @@ class TargetPayPal(Target):
         # A dry run reads PayPal but answers its own writes (same interface, duck-typed).
         return cast(PayPalClient, PlanningClient(client)) if self.dry_run else client
 
+    @property
+    def writer_settings(self) -> dict[str, Any]:
+        """What invoices are written with, no secret: kept in the store for `--apply-now`."""
+        return {
+            "invoicer": Invoicer(
+                self.config.get("invoicer_email"),
+                self.config.get("invoicer_business_name"),
+                self.config.get("invoicer_website"),
+                self.config.get("invoicer_tax_id"),
+            ).__dict__,
+            "send_invoices": bool(self.config.get("send_invoices", True)),
+        }
+
     @cached_property
     def applier(self) -> DirtyInvoiceApplier:
         """The applier of dirty invoices, with the invoicer and concurrency from the settings."""
-        invoicer = Invoicer(
-            self.config.get("invoicer_email"),
-            self.config.get("invoicer_business_name"),
-            self.config.get("invoicer_website"),
-            self.config.get("invoicer_tax_id"),
-        )
+        settings = self.writer_settings
         invoices = InvoiceWriter(
-            self.client, invoicer, bool(self.config.get("send_invoices", True))
+            self.client, Invoicer(**settings["invoicer"]), settings["send_invoices"]
         )
         return DirtyInvoiceApplier(
             self.store,

@@ -7,12 +7,14 @@ of PayPal writes (IDs and outcomes, no personal data), dead letters, and runs.
 `Store` is composed of one class per concern, each in its own module and each reading and
 writing through the engine `StoreBase` opens (`engine`): `staging` (with `email_key`, the
 keyed hash of emails), `directory`, `kept` (records cut down once applied), `dead_letters`,
-`runs`, `webhooks` and `retention` (how long each is kept). The tables are in `schema`, the
-shared upsert in `sql`; where each clinic's tables live in `clinics`.
+`runs`, `webhooks`, `approvals` (the approval queue) and `retention` (how long each is
+kept). The tables are in `schema`, the shared upsert in `sql`; where each clinic's tables live
+in `clinics`.
 """
 
 from __future__ import annotations
 
+from target_paypal.store.approvals import Approval, Approvals
 from target_paypal.store.conflicts import retry_every_method
 from target_paypal.store.dead_letters import DeadLetters
 from target_paypal.store.directory import CustomerDirectory, Xref
@@ -24,6 +26,7 @@ from target_paypal.store.staging import InvoiceInputs, Staging
 from target_paypal.store.webhooks import WebhookEvent, WebhookLog
 
 __all__ = [
+    "Approval",
     "DEFAULT_STORE",
     "InvoiceInputs",
     "Removal",
@@ -37,7 +40,14 @@ __all__ = [
 
 @retry_every_method
 class Store(
-    KeptRecords, Staging, CustomerDirectory, DeadLetters, RunHistory, WebhookLog, Retention
+    KeptRecords,
+    Staging,
+    CustomerDirectory,
+    DeadLetters,
+    RunHistory,
+    WebhookLog,
+    Approvals,
+    Retention,
 ):
     """Every read and write of one clinic's data, one transaction per call.
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cliniko_paypal_contract import CLINIKO_STREAM
+from target_paypal.store.approvals import Gate, write_gate
 from target_paypal.store.dead_letters import CLOSED, park_letter
 from target_paypal.store.directory import Xref, write_xref
 from target_paypal.store.engine import StoreBase
@@ -189,14 +190,17 @@ class RunHistory(StoreBase):
         done: bool,
         result: str | None = None,
         reason: str | None = None,
+        approval: Gate | None = None,
     ) -> None:
         """Write everything one invoice's outcome changes, in one transaction.
 
-        Its outcome in the run, its audit entries and cross-reference; then either a dead
-        letter (`parked` is (reason, debug_id)) or, when `done`, its open letter resolved.
-        Parked or done, the invoice is no longer dirty.
+        Its outcome in the run, its audit entries, cross-reference and place in the approval
+        queue; then either a dead letter (`parked` is (reason, debug_id)) or, when `done`, its
+        open letter resolved. Parked or done, the invoice is no longer dirty.
         """
         with self.begin() as conn:
+            if approval is not None:
+                write_gate(conn, invoice_id, approval)
             if result is not None and run_id is not None:
                 write_outcome(conn, run_id, "invoices", invoice_id, result, reason)
             if audit_entries:

@@ -139,6 +139,35 @@ notifications = sa.Table(
     sa.Column("channels", sa.Integer, nullable=False),
 )
 
+# Invoices a mapping rule holds for approval (`approvals`): waiting as PayPal drafts, approved
+# or rejected by a person. `basis` is the mapper's hash of what the rule read (an approval stands
+# while it is unchanged); `content` the invoice's staged content when last held or rejected.
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("invoice_id", sa.String(40), primary_key=True),
+    sa.Column("rule", sa.String(200), nullable=False),
+    sa.Column("basis", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False, index=True),
+    sa.Column("held_since", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("alert_after_days", sa.Integer),
+    sa.Column("invoice_number", sa.String(25)),
+    sa.Column("total", sa.String(20)),
+    sa.Column("currency_code", sa.String(3)),
+    sa.Column("content", sa.String(64)),
+    sa.Column("decided_by", sa.String(100)),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("why", sa.String(300)),
+)
+# What the last run wrote PayPal with that is not a secret (the invoicer, send_invoices), so
+# `paypal-ops approvals approve --apply-now` composes exactly as a run would.
+writer_settings = sa.Table(
+    "writer_settings",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+)
+
 # PayPal webhooks: every verified delivery's transmission id (replay protection) and each
 # recorded invoice event (PAID, CANCELLED, REFUNDED) once per PayPal event id.
 webhook_transmissions = sa.Table(

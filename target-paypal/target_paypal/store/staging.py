@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cliniko_paypal_contract import CLINIKO_STREAM
+from target_paypal.store.approvals import Approval, read_approval
 from target_paypal.store.dead_letters import supersede_rejects
 from target_paypal.store.directory import Xref, read_xref
 from target_paypal.store.email_key import EmailKey
@@ -43,6 +44,7 @@ class InvoiceInputs:
     owner: str | None = None
     xref: Xref | None = None
     recipient_in: str | None = None  # a PayPal invoice holding the customer's recipient
+    approval: Approval | None = None  # its row in the approval queue, if any
 
 
 class Staging(EmailKey):
@@ -246,6 +248,7 @@ class Staging(EmailKey):
                 inputs.customer_left_out = _left_out(conn, "customers", header["customer_id"])
             inputs.owner = _owner_of(conn, header.get("practitioner_id"))
             inputs.xref = read_xref(conn, invoice_id)
+            inputs.approval = read_approval(conn, invoice_id)
         return inputs
 
 
