@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
-from simpleeval import SimpleEval
+from simpleeval import EvalWithCompoundTypes
 
 # The fields of a Cliniko invoice as tap-cliniko emits it: the properties of the `Invoice` schema
 # in Cliniko's OpenAPI spec, plus the `<name>_id` foreign keys the tap adds from each link
@@ -139,6 +139,14 @@ def rewrite(expression: str) -> str:
     return expression
 
 
+def _calls(tree: ast.AST) -> set[str]:
+    return {
+        node.func.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+
+
 @cache
 def names_read(expression: str) -> tuple[str, ...]:
     """The names an expression reads (functions aside), sorted; () when it does not parse."""
@@ -146,21 +154,44 @@ def names_read(expression: str) -> tuple[str, ...]:
         tree = ast.parse(rewrite(expression).strip(), mode="eval")
     except SyntaxError:
         return ()
-    calls = {
-        node.func.id
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-    }
     names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    return tuple(sorted(names - (calls & FUNCTIONS.keys())))
+    return tuple(sorted(names - _calls(tree)))
+
+
+def _evaluator(names: dict[str, Any] | None = None) -> EvalWithCompoundTypes:
+    # A copy of the functions: the evaluator adds list, tuple, dict and set to what it is given.
+    return EvalWithCompoundTypes(names=names or {}, functions=dict(FUNCTIONS))
 
 
 def problem(expression: str) -> str | None:
-    """What is wrong with a `when` expression (syntax, or a name that is not a field), if any."""
+    """What is wrong with a `when` expression, if anything.
+
+    Its syntax, a construct the evaluator lacks, a function it does not offer, or a name that is
+    not a field of an invoice.
+    """
     try:
-        ast.parse(rewrite(expression).strip(), mode="eval")
+        tree = ast.parse(rewrite(expression).strip(), mode="eval")
     except SyntaxError as exc:
         return f"not a valid expression ({exc.msg})"
+    evaluator = _evaluator()
+    lacking = sorted(
+        {
+            type(node).__name__
+            for node in ast.walk(tree)
+            if (isinstance(node, ast.expr) and type(node) not in evaluator.nodes)
+            or (
+                isinstance(node, ast.operator | ast.unaryop | ast.cmpop)
+                and type(node) not in evaluator.operators
+            )
+        }
+    )
+    if lacking:
+        return f"uses what a condition cannot: {', '.join(lacking)}"
+    functions = sorted(_calls(tree) - FUNCTIONS.keys())
+    if functions:
+        return (
+            f"unknown function(s) {', '.join(functions)} (allowed: {', '.join(sorted(FUNCTIONS))})"
+        )
     unknown = [name for name in names_read(expression) if name not in FIELDS]
     if not unknown:
         return None
@@ -194,14 +225,14 @@ def values(record: dict[str, Any], reads: Iterable[str]) -> dict[str, Any]:
 
 @cache
 def _parsed(expression: str) -> Any:
-    return SimpleEval.parse(expression)
+    return EvalWithCompoundTypes.parse(expression)
 
 
 def holds(rule: str, expression: str, record: dict[str, Any]) -> Hold | None:
     """A Hold when the condition is true of the record; NotEvaluated when it raises."""
     reads = names_read(expression)
     names = values(record, reads)
-    evaluator = SimpleEval(names=names, functions=FUNCTIONS)
+    evaluator = _evaluator(names)
     rewritten = rewrite(expression)
     try:
         held = bool(evaluator.eval(rewritten, previously_parsed=_parsed(rewritten)))

@@ -230,6 +230,14 @@ def test_is_set_is_rewritten_outside_strings_only() -> None:
     assert rewrite("status is None") == "status is None"
 
 
+def test_a_condition_may_test_membership_of_a_list() -> None:
+    some = Approval("some practitioners", "practitioner_id in ('1001', '1002') and status in [10]")
+    assert mapped(invoice(practitioner_id="1002"), rules(some))["approval"]["basis"] == (
+        expected_basis("some practitioners", {"practitioner_id": "1002", "status": 10})
+    )
+    assert "approval" not in mapped(invoice(), rules(some))
+
+
 def test_a_field_missing_from_the_record_is_none() -> None:
     record = invoice()
     del record["invoice_to"]
@@ -346,6 +354,8 @@ def test_the_three_forms_and_the_shipped_examples_validate() -> None:
         ),
         ('\n      when: "total > 1000"', "", 'name: "over $1,000"', "'when' is a required"),
         ('when: "total > 1000"', 'when: "total > 1000"\n      why: big', "why: big", "unknown key"),
+        ('"total > 1000"', '"max(total, 0) > 1000"', "max(", "unknown function(s) max"),
+        ('"total > 1000"', '"(lambda: total)() > 1"', "lambda", "cannot: Lambda"),
         ("alert_after_days: 3", "alert_after_days: 0", "alert_after_days", "whole number of days"),
         ("alert_after_days: 3", "alert_after_days: '3'", "alert_after_days", "whole number"),
         ("alert_after_days: 3", "alert_after_days: 1.5", "alert_after_days", "whole number"),
