@@ -62,3 +62,42 @@ def test_unsafe_text_is_refused_wherever_it_is(char: str) -> None:
 @pytest.mark.parametrize("char", ["\t", "\n", "\r", "é", "🦘"])
 def test_line_breaks_tabs_accents_and_emoji_are_allowed(char: str) -> None:
     assert not contract.UNSAFE_TEXT.search(f"Consult{char}ation")
+
+
+VALID_INVOICE = {
+    "invoice_id": "200000000000000001",
+    "customer_id": "100000000000000001",
+    "invoice_number": "CLK-17",
+    "invoice_date": "2025-07-03",
+    "currency_code": "AUD",
+    "target_status": "SENT",
+    "total": "1208.44",
+}
+APPROVAL = {"rule": "over $1,000", "basis": "ab" * 32, "alert_after_days": 3}
+
+
+@pytest.mark.parametrize(
+    "approval",
+    [APPROVAL, {**APPROVAL, "alert_after_days": None}, {"rule": "r", "basis": "0" * 64}, None],
+)
+def test_an_invoice_may_carry_an_approval(approval: dict | None) -> None:
+    assert contract.problems("invoices", VALID_INVOICE) is None  # the key is optional
+    assert contract.problems("invoices", {**VALID_INVOICE, "approval": approval}) is None
+
+
+@pytest.mark.parametrize(
+    ("approval", "where"),
+    [
+        ({**APPROVAL, "basis": "AB" * 32}, "approval.basis: pattern"),
+        ({**APPROVAL, "basis": "ab" * 31}, "approval.basis: pattern"),
+        ({**APPROVAL, "rule": ""}, "approval.rule: minLength"),
+        ({**APPROVAL, "rule": "r" * 201}, "approval.rule: maxLength"),
+        ({**APPROVAL, "alert_after_days": 0}, "approval.alert_after_days: minimum"),
+        ({**APPROVAL, "alert_after_days": "3"}, "approval.alert_after_days: type"),
+        ({"basis": "ab" * 32}, "approval: required (rule is missing)"),
+        ({**APPROVAL, "by": "Jo"}, "approval: additionalProperties"),
+    ],
+)
+def test_a_malformed_approval_is_named(approval: dict, where: str) -> None:
+    problem = contract.problems("invoices", {**VALID_INVOICE, "approval": approval}) or ""
+    assert where in problem

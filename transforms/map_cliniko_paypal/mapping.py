@@ -13,6 +13,8 @@ import pendulum
 from simpleeval import SimpleEval
 
 import cliniko_paypal_contract as contract
+from map_cliniko_paypal import approvals
+from map_cliniko_paypal.approvals import Hold
 from map_cliniko_paypal.rules import Rules
 
 CENT = Decimal("0.01")
@@ -135,8 +137,13 @@ def _gone(record: dict[str, Any]) -> bool:
 # --- filters ------------------------------------------------------------------------------------
 
 
-def apply_filters(stream: str, record: dict[str, Any], rules: Rules) -> None:
-    """Raise Skip or Reject when a filter of the stream says the record stays out."""
+def apply_filters(stream: str, record: dict[str, Any], rules: Rules) -> Hold | None:
+    """Raise Skip or Reject when a filter of the stream says the record stays out.
+
+    A false filter with `action: approve` (invoices only) does not stop the record: the first
+    such filter is returned, to hold the invoice for approval.
+    """
+    held = None
     for index, rule in enumerate(rules.filters.get(stream, ())):
         evaluator = SimpleEval(names=dict(record))
         try:
@@ -151,7 +158,13 @@ def apply_filters(stream: str, record: dict[str, Any], rules: Rules) -> None:
             )
             if rule.action == "skip":
                 raise Skip(reason)
+            if rule.action == "approve" and stream == "invoices":
+                if held is None:
+                    name = f"filter {stream}[{index}]" + (f": {rule.reason}" if rule.reason else "")
+                    held = Hold(name, approvals.names_read(rule.keep))
+                continue
             raise Reject(reason)
+    return held
 
 
 # --- streams ------------------------------------------------------------------------------------
@@ -210,7 +223,8 @@ def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     }
 
 
-def _status(record: dict[str, Any], rules: Rules) -> str:
+def _status(record: dict[str, Any], rules: Rules) -> tuple[str, Hold | None]:
+    """What PayPal should show, and the status table's hold for approval, if any."""
     if record.get("deleted_at"):
         action, what = rules.deleted, "deleted"
     elif record.get("archived_at"):
@@ -225,10 +239,14 @@ def _status(record: dict[str, Any], rules: Rules) -> str:
             raise Reject(f"status {code} has no entry in the status table")
         action, what = rules.status[code], f"status {code}"
     if isinstance(action, dict):
+        if "approve" in action:
+            return str(action.get("then", "SENT")), Hold(
+                f"{what}: {action['approve']}", ("status",)
+            )
         if "skip" in action:
             raise Skip(f"{what}: {action['skip']}")
         raise Reject(f"{what}: {action['park']}")
-    return str(action)
+    return str(action), None
 
 
 def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
@@ -241,7 +259,7 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     method = _required(record, "calculation_method")
     if method not in (TAX_EXCLUSIVE, TAX_INCLUSIVE, str(TAX_EXCLUSIVE), str(TAX_INCLUSIVE)):
         raise Reject("calculation_method is neither 2 (tax exclusive) nor 3 (tax inclusive)")
-    target_status = _status(record, rules)
+    target_status, held = _status(record, rules)
     practitioner = record.get("practitioner_id")
     ids = {
         "number": number,
@@ -258,7 +276,7 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         payment_date = _date(moment, rules.time_zone, "closed_at/updated_at")
     total = record.get("total_amount")
     tax = record.get("tax_amount")
-    return {
+    mapped = {
         "invoice_id": invoice_id,
         "customer_id": str(_required(record, "patient_id")),
         "practitioner_id": str(practitioner) if practitioner else None,
@@ -276,6 +294,45 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         "tax_total": money(tax, "tax_amount") if tax not in (None, "") else None,
         "updated_at": record.get("updated_at"),
     }
+    if held is not None:
+        mapped["approval"] = _approval(held, record, rules)
+    return mapped
+
+
+# --- approvals ----------------------------------------------------------------------------------
+
+HELD_STATUSES = ("SENT", "PAID")  # never VOID (void means void) nor DRAFT (a draft already)
+
+
+def _approval(held: Hold, record: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    rule = (text(held.rule) or "(unnamed)")[:200]
+    return {
+        "rule": rule,
+        "basis": approvals.basis(rule, held.reads, record),
+        "alert_after_days": rules.alert_after_days,
+    }
+
+
+def hold_for_approval(
+    record: dict[str, Any], mapped: dict[str, Any], rules: Rules, by_filter: Hold | None
+) -> None:
+    """Add `approval` to a mapped invoice the first rule holds: status table, filters, approvals.
+
+    Reject when a condition cannot be evaluated (e.g. a blank total compared with a number).
+    """
+    if "approval" in mapped or mapped["target_status"] not in HELD_STATUSES:
+        return
+    held = by_filter
+    if held is None:
+        for entry in rules.approvals:
+            try:
+                held = approvals.holds(entry.name, entry.when, record)
+            except approvals.NotEvaluated as exc:
+                raise Reject(str(exc)) from None
+            if held is not None:
+                break
+    if held is not None:
+        mapped["approval"] = _approval(held, record, rules)
 
 
 def _not_negative(value: Any, name: str) -> Any:
@@ -368,14 +425,17 @@ def map_record(stream: str, record: dict[str, Any], rules: Rules) -> list[Out]:
     if mapper is None:
         return []
     excluded = None
+    held = None
     try:
         try:
-            apply_filters(stream, record, rules)
+            held = apply_filters(stream, record, rules)
         except Skip as exc:
             if stream != "invoice_items":
                 raise
             excluded = str(exc)  # the line still counts towards Cliniko's total
         mapped = mapper(record, rules)
+        if stream == "invoices":
+            hold_for_approval(record, mapped, rules, held)
     except Skip as exc:
         return [reject_record(stream, record, str(exc), action="skip")]
     except Reject as exc:

@@ -15,6 +15,10 @@ from typing import Any
 import pendulum
 import yaml
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from map_cliniko_paypal import approvals
+from map_cliniko_paypal.approvals import Approval
 
 DEFAULT_FILE = "mapping.yaml"
 MEMO_FIELDS = {"number", "invoice_id", "practitioner_id", "business_id", "patient_id", "owner"}
@@ -30,10 +34,10 @@ class RulesError(ValueError):
 
 @dataclass(frozen=True)
 class Filter:
-    """One filter: records for which `keep` is false are parked or skipped, with `reason`."""
+    """One filter: records for which `keep` is false are parked, skipped or held, with `reason`."""
 
     keep: str
-    action: str = "park"  # or "skip"
+    action: str = "park"  # or "skip", or "approve" (invoices only: held for approval)
     reason: str | None = None
 
 
@@ -67,6 +71,10 @@ class Rules:
     owners_by_email: dict[str, str] = field(default_factory=dict)
     default_owner: str = "unassigned"
     filters: dict[str, tuple[Filter, ...]] = field(default_factory=dict)
+    # Invoices held for approval (PayPal drafts until a person approves them), in file order.
+    approvals: tuple[Approval, ...] = ()
+    # Days an invoice may wait for approval before an alert fires (None: never).
+    alert_after_days: int | None = 3
 
 
 @cache
@@ -161,11 +169,69 @@ def check_text(text: str, name: str) -> tuple[dict[str, Any], list[str]]:
         message = error.message
         if error.validator == "oneOf":
             message = "is not one of the allowed forms (see the shipped mapping.yaml)"
+        misplaced = _approve_misplaced(path, error)
+        if misplaced:
+            node = _node_at(root, misplaced[0])[0]
+            message = misplaced[1]
+        elif path == ["approvals", "alert_after_days"]:
+            message = "must be a whole number of days, 1 or more (null: never alert)"
         problems.append((_line(node), f"{_where(path)}: {message}"))
     if not problems:
         problems.extend(_semantic_problems(plain, root))
     problems.sort()
     return data, [f"{name}:{line}: {message}" for line, message in problems]
+
+
+def _approve_misplaced(path: list[Any], error: ValidationError) -> tuple[list[Any], str] | None:
+    """Where `approve` is used outside the places that allow it, and what to say, if it is."""
+    instance = error.instance
+    if error.validator != "oneOf" or not isinstance(instance, dict):
+        return None
+    if path in (["invoices", "archived"], ["invoices", "deleted"]) and "approve" in instance:
+        return [*path, "approve"], (
+            "approve is allowed only in invoices.status (an archived or deleted invoice is "
+            "voided in PayPal, never held for approval)"
+        )
+    if len(path) == 3 and path[:2] == ["invoices", "status"] and "approve" in instance:
+        return [*path, "then"] if "then" in instance else path, (
+            "approve takes a rule name (1 to 100 characters) and optionally then: SENT or PAID"
+        )
+    if (
+        len(path) == 3
+        and path[0] == "filters"
+        and path[1] in ("patients", "invoice_items")
+        and instance.get("action") == "approve"
+    ):
+        return [*path, "action"], (
+            f"action approve holds invoices only: use filters.invoices or approvals.invoices "
+            f"(filters.{path[1]} can park or skip)"
+        )
+    return None
+
+
+def _approval_problems(data: dict[str, Any], root: yaml.Node | None) -> list[tuple[int, str]]:
+    """`approvals.invoices`: each `when` parses and reads invoice fields; names are unique."""
+    found: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate((data.get("approvals") or {}).get("invoices") or []):
+        where = ["approvals", "invoices", index]
+        wrong = approvals.problem(entry["when"])
+        if wrong:
+            found.append(
+                (_line(_node_at(root, [*where, "when"])[0]), f"{_where(where)}.when: {wrong}")
+            )
+        name = entry["name"]
+        if name in seen:
+            found.append(
+                (
+                    _line(_node_at(root, [*where, "name"])[0]),
+                    f"{_where(where)}.name: {name!r} is already the name of "
+                    f"approvals.invoices.{seen[name]} (names must be unique)",
+                )
+            )
+        else:
+            seen[name] = index
+    return found
 
 
 def _semantic_problems(data: dict[str, Any], root: yaml.Node | None) -> list[tuple[int, str]]:
@@ -204,6 +270,7 @@ def _semantic_problems(data: dict[str, Any], root: yaml.Node | None) -> list[tup
                 found.append(
                     (_line(node), f"filters.{stream}.{index}: not a valid expression ({exc.msg})")
                 )
+    found.extend(_approval_problems(data, root))
     return found
 
 
@@ -213,12 +280,14 @@ def build(data: dict[str, Any]) -> Rules:
     invoices = data.get("invoices") or {}
     items = data.get("invoice_items") or {}
     owners = data.get("owners") or {}
+    held = data.get("approvals") or {}
+    defaults = Rules()
+    alert = held.get("alert_after_days", defaults.alert_after_days)
     filters: dict[str, tuple[Filter, ...]] = {}
     for stream, entries in (data.get("filters") or {}).items():
         filters[stream] = tuple(
             Filter(keep=e) if isinstance(e, str) else Filter(**e) for e in entries or []
         )
-    defaults = Rules()
     return Rules(
         time_zone=data.get("time_zone", defaults.time_zone),
         currency_code=data.get("currency_code", defaults.currency_code),
@@ -248,6 +317,10 @@ def build(data: dict[str, Any]) -> Rules:
         },
         default_owner=owners.get("default", defaults.default_owner),
         filters=filters,
+        approvals=tuple(
+            Approval(name=e["name"], when=e["when"]) for e in held.get("invoices") or []
+        ),
+        alert_after_days=int(alert) if alert is not None else None,
     )
 
 
