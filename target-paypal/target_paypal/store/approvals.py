@@ -210,9 +210,9 @@ class Approvals(StoreBase):
                 conn.execute(
                     approvals.update().where(approvals.c.invoice_id == invoice_id).values(values)
                 )
-                verb = "approved" if state == APPROVED else "rejected"
-                outcome = f"{verb} by {by}" + (f": {why}" if why else "")
-                conn.execute(audit.insert(), [_audit(invoice_id, verb[:-1], outcome)])
+                operation = "approve" if state == APPROVED else "reject"
+                outcome = f"{state} by {by}" + (f": {why}" if why else "")
+                conn.execute(audit.insert(), [_audit(invoice_id, operation, outcome)])
                 conn.execute(
                     invoices.update().where(invoices.c.invoice_id == invoice_id).values(dirty=True)
                 )

@@ -2,10 +2,11 @@
 
 A staged record keeps its full content (names, email, address, phone, item names, notes) only
 while a later run may need it to write PayPal again. Once its invoice is closed in PayPal
-(paid, marked paid, cancelled, refunded, deleted, or void and never sent: `CLOSED`), not dirty
-and not parked, `strip_closed` cuts the header and its lines down to IDs, amounts and statuses
-(`kept_invoice`, `kept_line`): what a later run reads to decide (a void, a conflict, the plan's
-totals). PayPal cannot be changed on a closed invoice, so nothing else is needed.
+(paid, marked paid, cancelled, refunded, deleted, or void and never sent: `CLOSED`), not dirty,
+not parked and not rejected in the approval queue (a change in Cliniko brings that one back),
+`strip_closed` cuts the header and its lines down to IDs, amounts and statuses (`kept_invoice`,
+`kept_line`): what a later run reads to decide (a void, a conflict, the plan's totals). PayPal
+cannot be changed on a closed invoice, so nothing else is needed.
 
 A customer keeps its record while any of its invoices may still be written (open, waiting,
 parked or not yet applied), and until PayPal holds its current recipient on one of its invoices
@@ -29,7 +30,14 @@ import sqlalchemy as sa
 
 from target_paypal.client import CLOSED_BY_HAND
 from target_paypal.store.engine import StoreBase, to_json
-from target_paypal.store.schema import customers, dead_letters, invoice_lines, invoices, xrefs
+from target_paypal.store.schema import (
+    approvals,
+    customers,
+    dead_letters,
+    invoice_lines,
+    invoices,
+    xrefs,
+)
 from target_paypal.store.sql import IDS_PER_STATEMENT, utc_now
 
 KEPT = "_kept"  # a cut-down record: {"_kept": "ids", "_content": <hash of the full record>, ...}
@@ -109,6 +117,9 @@ class KeptRecords(StoreBase):
             open_letters = sa.select(dead_letters.c.record_id).where(
                 dead_letters.c.stream == "invoices", dead_letters.c.resolved_at.is_(None)
             )
+            # Rejected in the approval queue: its draft is gone, but a change in Cliniko brings
+            # it back (its lines may not come again), so it keeps its content.
+            rejected = sa.select(approvals.c.invoice_id).where(approvals.c.state == "rejected")
             ids = list(
                 conn.execute(
                     sa.select(invoices.c.invoice_id)
@@ -118,6 +129,7 @@ class KeptRecords(StoreBase):
                         invoices.c.dirty.is_(False),
                         xrefs.c.paypal_status.in_(CLOSED),
                         invoices.c.invoice_id.not_in(open_letters),
+                        invoices.c.invoice_id.not_in(rejected),
                     )
                 ).scalars()
             )
