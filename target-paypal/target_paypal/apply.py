@@ -9,9 +9,7 @@ overwritten: the applier records a conflict instead.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -23,14 +21,11 @@ from target_paypal.compose import (
     NotReady,
     compose,
     content_hash,
-    customer_from_paypal,
 )
-from target_paypal.progress import Progress
-from target_paypal.reader import printable
 from target_paypal.settle import NumberTaken, SettledWrites, differs
-from target_paypal.store import Store, Xref
-from target_paypal.store.approvals import HOLD, STAY_OUT, Gate, gate
-from target_paypal.store.kept import KEPT, is_kept, recipient_cut
+from target_paypal.store import Xref
+from target_paypal.store.approvals import Gate
+from target_paypal.store.kept import KEPT, is_kept
 
 VOID = "VOID"
 NEVER_CREATED = "void in Cliniko (closed, archived or deleted) and never in PayPal"
@@ -261,205 +256,6 @@ class InvoiceWriter:
         return Xref(header["invoice_id"], paypal_id, header["invoice_number"], status, None, None)
 
 
-def _note_approval(outcome: Outcome, queue: Gate) -> None:
-    """Carry the approval queue's decision into the outcome (written with it).
-
-    A held invoice PayPal has as a draft (or as sent before it was held) is `held`; a rejected
-    one is `skipped`. Parked or in conflict, the queue is left as it was.
-    """
-    if outcome.result in ("parked", "conflict", "waiting"):
-        return
-    outcome.approval = queue
-    if queue.note:
-        paypal_id = outcome.xref.paypal_id if outcome.xref else None
-        outcome.audit.append(
-            {
-                "invoice_id": outcome.invoice_id,
-                "paypal_id": paypal_id,
-                "operation": "hold",
-                "outcome": queue.note,
-            }
-        )
-    if queue.verdict == HOLD:
-        outcome.result = "held"
-        outcome.reason = outcome.summary_reason = f"held for approval: {queue.rule}"
-    elif queue.verdict == STAY_OUT:
-        outcome.result = "skipped"
-        outcome.reason = f"rejected in the approval queue by {queue.decided_by}"
-        outcome.summary_reason = "rejected in the approval queue"
-
-
 def _due(invoice: dict) -> Decimal:
     due = invoice.get("due_amount") or invoice.get("amount") or {}
     return Decimal(str(due.get("value", "0")))
-
-
-class DirtyInvoiceApplier:
-    """Applies every dirty invoice in the store, `max_concurrency` at a time."""
-
-    def __init__(
-        self,
-        store: Store,
-        invoices: InvoiceWriter,
-        max_concurrency: int,
-        run_id: int | None,
-        progress_interval: float = 10,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.store = store
-        self.progress_interval = progress_interval
-        self.clock = clock
-        self.invoices = invoices
-        self.max_concurrency = max(1, max_concurrency)
-        self.run_id = run_id
-        self.final = False
-        self.shared: dict[str, list[str]] = {}
-        # Invoices already parked when the run started: logged when first parked, not again
-        # on every run that retries them (the run summary counts them).
-        self.parked_before: set[str] = set()
-        self.results: dict[str, str] = {}  # each invoice's last outcome in this applier
-
-    def apply_now(self, invoice_ids: list[str]) -> dict[str, str]:
-        """Apply these invoices at once, if dirty (`paypal-ops approvals ... --apply-now`).
-
-        Returns each one's outcome; one still incomplete stays staged ("waiting").
-        """
-        wanted = set(invoice_ids)
-        pending = [i for i in self.store.dirty_invoice_ids() if i in wanted]
-        if pending:
-            self._apply(pending, final=False)
-        return {i: self.results.get(i, "not changed since the last run") for i in invoice_ids}
-
-    def apply_dirty(self, final: bool = False) -> None:
-        """Apply what changed.
-
-        `final`: the input has ended, so an invoice still incomplete will not complete in this
-        run: park it with the reason instead of leaving it staged.
-        """
-        self.final = final
-        pending = self.store.dirty_invoice_ids()
-        if pending:
-            self._apply(pending, final)
-        if final:  # what is closed in PayPal keeps its IDs only from now on (store/kept.py)
-            self.store.strip_closed()
-
-    def _apply(self, pending: list[str], final: bool) -> None:
-        self.shared = self.store.shared_emails()
-        client = self.invoices.client
-        progress = Progress(
-            len(pending),
-            lambda: int(getattr(client, "calls", 0)),
-            float(getattr(client, "max_requests_per_second", 0) or 0),
-            self.progress_interval,
-            self.clock,
-        )
-        with ThreadPoolExecutor(self.max_concurrency) as pool:
-            # A chunk at a time: a future for every invoice up front is ~2 KB each, so 100,000
-            # dirty invoices at once would hold ~190 MB until the end. Each is recorded as it
-            # finishes: one slow invoice does not hold back the count of those done after it.
-            for start in range(0, len(pending), CHUNK):
-                chunk = [pool.submit(self._apply_one, i) for i in pending[start : start + CHUNK]]
-                for done in as_completed(chunk):
-                    self._record(done.result())
-                    progress.advance()
-        # A pass at a STATE message that went by quickly stays quiet; the run's last pass, or
-        # every pass when a line after every invoice is asked for, ends with a line.
-        progress.finish(always=final or not self.progress_interval)
-
-    def _apply_one(self, invoice_id: str) -> Outcome:
-        inputs = self.store.invoice_inputs(invoice_id)
-        header, customer = inputs.header, inputs.customer
-        if header is None:
-            return Outcome(invoice_id, "waiting", reason="lines staged, header not yet")
-        queue = gate(header, inputs.lines, inputs.approval)
-        if queue.verdict == STAY_OUT:  # rejected by a person: treated as void until it changes
-            header = {**header, "target_status": VOID}
-        elif queue.verdict == HOLD:  # waiting for approval: a complete draft, not sent
-            header = {**header, "target_status": "DRAFT"}
-        if header["target_status"] != VOID:  # a patient's rules cannot hold back a void
-            held = self._held_by_customer(header, customer, inputs.customer_left_out)
-            if held is not None:
-                return held
-        owner = inputs.owner or UNASSIGNED
-        if header.get("memo"):
-            header = {**header, "memo": header["memo"].replace("{owner}", owner)[:500]}
-        if customer is not None and recipient_cut(header, inputs.lines, customer):
-            held_in = self.invoices.client.get_invoice(inputs.recipient_in or "") or {}
-            customer = customer_from_paypal(customer, held_in)
-            if customer is None:
-                why = f"patient {header['customer_id']}: {RECIPIENT_GONE}"
-                return Outcome(invoice_id, "parked", reason=why)
-        outcome = self.invoices.apply(
-            header, inputs.lines, customer, inputs.xref, held=queue.verdict == HOLD
-        )
-        _note_approval(outcome, queue)
-        if outcome.carries == inputs.recipient_in or outcome.result in ("conflict", "parked"):
-            outcome.carries = None  # nothing new to note
-        outcome.owner, outcome.customer_id = owner, header["customer_id"]
-        if outcome.xref is not None:
-            outcome.xref = replace(outcome.xref, owner=owner)
-        return outcome
-
-    def _held_by_customer(
-        self, header: dict, customer: dict | None, left_out: tuple[str, str] | None
-    ) -> Outcome | None:
-        """The patient's rules come first: left out by the mapper, or sharing an email."""
-        invoice_id, customer_id = header["invoice_id"], header["customer_id"]
-        if customer is None:
-            if left_out is None:
-                # The patient's id stays in the run's reason: the alert names it.
-                return Outcome(invoice_id, "waiting", reason=f"patient {customer_id} not received")
-            action, why = left_out
-            result = "skipped" if action == "skip" else "parked"
-            return Outcome(
-                invoice_id,
-                result,
-                reason=f"patient {customer_id}: {why}",
-                summary_reason=f"patient {why}",
-            )
-        others = self.shared.get(customer_id)
-        rule = customer.get("shared_email") or "park"
-        if not others or rule == "allow":
-            return None
-        reason = (
-            f"patient {customer_id} shares its email with patient(s) {', '.join(others[:5])}: "
-            "give each patient their own email or invoice_email in Cliniko, or set the "
-            "mapping's customers.shared_email to allow"
-        )
-        result = "skipped" if rule == "skip" else "parked"
-        why = "patient shares its email: give each their own in Cliniko or allow it in the mapping"
-        return Outcome(invoice_id, result, reason=reason, summary_reason=why)
-
-    def _record(self, outcome: Outcome) -> None:
-        """Persist in the main thread: audit, cross-reference, dead letter, clean flag."""
-        self.results[outcome.invoice_id] = outcome.result
-        parked = None
-        if outcome.result == "waiting" and self.final:
-            outcome.result = "parked"
-            outcome.summary_reason = f"{INCOMPLETE}: {outcome.summary_reason or outcome.reason}"
-            outcome.reason = f"{INCOMPLETE}: {outcome.reason}"
-            lines = self.store.parked_lines(outcome.invoice_id)
-            if lines:
-                outcome.reason += f" (parked line(s): {', '.join(lines[:5])})"
-        if outcome.result == "parked":
-            parked = (outcome.reason or "failed", outcome.debug_id)
-        if parked is not None and outcome.invoice_id not in self.parked_before:
-            LOGGER.debug(  # the run's end sums parked invoices up by reason (left_out.py)
-                "Parked invoice %s: %s: %s",
-                printable(outcome.invoice_id),
-                printable(parked[0], 500),
-                "kept in the dead letters and retried on every run (paypal-ops dead-letters list)",
-            )
-        if outcome.carries and outcome.customer_id:
-            self.store.carried(outcome.customer_id, outcome.carries)
-        self.store.record_outcome(
-            self.run_id,
-            outcome.invoice_id,
-            outcome.audit,
-            outcome.xref if outcome.result != "parked" else None,
-            parked,
-            done=outcome.result not in ("waiting", "parked"),
-            result=None if outcome.result == "waiting" else outcome.result,
-            reason=outcome.summary_reason or outcome.reason,
-            approval=outcome.approval,
-        )

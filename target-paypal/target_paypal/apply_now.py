@@ -8,7 +8,8 @@ settings the last run kept (`writer_settings`: the invoicer, `send_invoices`).
 
 from __future__ import annotations
 
-from target_paypal.apply import DirtyInvoiceApplier, InvoiceWriter
+from target_paypal.applier import DirtyInvoiceApplier
+from target_paypal.apply import InvoiceWriter
 from target_paypal.client import PayPalClient
 from target_paypal.compose import Invoicer
 from target_paypal.store import Store

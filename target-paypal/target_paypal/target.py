@@ -18,7 +18,8 @@ from singer_sdk.target_base import Target
 
 from cliniko_paypal_contract import KEYS
 from target_paypal.alerts import notify, parse_urls, run_alert
-from target_paypal.apply import DirtyInvoiceApplier, InvoiceWriter
+from target_paypal.applier import DirtyInvoiceApplier
+from target_paypal.apply import InvoiceWriter
 from target_paypal.client import PAYPAL_SANDBOX, PayPalClient, PayPalError
 from target_paypal.compose import Invoicer
 from target_paypal.left_out import summed_up

@@ -3,42 +3,35 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-import pendulum
 from simpleeval import SimpleEval
 
 import cliniko_paypal_contract as contract
 from map_cliniko_paypal import approvals
 from map_cliniko_paypal.approvals import Hold
 from map_cliniko_paypal.rules import Rules
+from map_cliniko_paypal.values import (
+    Reject,
+    Skip,
+    date_in_zone,
+    decimal_of,
+    gone,
+    local_date,
+    money,
+    plain_number,
+    required,
+    text,
+)
 
-CENT = Decimal("0.01")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s\"-][^@\s]*\.[^@\s]+$")
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PHONE_TYPES = {"mobile": "MOBILE", "home": "HOME", "work": "OTHER", "fax": "FAX", "pager": "PAGER"}
-# Terminal escape sequences (CSI ... final byte, OSC ... BEL/ST), then any other control
-# character, bidi embedding/override/isolate marks and lone surrogates.
-ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
-LINE_BREAKS = re.compile(r"[\t\n\r]")
 TAX_INCLUSIVE = 3
 TAX_EXCLUSIVE = 2
-
-
-class Reject(Exception):
-    """A record that cannot be mapped, or that a rule parks for review.
-
-    The message names fields, never values. target-paypal keeps it as a dead letter and
-    replays it.
-    """
-
-
-class Skip(Exception):
-    """A record a rule leaves out on purpose; target-paypal counts it as skipped."""
+__all__ = ["Reject", "Skip", "local_date", "map_record"]
 
 
 @dataclass(frozen=True)
@@ -65,73 +58,6 @@ def reject_record(stream: str, record: dict[str, Any], reason: str, action: str 
             "customer_id": str(customer_id) if customer_id else None,
         },
     )
-
-
-# --- values -------------------------------------------------------------------------------------
-
-
-def text(value: Any) -> str | None:
-    """Text as PayPal should show it.
-
-    NFC; escape sequences and control characters removed (tabs and newlines become spaces),
-    bidi overrides and lone surrogates dropped; emoji and combining accents kept.
-    """
-    if value is None:
-        return None
-    cleaned = ESCAPES.sub("", str(value))
-    cleaned = contract.UNSAFE_TEXT.sub("", LINE_BREAKS.sub(" ", cleaned))
-    return unicodedata.normalize("NFC", " ".join(cleaned.split())) or None
-
-
-def _required(record: dict[str, Any], name: str) -> Any:
-    value = record.get(name)
-    if value is None or value == "":
-        raise Reject(f"{name} is missing")
-    return value
-
-
-def _decimal(value: Any, name: str) -> Decimal:
-    try:
-        result = Decimal(str(value))
-    except InvalidOperation:
-        raise Reject(f"{name} is not a decimal number") from None
-    if not result.is_finite():
-        raise Reject(f"{name} is not a decimal number")
-    return result
-
-
-def money(value: Any, name: str) -> str:
-    """A decimal rounded half-up to the cent, as a string; Reject when it is not a number."""
-    return str(_decimal(value, name).quantize(CENT, rounding=ROUND_HALF_UP))
-
-
-def plain_number(value: Any, name: str) -> str:
-    """A decimal as a plain string without trailing zeros: "10.0" -> "10", "1.50" -> "1.5"."""
-    number = _decimal(value, name)
-    text = format(number.normalize(), "f")
-    return "0" if text in ("-0", "") else text
-
-
-def local_date(timestamp: Any, zone: str, name: str) -> str:
-    """The calendar date, in the clinic's zone, of a UTC timestamp (a bare date passes through)."""
-    text = str(timestamp)
-    if DATE.match(text):
-        return text
-    try:
-        moment = pendulum.parse(text, tz="UTC")
-    except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
-        raise Reject(f"{name} is not a timestamp") from None
-    if not isinstance(moment, pendulum.DateTime):
-        raise Reject(f"{name} is not a timestamp")
-    return moment.in_timezone(zone).date().isoformat()
-
-
-def _date(value: Any, zone: str, name: str) -> str:
-    return local_date(_required({name: value}, name), zone, name)
-
-
-def _gone(record: dict[str, Any]) -> bool:
-    return bool(record.get("archived_at") or record.get("deleted_at"))
 
 
 # --- filters ------------------------------------------------------------------------------------
@@ -192,7 +118,7 @@ def _phone(numbers: Any) -> dict[str, Any] | None:
 
 def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     """A Cliniko patient as a customers record; without a usable email it is parked or skipped."""
-    patient_id = str(_required(record, "id"))
+    patient_id = str(required(record, "id"))
     email = (record.get("invoice_email") or "").strip() or (record.get("email") or "").strip()
     if not email or len(email) > 254 or not EMAIL.match(email):
         raise (Skip if rules.missing_email == "skip" else Reject)(
@@ -230,7 +156,7 @@ def _status(record: dict[str, Any], rules: Rules) -> tuple[str, Hold | None]:
     elif record.get("archived_at"):
         action, what = rules.archived, "archived"
     else:
-        status = _required(record, "status")
+        status = required(record, "status")
         try:
             code = int(status)
         except (TypeError, ValueError):
@@ -251,12 +177,12 @@ def _status(record: dict[str, Any], rules: Rules) -> tuple[str, Hold | None]:
 
 def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     """A Cliniko invoice as an invoices record; its status, memo and terms come from the rules."""
-    invoice_id = str(_required(record, "id"))
-    number = str(_required(record, "number"))
+    invoice_id = str(required(record, "id"))
+    number = str(required(record, "number"))
     invoice_number = f"{rules.number_prefix}{number}"
     if len(invoice_number) > 25:
         raise Reject("invoice_number (prefix + number) is longer than PayPal's 25 characters")
-    method = _required(record, "calculation_method")
+    method = required(record, "calculation_method")
     if method not in (TAX_EXCLUSIVE, TAX_INCLUSIVE, str(TAX_EXCLUSIVE), str(TAX_INCLUSIVE)):
         raise Reject("calculation_method is neither 2 (tax exclusive) nor 3 (tax inclusive)")
     target_status, held = _status(record, rules)
@@ -273,15 +199,15 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     payment_date = None
     if paid:
         moment = record.get("closed_at") or record.get("updated_at")
-        payment_date = _date(moment, rules.time_zone, "closed_at/updated_at")
+        payment_date = date_in_zone(moment, rules.time_zone, "closed_at/updated_at")
     total = record.get("total_amount")
     tax = record.get("tax_amount")
     mapped = {
         "invoice_id": invoice_id,
-        "customer_id": str(_required(record, "patient_id")),
+        "customer_id": str(required(record, "patient_id")),
         "practitioner_id": str(practitioner) if practitioner else None,
         "invoice_number": invoice_number,
-        "invoice_date": _date(record.get("issue_date"), rules.time_zone, "issue_date"),
+        "invoice_date": date_in_zone(record.get("issue_date"), rules.time_zone, "issue_date"),
         "currency_code": rules.currency_code,
         "tax_inclusive": int(method) == TAX_INCLUSIVE,
         "target_status": target_status,
@@ -336,7 +262,7 @@ def hold_for_approval(
 
 
 def _not_negative(value: Any, name: str) -> Any:
-    if _decimal(value, name) < 0:
+    if decimal_of(value, name) < 0:
         raise Reject(
             f"{name} is negative (PayPal invoice lines cannot be; use a discount or a credit)"
         )
@@ -356,36 +282,36 @@ def _check_tax_rate(rate: Decimal, rules: Rules) -> None:
 
 def map_invoice_item(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     """A Cliniko invoice item as an invoice line; the treatment description is never sent."""
-    name = text(_required(record, "name"))
+    name = text(required(record, "name"))
     if not name:
         raise Reject("name is missing")
     rate = record.get("tax_rate")
     if rate not in (None, ""):
-        _check_tax_rate(_decimal(rate, "tax_rate"), rules)
+        _check_tax_rate(decimal_of(rate, "tax_rate"), rules)
     line: dict[str, Any] = {
-        "line_id": str(_required(record, "id")),
-        "invoice_id": str(_required(record, "invoice_id")),
+        "line_id": str(required(record, "id")),
+        "invoice_id": str(required(record, "invoice_id")),
         "position": None,
         "name": name[: rules.name_max_length],
         "description": None,  # treatment descriptions are health information: never sent
         "quantity": plain_number(
-            _not_negative(_required(record, "quantity"), "quantity"), "quantity"
+            _not_negative(required(record, "quantity"), "quantity"), "quantity"
         ),
         "unit_amount": money(
-            _not_negative(_required(record, "unit_price"), "unit_price"), "unit_price"
+            _not_negative(required(record, "unit_price"), "unit_price"), "unit_price"
         ),
         "tax_name": text(record.get("tax_name")),
         "tax_percent": plain_number(rate, "tax_rate") if rate not in (None, "") else None,
-        "deleted": _gone(record),
+        "deleted": gone(record),
         "updated_at": record.get("updated_at"),
     }
     if record.get("is_monetary_discount"):
         amount = record.get("discounted_amount")
-        if amount not in (None, "") and _decimal(amount, "discounted_amount") != 0:
+        if amount not in (None, "") and decimal_of(amount, "discounted_amount") != 0:
             line["discount_amount"] = money(amount, "discounted_amount")
     else:
         percent = record.get("discount_percentage")
-        if percent not in (None, "") and _decimal(percent, "discount_percentage") != 0:
+        if percent not in (None, "") and decimal_of(percent, "discount_percentage") != 0:
             line["discount_percent"] = plain_number(percent, "discount_percentage")
     return line
 
@@ -394,7 +320,7 @@ def map_practitioner(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     """A Cliniko practitioner as a link to its user, from which target-paypal finds the owner."""
     user_id = record.get("user_id")
     return {
-        "practitioner_id": str(_required(record, "id")),
+        "practitioner_id": str(required(record, "id")),
         "user_id": str(user_id) if user_id else None,
         "updated_at": record.get("updated_at"),
     }
@@ -404,7 +330,7 @@ def map_user(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     """A Cliniko user's owner: the owners table by the user's email, else the default."""
     email = str(record.get("email") or "").strip().lower()
     return {
-        "user_id": str(_required(record, "id")),
+        "user_id": str(required(record, "id")),
         "owner": rules.owners_by_email.get(email, rules.default_owner),
         "updated_at": record.get("updated_at"),
     }
