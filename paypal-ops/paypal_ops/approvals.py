@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from paypal_ops.approval_queue import money, row, rows_csv
+from paypal_ops.approval_queue import money, row, rows_csv, waited
 from paypal_ops.options import StoreAddress, open_store, paypal_client, paypal_options
 from target_paypal.alerts import wait_words
 from target_paypal.apply_now import NO_RUN_YET, ApplyNowError, apply_now
@@ -103,8 +103,10 @@ def list_lines(queue: list[Approval], state: str, now: Any) -> list[str]:
         "Number": [a.invoice_number or "-" for a in queue],
         "Total": [money(a) for a in queue],
         "Rule": [a.rule for a in queue],
-        "Waiting since (UTC)": [f"{a.held_since:%Y-%m-%d %H:%M}" for a in queue],
-        "Waited": [wait_words(a.waited(now)) for a in queue],
+        f"{'Waiting' if state == 'waiting' else 'Held'} since (UTC)": [
+            f"{a.held_since:%Y-%m-%d %H:%M}" for a in queue
+        ],
+        "Waited": [wait_words(waited(a, now)) for a in queue],
     }
     widths = {name: max(len(name), *map(len, values)) for name, values in columns.items()}
     right = {"Total"}
@@ -119,17 +121,20 @@ def list_lines(queue: list[Approval], state: str, now: Any) -> list[str]:
         line = cells({k: v[n] for k, v in columns.items()})
         lines.append(f"{line}  {_note(approval, now)}".rstrip())
     waiting = [a for a in queue if a.state == "waiting"]
-    if waiting:
-        overdue = sum(a.overdue(now) for a in waiting)
-        lines.append(
-            f"{len(waiting)} waiting for approval, the longest for "
-            f"{wait_words(waiting[0].waited(now))}"
-            + (f"; {overdue} past their rule's alert_after_days" if overdue else "")
-            + ". Decide: paypal-ops approvals approve --id ID | --rule NAME | --all, "
-            "or approvals reject --id ID --why TEXT"
-        )
-    else:
-        lines.append(f"{len(queue)} invoice(s) {_described(state)}")
+    decided = {s: sum(a.state == s for a in queue) for s in STATES[1:]}
+    if not waiting:
+        return [*lines, f"{len(queue)} invoice(s) {_described(state)}"]
+    overdue = sum(a.overdue(now) for a in waiting)
+    lines.append(
+        f"{len(waiting)} waiting for approval, the longest for "
+        f"{wait_words(waiting[0].waited(now))}"
+        + (f"; {overdue} past their rule's alert_after_days" if overdue else "")
+        + "".join(f"; {n} {s}" for s, n in decided.items() if n)
+    )
+    lines.append(
+        "Decide: paypal-ops approvals approve --id ID | --rule NAME | --all, "
+        "or paypal-ops approvals reject --id ID --why TEXT"
+    )
     return lines
 
 

@@ -61,7 +61,7 @@ def test_list_shows_the_queue_as_text_json_and_csv_ids_only(queue, tmp_path) -> 
         "Invoice", "ID", "PayPal", "ID", "Number", "Total", "Rule", "Waiting", "since", "(UTC)",
         "Waited", "Note",
     ]  # fmt: skip
-    assert len(lines) == 1 + len(held) + 1
+    assert len(lines) == 1 + len(held) + 2
     for invoice_id in held:
         line = next(ln for ln in lines if ln.startswith(invoice_id))
         header = queue.data.invoices[invoice_id]
@@ -71,7 +71,8 @@ def test_list_shows_the_queue_as_text_json_and_csv_ids_only(queue, tmp_path) -> 
         assert f"{header['total']} AUD" in line
         assert queue.held[invoice_id]["rule"] in line
         assert "0 min" in line  # held a moment ago
-    assert lines[-1].startswith("4 waiting for approval, the longest for 0 min.")
+    assert lines[-2] == "4 waiting for approval, the longest for 0 min"
+    assert lines[-1].startswith("Decide: paypal-ops approvals approve --id ID | --rule NAME")
     for value in queue.personal():
         assert value not in text.output
 
