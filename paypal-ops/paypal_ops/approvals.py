@@ -11,6 +11,7 @@ over the decision), so it stops with one line, nothing changed, while a sync of 
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import json
 from collections.abc import Iterator
@@ -93,7 +94,7 @@ def _described(state: str) -> str:
     }[state]
 
 
-def list_lines(queue: list[Approval], state: str, now: Any) -> list[str]:
+def list_lines(queue: list[Approval], state: str, now: dt.datetime) -> list[str]:
     """`approvals list` as text: a table, then one line of totals (or one line: none)."""
     if not queue:
         return [f"No invoice {'is ' if state == 'waiting' else ''}{_described(state)}."]
@@ -104,7 +105,7 @@ def list_lines(queue: list[Approval], state: str, now: Any) -> list[str]:
         "Total": [money(a) for a in queue],
         "Rule": [a.rule for a in queue],
         f"{'Waiting' if state == 'waiting' else 'Held'} since (UTC)": [
-            f"{a.held_since:%Y-%m-%d %H:%M}" for a in queue
+            utc(a.held_since) for a in queue
         ],
         "Waited": [wait_words(waited(a, now)) for a in queue],
     }
@@ -138,13 +139,18 @@ def list_lines(queue: list[Approval], state: str, now: Any) -> list[str]:
     return lines
 
 
-def _note(approval: Approval, now: Any) -> str:
+def utc(when: dt.datetime) -> str:
+    """A stored time in UTC, to the minute (PostgreSQL may hand it back in its own zone)."""
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _note(approval: Approval, now: dt.datetime) -> str:
     """The last column: overdue, or who decided and when (and why, for a rejection)."""
     if approval.state == "waiting":
         if approval.overdue(now):
             return f"OVERDUE (alert after {approval.alert_after_days} d)"
         return ""
-    when = f"{approval.decided_at:%Y-%m-%d %H:%M} UTC" if approval.decided_at else "?"
+    when = f"{utc(approval.decided_at)} UTC" if approval.decided_at else "?"
     note = f"{approval.state} by {approval.decided_by or '?'} on {when}"
     return note + (f": {approval.why}" if approval.state == "rejected" and approval.why else "")
 
@@ -217,7 +223,7 @@ def _in_queue(store: Store, invoice_ids: tuple[str, ...]) -> dict[str, Approval]
 
 
 def _already(approval: Approval) -> str:
-    when = f" on {approval.decided_at:%Y-%m-%d %H:%M} UTC" if approval.decided_at else ""
+    when = f" on {utc(approval.decided_at)} UTC" if approval.decided_at else ""
     return f"{approval.invoice_id} ({approval.state} by {approval.decided_by or '?'}{when})"
 
 
