@@ -21,6 +21,7 @@ from paypal_ops.parked_groups import FORMULA_START
 from target_paypal.alerts import wait_words
 from target_paypal.store import Approval
 
+STATES = ("waiting", "approved", "rejected")  # an invoice's place in the queue
 SHOWN_WAITING = 20  # invoices the page lists; its CSV holds every one
 COLUMNS = (
     "invoice_id",
