@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from paypal_ops.approvals import approvals_group
 from paypal_ops.dead_letters import dead_letters_group
 from paypal_ops.notify import notify_command
 from paypal_ops.options import StoreAddress, clinic_option, store_option
@@ -33,6 +34,7 @@ for command in (
     reconcile_command,
     report_command,
     dead_letters_group,
+    approvals_group,
     notify_command,
     webhooks_command,
     purge_command,

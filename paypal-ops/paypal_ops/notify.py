@@ -1,5 +1,8 @@
 """`paypal-ops notify`: alert about recent runs that failed or parked records, once per run.
 
+It also alerts about invoices waiting for approval past their rule's `alert_after_days`, once
+per invoice and wait (`target_paypal.alerts.approvals_alert`).
+
 Meant to run after every scheduled run, whatever its exit status:
 
     meltano run cliniko-to-paypal; meltano invoke paypal-ops notify
@@ -14,7 +17,7 @@ from __future__ import annotations
 import click
 
 from paypal_ops.options import StoreAddress, alert_urls_from_environment, open_store
-from target_paypal.alerts import channel, notify, run_alert
+from target_paypal.alerts import approvals_alert, channel, notify, run_alert
 
 
 @click.command("notify")
@@ -36,8 +39,9 @@ from target_paypal.alerts import channel, notify, run_alert
 def notify_command(store_url: StoreAddress, alert_urls: tuple[str, ...], last: int) -> None:
     """Alert about the latest runs that failed or parked new records, once each.
 
-    A run that failed never finished; runs already alerted about are passed over. Exit 1 when an
-    alert reached no channel.
+    Then about invoices waiting for approval too long (once per invoice and wait). A run that
+    failed never finished; runs already alerted about are passed over. Exit 1 when an alert
+    reached no channel.
     """
     urls = list(alert_urls) or alert_urls_from_environment()
     if not urls:
@@ -53,6 +57,14 @@ def notify_command(store_url: StoreAddress, alert_urls: tuple[str, ...], last: i
         sent = notify(urls, alert, store)
         undelivered += not sent
         click.echo(f"Run {run['id']} ({alert.kind}): alert sent to {sent} of {len(urls)} channels")
+    waiting = approvals_alert(store)
+    if waiting is not None:
+        sent = notify(urls, waiting, store)
+        undelivered += not sent
+        click.echo(
+            f"Approval queue ({1 + len(waiting.also)} waiting too long): alert sent to {sent} "
+            f"of {len(urls)} channels"
+        )
     if undelivered:
         names = ", ".join(channel(u) for u in urls)
         raise click.ClickException(f"{undelivered} alert(s) reached no channel ({names})")

@@ -6,8 +6,8 @@ PayPal should show" is the sync's own definition; PayPal is listed in full (our 
 missing in PayPal, in PayPal but not in Cliniko, duplicates, differences (amount, tax, status,
 date, recipient), conflicts, and invoices paid in PayPal that are still open in Cliniko (a to-do
 for the front desk: Cliniko has no payments API). Invoices the sync holds back on purpose (parked
-or skipped) are listed apart and are not mismatches. GST by month in the clinic's zone, Cliniko
-against PayPal.
+or skipped, a draft waiting in the approval queue, one rejected there) are listed apart and are
+not mismatches. GST by month in the clinic's zone, Cliniko against PayPal.
 """
 
 from __future__ import annotations
@@ -32,6 +32,16 @@ KIND_TITLES = {
     "paid_in_paypal_open_in_cliniko": "Paid in PayPal, still open in Cliniko",
 }
 KINDS = tuple(KIND_TITLES)
+
+# Held back on purpose (`held` in the report), apart from mismatches.
+HELD_BY_RULES = "parked or skipped by the sync's rules"
+# The approval queue (paypal-ops approvals): a draft waiting for a person, one approved that the
+# next run sends, one rejected (its draft deleted by the next run, and kept out).
+APPROVAL_HELD = {
+    "waiting": "held for approval",
+    "approved": "approved, sent by the next run",
+    "rejected": "rejected in the approval queue",
+}
 
 
 def kind_words(kind: str) -> str:
@@ -144,6 +154,8 @@ def reconcile(
     for invoice in mine:
         by_reference[str((invoice.get("detail") or {}).get("reference") or "")].append(invoice)
     held_ids = _held_by_the_sync(store)
+    queue = _approval_states(store)
+    rejected = {i for i, state in queue.items() if state == "rejected"}
     xrefs = store.xrefs() if store else []
     conflicts = {x.invoice_id: x for x in xrefs if x.conflict}
     known = {x.invoice_id: x.paypal_id for x in xrefs}
@@ -152,8 +164,11 @@ def reconcile(
     for invoice_id, want in sorted(wanted.items()):
         copies = [c for c in by_reference.get(invoice_id, []) if c.get("status") != "CANCELLED"]
         copies = copies or by_reference.get(invoice_id, [])
+        if invoice_id in rejected and want.status not in ("HELD", "VOID"):
+            held[APPROVAL_HELD["rejected"]] += 1  # its draft deleted, or deleted next run
+            continue
         if want.status == "HELD" or (invoice_id in held_ids and not copies):
-            held["parked or skipped by the sync's rules"] += 1
+            held[HELD_BY_RULES] += 1
             continue
         if invoice_id in conflicts:
             x = conflicts[invoice_id]
@@ -182,6 +197,19 @@ def reconcile(
         # Ours is the copy the store cross-references; a hand-made copy is the duplicate.
         invoice = next((c for c in copies if c["id"] == known.get(invoice_id)), copies[0])
         status = invoice.get("status", "")
+        waits = queue.get(invoice_id)
+        if waits is not None and _held_as_draft(waits, want, status):
+            fields = differences(want, invoice, emails.get(want.customer_id))
+            fields = [f for f in fields if f != "status"]
+            if not fields:
+                held[APPROVAL_HELD[waits]] += 1
+                continue
+            items.append(
+                Mismatch(
+                    "different", invoice_id, invoice["id"], want.number, fields, _differs_in(fields)
+                )
+            )
+            continue
         if status in PAID and want.status in ("SENT", "DRAFT"):
             items.append(
                 Mismatch(
@@ -227,7 +255,10 @@ def reconcile(
         counts=counts,
         items=[asdict(i) for i in items],
         held=dict(held),
-        gst_by_month=gst_by_month({k: w for k, w in wanted.items() if k not in held_ids}, mine),
+        gst_by_month=gst_by_month(
+            {k: w for k, w in wanted.items() if k not in held_ids | rejected},
+            [i for i in mine if (i.get("detail") or {}).get("reference") not in rejected],
+        ),
     )
 
 
@@ -245,6 +276,26 @@ def _held_by_the_sync(store: Store | None) -> set[str]:
         if d["stream"] in ("invoices", "rejects:invoices")
     }
     return held | store.skipped_ids("invoices")
+
+
+def _approval_states(store: Store | None) -> dict[str, str]:
+    """Each invoice in the approval queue and its state (waiting, approved, rejected)."""
+    if store is None:
+        return {}
+    return {a.invoice_id: a.state for a in store.approval_queue(tuple(APPROVAL_HELD))}
+
+
+def _held_as_draft(state: str, want: Wanted, status: str) -> bool:
+    """Whether PayPal's status is the approval queue's doing, not a mismatch.
+
+    Waiting: a draft, or one sent before a rule held it again (left as sent until approved).
+    Approved: still a draft until the next run sends it.
+    """
+    if want.status not in ("SENT", "PAID"):
+        return False
+    if state == "waiting":
+        return status == "DRAFT" or status in OPEN
+    return state == "approved" and status == "DRAFT"
 
 
 def gst_by_month(wanted: dict[str, Wanted], paypal: list[dict[str, Any]]) -> list[dict[str, str]]:

@@ -1,7 +1,8 @@
 """`paypal-ops report`: the sync-health page, one static HTML file for the clinic's finance staff.
 
 Read from target-paypal's store (the last runs and their counts, what is parked and why, conflicts)
-and from the latest reconciliation's `reconcile.json` when there is one. What is parked is split
+and from the latest reconciliation's `reconcile.json` when there is one, with the approval queue
+(invoices a rule holds as drafts until a person decides: approval_queue.py). What is parked is split
 into what needs a person and what the clinic's rules hold back on purpose (parked_reasons.py),
 grouped by reason with its first IDs and a CSV of all of them (parked_groups.py). IDs only: the
 page never shows a patient's name, email or a staged record, only Cliniko and PayPal IDs, reasons
@@ -26,6 +27,7 @@ import pygal
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pygal.style import Style
 
+from paypal_ops.approval_queue import queue_section
 from paypal_ops.options import StoreAddress, open_store
 from paypal_ops.parked_groups import SHOWN_IDS, count, parked_groups
 from paypal_ops.parked_reasons import HELD_BY_RULES, NEEDS_PERSON
@@ -191,6 +193,7 @@ def build(store: Store, reconciliation: ReconciliationView, runs: int, zone: Zon
         "person": person,
         "held_count": count(parked, HELD_BY_RULES),
         "conflicts": conflicted,
+        "approvals": queue_section(store.approval_queue(), partial(local_time, zone=zone)),
         "reconciliation": reconciliation,
         "recon_ok": recon_ok,
         "recon_at": local_time(reconciliation.data.get("generated_at"), zone),
@@ -266,7 +269,7 @@ def report_command(
     runs: int,
     time_zone: str | None,
 ) -> None:
-    """Write the sync-health page: last runs, parked records, conflicts, reconciliation."""
+    """Write the sync-health page: last runs, parked, approvals, conflicts, reconciliation."""
     path = reconciliation or (
         Path(os.environ.get("PAYPAL_OPS_RECONCILE_DIR") or DEFAULT_RECONCILE_DIR) / "reconcile.json"
     )
@@ -280,7 +283,8 @@ def report_command(
         + f", {context['person']['parked']:,} parked for a person, "
         + f"{context['held_count']:,} held back by the rules, "
         + f"{len(context['conflicts'])} conflicts, "
-        + f"reconciliation {recon_word(view, context['recon_ok'])}"
+        + f"reconciliation {recon_word(view, context['recon_ok'])}, "
+        + f"{context['approvals'].count:,} waiting for approval"
     )
 
 

@@ -12,8 +12,13 @@ from paypal_ops.parked_reasons import HELD_BY_RULES, NEEDS_PERSON, split
 from target_paypal.summary import CLINIKO_NAMES, INVOICE_OUTCOMES
 
 # How an outcome reads in the summary, where its bare name would not do.
-OUTCOME_WORDS = {"skipped": "skipped by a rule", "conflict": "conflicts"}
+OUTCOME_WORDS = {
+    "held": "held for approval",
+    "skipped": "skipped by a rule",
+    "conflict": "conflicts",
+}
 OUTCOME_HEADINGS = {
+    "held": "Held for approval (PayPal drafts until a person decides: paypal-ops approvals list)",
     "skipped": "Skipped by a rule (nothing to do)",
     "parked": "Parked for a person (kept as dead letters)",
 }
@@ -31,7 +36,7 @@ def summary_command(store_url: StoreAddress, run_id: int | None, as_json: bool) 
     if run is None:
         raise click.ClickException("no finished run in the store yet: run the pipeline first")
     counts = run["counts"] or {}
-    reasons = {outcome: store.run_reasons(run["id"], outcome) for outcome in ("skipped", "parked")}
+    reasons = {outcome: store.run_reasons(run["id"], outcome) for outcome in OUTCOME_HEADINGS}
     now = split(store.open_dead_letters())
     if as_json:
         payload = {**counts, "run_id": run["id"], "reasons": reasons}
@@ -66,7 +71,7 @@ def describe_run(
         + ", ".join(f"{OUTCOME_WORDS.get(k, k)} {invoices.get(k, 0)}" for k in INVOICE_OUTCOMES)
         + f"  (= {accounted})",
     ]
-    for outcome in ("skipped", "parked"):
+    for outcome in OUTCOME_HEADINGS:
         rows = reasons.get(outcome, [])
         if rows:
             lines.append(f"  {OUTCOME_HEADINGS[outcome]}:")

@@ -3,6 +3,7 @@ but no person; a channel that is down never fails the sync nor shows its secrets
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import http.server
@@ -20,8 +21,16 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from paypal_ops.reconcile_alert import reconciliation_alert
-from target_paypal.alerts import Alert, channel, notify, parse_urls
+from target_paypal.alerts import (
+    Alert,
+    approvals_alert,
+    channel,
+    notify,
+    parse_urls,
+    wait_words,
+)
 from target_paypal.store import Store
+from target_paypal.store.approvals import HOLD, Gate, write_gate
 
 SMTP_USER, SMTP_PASSWORD = "alerts", "Sm7p-pa55word"
 WEBHOOK_TOKEN = "T000/B000/w3bhookT0ken"
@@ -384,3 +393,101 @@ def test_urls_setting_and_channel_names() -> None:
     assert parse_urls(["json://a/b", " "]) == ["json://a/b"]
     assert channel("mailtos://user:pw@smtp.example:465?to=x@y.z") == "mailtos://smtp.example:465"
     assert channel("https://hooks.slack.com/services/T/B/secret") == "https://hooks.slack.com"
+
+
+# --- invoices waiting for approval too long -------------------------------------------------
+NOW = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
+
+
+def hold(
+    store: Store,
+    invoice_id: str,
+    days_ago: float,
+    after: int | None = 3,
+    rule: str = "large-total",
+    state: str = "waiting",
+    now: dt.datetime = NOW,
+) -> None:
+    """Put an invoice in the approval queue as the applier writes it (store.approvals)."""
+    row = {
+        "invoice_id": invoice_id,
+        "rule": rule,
+        "basis": "b",
+        "state": state,
+        "held_since": now - dt.timedelta(days=days_ago),
+        "alert_after_days": after,
+        "invoice_number": f"CLN-{invoice_id[-4:]}",
+        "total": "1250.00",
+        "currency_code": "AUD",
+        "content": None,
+        "decided_by": None,
+        "decided_at": None,
+        "why": None,
+    }
+    with store.begin() as conn:
+        write_gate(conn, invoice_id, Gate(HOLD, row))
+
+
+def test_approvals_alert_once_per_wait_not_before_alert_after_days(tmp_path, webhook) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    assert approvals_alert(store, NOW) is None  # an empty queue
+    hold(store, "200000000000001001", days_ago=4.5)  # past 3 days
+    hold(store, "200000000000001002", days_ago=3.2, rule="third-party-payer")  # past 3 days
+    hold(store, "200000000000001003", days_ago=2)  # not yet
+    hold(store, "200000000000001004", days_ago=30, after=None)  # the rule never alerts
+    hold(store, "200000000000001005", days_ago=30, state="approved")  # decided
+
+    alert = approvals_alert(store, NOW)
+    assert alert is not None and alert.kind == "approval" and alert.run_id is None
+    subjects = (alert.subject, *alert.also)
+    since = int((NOW - dt.timedelta(days=4.5)).timestamp())
+    assert subjects[0] == f"approval:200000000000001001:{since}"  # the longest waiting first
+    assert [s.split(":")[1] for s in subjects] == ["200000000000001001", "200000000000001002"]
+    assert alert.title == (
+        "2 invoice(s) waiting for approval past their rule's alert time (longest 4 d 12 h)"
+    )
+    assert alert.lines == (
+        "Waiting for approval in all: 4",
+        "  1 held by rule large-total (alert after 3 d), longest 4 d 12 h; "
+        "IDs 200000000000001001 (CLN-1001)",
+        "  1 held by rule third-party-payer (alert after 3 d), longest 3 d 4 h; "
+        "IDs 200000000000001002 (CLN-1002)",
+        "Approve or reject them: paypal-ops approvals list",
+    )
+    assert notify([webhook.url], alert, store) == 1
+    assert all(store.notified(s) for s in subjects)  # each invoice, alerted once
+    assert approvals_alert(store, NOW) is None
+    assert approvals_alert(store, NOW + dt.timedelta(hours=23)) is None  # 1003: 2 d 23 h
+    later = approvals_alert(store, NOW + dt.timedelta(days=1, hours=1))
+    assert later is not None and (later.subject, later.also) == (
+        f"approval:200000000000001003:{int((NOW - dt.timedelta(days=2)).timestamp())}",
+        (),
+    )
+    # Back in the queue later (a change in Cliniko held it again): a new wait, alerted again.
+    hold(store, "200000000000001001", days_ago=3.5)
+    again = approvals_alert(store, NOW)
+    assert again is not None and again.subject.startswith("approval:200000000000001001:")
+    assert again.subject != subjects[0]
+    assert len(f"approval:{'9' * 40}:{since}") <= 80  # the notifications table's subject
+
+
+def test_notify_alerts_invoices_waiting_too_long_once(tmp_path, webhook) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store(url)
+    run_id = store.start_run()
+    store.finish_run(run_id, "succeeded", {"invoices": {"held": 2}})
+    hold(store, "200000000000002001", days_ago=5, now=dt.datetime.now(dt.UTC))
+    first = ops_notify(url, webhook.url)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "Approval queue (1 waiting too long): alert sent to 1 of 1 channels\n"
+    assert len(webhook.posts) == 1 and "200000000000002001 (CLN-2001)" in webhook.texts()[0]
+    second = ops_notify(url, webhook.url)
+    assert second.returncode == 0 and second.stdout == ""
+    assert len(webhook.posts) == 1
+
+
+def test_wait_words() -> None:
+    assert wait_words(dt.timedelta(days=3, hours=4, minutes=59)) == "3 d 4 h"
+    assert wait_words(dt.timedelta(hours=5, minutes=12)) == "5 h 12 min"
+    assert wait_words(dt.timedelta(minutes=7, seconds=59)) == "7 min"
+    assert wait_words(dt.timedelta(seconds=-5)) == "0 min"

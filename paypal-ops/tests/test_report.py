@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from click.testing import CliRunner
 from paypal_ops.cli import cli
 from target_paypal.client import PayPalError
 from target_paypal.store import Store, Xref
+from target_paypal.store.approvals import HOLD, Gate, write_gate
 from target_paypal.summary import run_summary
 
 # What the store knows about a patient: it must never reach the page.
@@ -105,11 +107,57 @@ RUNS = {
             "200000000000000007": "parked",
             "200000000000000012": "skipped",
             "200000000000000009": "conflict",
+            "200000000000000301": "held",
         },
         8.4,
     ),
 }
-LAST = {"created": 2, "updated": 1, "unchanged": 4, "skipped": 1, "parked": 2, "conflict": 1}
+LAST = {
+    "created": 2,
+    "updated": 1,
+    "unchanged": 4,
+    "held": 1,
+    "skipped": 1,
+    "parked": 2,
+    "conflict": 1,
+}
+# The approval queue: invoice id -> (rule, days waited, alert_after_days, state). 21 waiting
+# under one rule (more than the page lists), the longest past its alert time; one under
+# another rule, not yet past its own; one approved and one rejected (not waiting).
+BIG, PAYER = "large-total", "third-party-payer"
+QUEUE = {
+    "200000000000000301": (BIG, 5.25, 3, "waiting"),
+    **{f"2000000000000003{n:02d}": (BIG, 1 - n / 100, 3, "waiting") for n in range(2, 22)},
+    "200000000000000322": (PAYER, 4.0, 5, "waiting"),
+    "200000000000000323": (BIG, 9.0, 3, "approved"),
+    "200000000000000324": (BIG, 9.0, 3, "rejected"),
+}
+WAITING = [i for i, (_, _, _, state) in QUEUE.items() if state == "waiting"]
+
+
+def hold_for_approval(store: Store, now: dt.datetime) -> None:
+    """The queue's rows as the target's applier writes them, and the draft of the longest."""
+    for invoice_id, (rule, days, after, state) in QUEUE.items():
+        row = {
+            "invoice_id": invoice_id,
+            "rule": rule,
+            "basis": "b",
+            "state": state,
+            "held_since": now - dt.timedelta(days=days),
+            "alert_after_days": after,
+            "invoice_number": f"CLK-{invoice_id[-3:]}",
+            "total": "1250.00",
+            "currency_code": "AUD",
+            "content": None,
+            "decided_by": None if state == "waiting" else "frontdesk",
+            "decided_at": None if state == "waiting" else now,
+            "why": "duplicate" if state == "rejected" else None,
+        }
+        with store.begin() as conn:
+            write_gate(conn, invoice_id, Gate(HOLD, row))
+    store.save_xref(
+        Xref("200000000000000301", "INV2-HELD-0000-0301", "CLK-301", "DRAFT", "h301", None)
+    )
 
 
 def build_store(url: str) -> Store:
@@ -156,6 +204,7 @@ def build_store(url: str) -> Store:
             seconds,
         )
         store.finish_run(run_id, "succeeded", summary)
+    hold_for_approval(store, dt.datetime.now(dt.UTC))
     return store
 
 
@@ -228,7 +277,7 @@ def test_the_page_shows_the_known_figures_ids_only(known, tmp_path) -> None:
 
     assert (
         "last run 4 ok, 3 parked for a person, 26 held back by the rules, 1 conflicts, "
-        "reconciliation needs attention"
+        "reconciliation needs attention, 22 waiting for approval"
     ) in out
     assert row_cells(html, 4) == {k: str(v) for k, v in LAST.items()}
     assert row_cells(html, 1)["created"] == "5"
@@ -240,6 +289,7 @@ def test_the_page_shows_the_known_figures_ids_only(known, tmp_path) -> None:
     assert re.search(r'id="tile-person">.*?data-count="6"', html, re.S)
     assert re.search(r'id="tile-held">.*?data-count="26"', html, re.S)
     assert "Needs attention: 6 for a person to look at (below). 26 more are held back" in text
+    assert "22 invoices wait for approval (1 past their rule's alert time)." in text
     # Parked, grouped by kind of reason: what needs a person first, the largest first.
     groups = re.findall(r'<span class="reason">(.*?)</span>', html)
     assert groups == [
@@ -251,6 +301,21 @@ def test_the_page_shows_the_known_figures_ids_only(known, tmp_path) -> None:
     assert "dbg-503-bbb" in text
     assert f"{PATIENT['customer_id']} patient" in text
     assert "Showing 20 of 26." in text
+    # The approval queue: counts, by rule, the overdue one, the first 20, a CSV of all.
+    assert re.search(r'id="tile-approvals">.*?data-count="22"', html, re.S)
+    assert "Waiting longest: 5 d 6 h (since" in text
+    assert "large-total 21 5 d 6 h 1" in text and "third-party-payer 1 4 d 0 h 0" in text
+    overdue = re.search(r'<table id="approvals-overdue-table">.*?</table>', html, re.S)
+    assert overdue and re.findall(r'data-invoice="(\d+)"', overdue.group(0)) == [WAITING[0]]
+    assert "200000000000000301 CLK-301 1250.00 AUD large-total INV2-HELD-0000-0301" in text
+    assert "5 d 6 h (alert after 3 d)" in text
+    listed = re.search(r'<table id="approvals-table">.*?</table>', html, re.S)
+    assert listed and re.findall(r'data-invoice="(\d+)"', listed.group(0)) == (
+        [WAITING[0], WAITING[-1], *WAITING[1:19]]  # longest waiting first
+    )
+    assert "Showing 20 of 22." in text and "Download all 22 as CSV" in text
+    for decided in ("200000000000000323", "200000000000000324"):
+        assert decided not in html
     # Conflicts, reconciliation, GST by month.
     assert "200000000000000009 CLK-9 INV2-CONF-0000-0009 MARKED_AS_PAID" in text
     assert "Different in PayPal (1)" in text and "INV2-DIFF-0000-0001" in text
@@ -275,6 +340,7 @@ def test_without_runs_or_reconciliation_it_says_so(tmp_path, monkeypatch) -> Non
     text = visible_text((tmp_path / "health.html").read_text())
     assert "no runs yet, 0 parked for a person, 0 held back by the rules, 0 conflicts" in out
     assert "No runs yet: run the pipeline first." in text
+    assert "No invoice is waiting for approval." in text and "0 waiting for approval" in out
     assert f"No reconciliation yet: run paypal-ops reconcile (looked for {tmp_path}" in text
     assert "Needs attention" in text and "Times in UTC" in text
 
@@ -383,6 +449,20 @@ def test_the_page_in_headless_chromium(known, tmp_path, browser) -> None:
     rows = csv_rows(str(link.get_attribute("href")))
     assert [r["id"] for r in rows] == everyone
     assert {r["record"] for r in rows} == {"patient"}
+    # The approval queue: the tile, the first 20 longest waiting first, the overdue one marked,
+    # every waiting invoice in the CSV.
+    assert text("#tile-approvals .value") == "22"
+    assert text("#tile-approvals .muted") == "1 overdue, longest 5 d 6 h"
+    queue = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#approvals-table .record-id")]
+    assert queue == [WAITING[0], WAITING[-1], *WAITING[1:19]]
+    late = browser.find_element(By.CSS_SELECTOR, "#approvals-overdue-table tr.overdue td")
+    assert late.value_of_css_property("background-color") == "rgba(255, 246, 229, 1)"
+    link = browser.find_element(By.CSS_SELECTOR, "#approvals a.csv")
+    assert link.get_attribute("download") == "waiting-for-approval.csv"
+    rows = csv_rows(str(link.get_attribute("href")))
+    assert [r["invoice_id"] for r in rows] == [WAITING[0], WAITING[-1], *WAITING[1:-1]]
+    assert rows[0]["paypal_id"] == "INV2-HELD-0000-0301" and rows[0]["overdue"] == "True"
+    assert {r["state"] for r in rows} == {"waiting"}
     assert "200000000000000009" in text("#conflicts-table")
     gst = [c.text for c in browser.find_elements(By.CSS_SELECTOR, '[data-month="2026-07"] td')]
     assert gst == ["2026-07", "123.45", "120.00", "3.45"]

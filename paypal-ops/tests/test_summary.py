@@ -10,6 +10,7 @@ from target_harness import input_messages as extra
 from target_harness import reject
 
 from target_paypal.store import Store
+from target_paypal.summary import run_summary
 
 
 def last_summary(target) -> dict:
@@ -59,3 +60,35 @@ def test_every_invoice_is_accounted_for_in_the_summary(target, clinic, tmp_path)
     as_json = json.loads(ops_summary(target, "--json"))
     assert as_json["invoices"] == outcomes
     assert as_json["open_dead_letters_now"] == {"needs_a_person": 0, "held_by_rules": held}
+
+
+def test_invoices_held_for_approval_are_counted_in_words_with_their_rules(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store(url)
+    run_id = store.start_run()
+    for n, (outcome, reason) in enumerate(
+        [
+            ("created", None),
+            ("held", "held for approval: large-total"),
+            ("held", "held for approval: large-total"),
+            ("held", "held for approval: third-party-payer"),
+            ("skipped", "rejected in the approval queue"),
+        ]
+    ):
+        store.note_outcome(run_id, "invoices", f"20000000000000000{n}", outcome, reason)
+    store.finish_run(run_id, "succeeded", run_summary({}, store.run_outcomes(run_id), 0, 1.0))
+    command = [sys.executable, "-m", "paypal_ops.cli", "--store-url", url, "summary"]
+    shown = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert (
+        "Invoices:       created 1, updated 0, unchanged 0, held for approval 3, "
+        "skipped by a rule 1, parked 0, conflicts 0  (= 5)"
+    ) in shown
+    assert "  Held for approval (PayPal drafts until a person decides" in shown
+    assert "         2  held for approval: large-total" in shown
+    assert "         1  held for approval: third-party-payer" in shown
+    assert "         1  rejected in the approval queue" in shown
+    as_json = json.loads(
+        subprocess.run([*command, "--json"], capture_output=True, text=True, check=True).stdout
+    )
+    assert as_json["invoices"]["held"] == 3
+    assert as_json["reasons"]["held"][0] == ["invoices", "held for approval: large-total", 2]

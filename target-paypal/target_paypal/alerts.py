@@ -1,6 +1,7 @@
 """Alerts: one notification per run (or reconciliation) through Apprise, IDs and counts only.
 
-An alert says that a run failed, parked records, or that reconciliation found mismatches. It is
+An alert says that a run failed, parked records, that reconciliation found mismatches, or that
+invoices have waited for approval longer than their rule allows (`approvals_alert`). It is
 built from facts in the store (run id, status, counts, reasons, record IDs) and never from a
 record's content, so no patient's name, email or treatment can reach a channel. Channels are
 Apprise URLs (`alert_urls`): a Slack-compatible webhook (`json://` / `jsons://` with
@@ -11,6 +12,7 @@ one warning line naming its scheme and host, never its credentials or path.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import warnings
@@ -23,7 +25,8 @@ from urllib.parse import urlsplit
 import apprise
 from apprise.logger import LOGGER_NAME as APPRISE_LOGGER
 
-from target_paypal.store import Store
+from target_paypal.store import Approval, Store
+from target_paypal.store.sql import utc_now
 from target_paypal.summary import CLINIKO_NAMES
 
 LOGGER = logging.getLogger("target_paypal.alerts")
@@ -32,13 +35,18 @@ MAX_IDS = 10  # record IDs listed per reason or kind; the counts are always comp
 
 @dataclass(frozen=True)
 class Alert:
-    """What one notification says. `subject` is what it is about, sent once ("run:5")."""
+    """What one notification says. `subject` is what it is about, sent once ("run:5").
+
+    `also`: more subjects it speaks for, noted as sent with it (one per invoice of an
+    approvals alert), so each is alerted once.
+    """
 
     subject: str
-    kind: str  # "failed", "parked" (or new conflicts) or "reconciliation"
+    kind: str  # "failed", "parked" (or new conflicts), "reconciliation" or "approval"
     title: str
     lines: tuple[str, ...]
     run_id: int | None = None
+    also: tuple[str, ...] = ()
 
     @property
     def body(self) -> str:
@@ -90,6 +98,61 @@ def run_alert(store: Store, run_id: int) -> Alert | None:
     return Alert(f"run:{run_id}", "failed" if failed else "parked", title, tuple(lines), run_id)
 
 
+def approval_subject(approval: Approval) -> str:
+    """What an approvals alert is about for one invoice: this wait of it ("approval:<id>:<epoch>").
+
+    An invoice that leaves the queue and comes back later waits anew, so it is alerted again.
+    """
+    return f"approval:{approval.invoice_id}:{int(approval.held_since.timestamp())}"
+
+
+def approvals_alert(store: Store, now: dt.datetime | None = None) -> Alert | None:
+    """The alert for invoices waiting for approval longer than their rule's `alert_after_days`.
+
+    Each invoice is in one alert per wait: those already alerted about (`notify` notes every
+    invoice's subject) are left out. None when no invoice is overdue and not yet alerted.
+    """
+    now = now or utc_now()
+    waiting = store.approval_queue()
+    due = [a for a in waiting if a.overdue(now) and not store.notified(approval_subject(a))]
+    if not due:
+        return None
+    longest = max(a.waited(now) for a in due)
+    title = (
+        f"{len(due)} invoice(s) waiting for approval past their rule's alert time "
+        f"(longest {wait_words(longest)})"
+    )
+    lines = [f"Waiting for approval in all: {len(waiting)}"]
+    by_rule: dict[str, list[Approval]] = {}
+    for approval in due:  # longest waiting first, as the queue is
+        by_rule.setdefault(approval.rule, []).append(approval)
+    for rule, held in sorted(by_rule.items(), key=lambda r: (-len(r[1]), r[0])):
+        names = [
+            f"{a.invoice_id} ({a.invoice_number})" if a.invoice_number else a.invoice_id
+            for a in held
+        ]
+        lines.append(
+            f"  {len(held)} held by rule {_reason(rule)} (alert after "
+            f"{held[0].alert_after_days} d), longest {wait_words(held[0].waited(now))}; "
+            f"IDs {_ids(names)}"
+        )
+    lines.append("Approve or reject them: paypal-ops approvals list")
+    subjects = [approval_subject(a) for a in due]
+    return Alert(subjects[0], "approval", title, tuple(lines), None, tuple(subjects[1:]))
+
+
+def wait_words(waited: dt.timedelta) -> str:
+    """A wait as people say it: "3 d 4 h", "5 h 12 min", "7 min"."""
+    minutes = max(0, int(waited.total_seconds() // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min"
+
+
 def _parked_lines(parked: list[tuple[str, str, str]]) -> Iterator[str]:
     groups: dict[tuple[str, str], list[str]] = {}
     for stream, record_id, reason in parked:
@@ -131,7 +194,8 @@ def notify(
             return 0
         delivered = sum(_send(url, alert, log) for url in urls)
         if store is not None and delivered:
-            store.note_notified(alert.subject, alert.kind, alert.run_id, delivered, len(urls))
+            for subject in (alert.subject, *alert.also):
+                store.note_notified(subject, alert.kind, alert.run_id, delivered, len(urls))
         return delivered
     except Exception as error:  # an alert must never stop or fail the sync
         log.warning("Alert %s not sent: %s", alert.subject, type(error).__name__)
