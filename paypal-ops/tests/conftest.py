@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from target_harness import by_reference, clinic, make_clinic, target
 
-from target_paypal.apply import DirtyInvoiceApplier, InvoiceWriter
+from target_paypal.applier import DirtyInvoiceApplier
+from target_paypal.apply import InvoiceWriter
 from target_paypal.client import PayPalClient
 from target_paypal.compose import Invoicer
 from target_paypal.store import Store

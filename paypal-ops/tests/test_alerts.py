@@ -30,7 +30,8 @@ from target_paypal.alerts import (
     wait_words,
 )
 from target_paypal.store import Store
-from target_paypal.store.approvals import HOLD, Gate, write_gate
+from target_paypal.store.schema import approvals
+from target_paypal.store.sql import upsert_by_key
 
 SMTP_USER, SMTP_PASSWORD = "alerts", "Sm7p-pa55word"
 WEBHOOK_TOKEN = "T000/B000/w3bhookT0ken"
@@ -425,7 +426,7 @@ def hold(
         "why": None,
     }
     with store.begin() as conn:
-        write_gate(conn, invoice_id, Gate(HOLD, row))
+        upsert_by_key(conn, approvals, "invoice_id", row)
 
 
 def test_approvals_alert_once_per_wait_not_before_alert_after_days(tmp_path, webhook) -> None:
@@ -484,6 +485,33 @@ def test_notify_alerts_invoices_waiting_too_long_once(tmp_path, webhook) -> None
     second = ops_notify(url, webhook.url)
     assert second.returncode == 0 and second.stdout == ""
     assert len(webhook.posts) == 1
+
+
+def test_a_run_alerts_once_about_invoices_waiting_past_their_alert_time(
+    target, clinic, webhook
+) -> None:
+    data = clinic(customers=4, invoices=6, seed=3)
+    held = next(i for i, h in data.invoices.items() if h["target_status"] == "SENT")
+    approval = {"rule": "large-total", "basis": "c" * 64, "alert_after_days": 3}
+    data.invoices[held] = {**data.invoices[held], "approval": approval}
+    first = target.run(data.messages(), alert_urls=[webhook.url])
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert webhook.posts == [], "an alert before the invoice waited alert_after_days"
+    store = Store(target.config["store_url"])
+    with store.begin() as conn:  # as if the first run had been four days ago
+        conn.execute(
+            approvals.update().values(held_since=dt.datetime.now(dt.UTC) - dt.timedelta(days=4))
+        )
+
+    later = target.run(data.messages(), alert_urls=[webhook.url])
+
+    assert later.returncode == 0, later.stderr[-2000:]
+    assert len(webhook.posts) == 1, later.stderr[-2000:]
+    text = webhook.texts()[0]
+    assert "1 invoice(s) waiting for approval past their rule's alert time" in text
+    assert held in text and data.invoices[held]["invoice_number"] in text
+    assert target.run(data.messages(), alert_urls=[webhook.url]).returncode == 0
+    assert len(webhook.posts) == 1, "the same wait alerted twice"
 
 
 def test_wait_words() -> None:

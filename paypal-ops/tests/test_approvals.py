@@ -14,11 +14,11 @@ import json
 import stat
 from typing import Any
 
-import pytest
 from click.testing import CliRunner, Result
 
 from paypal_ops.cli import cli
-from target_paypal.apply import DirtyInvoiceApplier, InvoiceWriter
+from target_paypal.applier import DirtyInvoiceApplier
+from target_paypal.apply import InvoiceWriter
 from target_paypal.compose import Invoicer
 from target_paypal.store import Store
 
@@ -278,12 +278,6 @@ def test_reject_refuses_an_invoice_sent_after_approval(queue) -> None:
     assert not [e for e in audit_of(queue, first) if e[0] == "reject"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="target-side: a run that read an invoice as waiting writes its queue row back after "
-    "an approval made meanwhile (write_gate upserts the stale WAITING row and clears dirty): "
-    "the approval is lost; paypal-ops approve holds the run lock to stay clear of it",
-)
 def test_an_approval_made_while_a_run_applies_the_invoice_is_kept(queue) -> None:
     first = next(iter(queue.held))
     queue.store.mark_dirty([first])  # e.g. its record came again in this run
@@ -295,11 +289,6 @@ def test_an_approval_made_while_a_run_applies_the_invoice_is_kept(queue) -> None
     assert first not in waiting(queue)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="target-side: Approvals._decide writes the audit operation as verb[:-1], which "
-    "makes 'rejected' into 'rejecte' (right only for 'approved' -> 'approve')",
-)
 def test_a_rejection_is_audited_as_reject(queue) -> None:
     first = next(iter(queue.held))
     assert queue.store.reject(first, "Sam", "duplicate")

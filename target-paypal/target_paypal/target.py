@@ -17,7 +17,7 @@ from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
 from cliniko_paypal_contract import KEYS
-from target_paypal.alerts import notify, parse_urls, run_alert
+from target_paypal.alerts import approvals_alert, notify, parse_urls, run_alert
 from target_paypal.applier import DirtyInvoiceApplier
 from target_paypal.apply import InvoiceWriter
 from target_paypal.client import PAYPAL_SANDBOX, PayPalClient, PayPalError
@@ -313,14 +313,19 @@ class TargetPayPal(Target):
             )
 
     def _alert(self) -> None:
-        """One alert when this run parked new records (a failed run: `paypal-ops notify`)."""
+        """Alert when this run parked new records, and about invoices waiting too long for approval.
+
+        A failed run is alerted by `paypal-ops notify`.
+        """
         urls = parse_urls(self.config.get("alert_urls"))
         try:
-            alert = run_alert(self.store, self.run_id) if urls else None
+            alerts = (
+                [run_alert(self.store, self.run_id), approvals_alert(self.store)] if urls else []
+            )
         except Exception as error:  # an alert never fails a run that succeeded
             self.logger.warning("No alert for run %d: %s", self.run_id, type(error).__name__)
             return
-        if alert is not None:
+        for alert in filter(None, alerts):
             sent = notify(urls, alert, self.store, self.logger)
             self.logger.info("Alert %s sent to %d of %d channels", alert.subject, sent, len(urls))
 

@@ -81,6 +81,7 @@ class Gate:
     verdict: str
     row: dict[str, Any] | None = None  # the invoice's new row (None: leave it)
     drop: bool = False  # the invoice leaves the queue
+    read: str | None = None  # the row's state when read: written only if it still holds it
     note: str | None = None  # an audit entry's outcome: why it (re)entered the queue
     rule: str | None = None
     decided_by: str | None = None
@@ -117,7 +118,8 @@ def gate(header: dict[str, Any], lines: list[dict[str, Any]], row: Approval | No
         return Gate(STAY_OUT, rule=row.rule, decided_by=row.decided_by)
     held = header.get("approval")
     if not held:
-        return Gate(GO, drop=row is not None and row.state != APPROVED)
+        drop = row is not None and row.state != APPROVED
+        return Gate(GO, drop=drop, read=row.state if row else None)
     rule, basis = str(held["rule"]), str(held["basis"])
     if row is not None and row.state == APPROVED and (row.rule, row.basis) == (rule, basis):
         return Gate(GO, rule=rule, decided_by=row.decided_by)
@@ -136,22 +138,38 @@ def gate(header: dict[str, Any], lines: list[dict[str, Any]], row: Approval | No
         "why": None,
     }
     if row is not None and row.state == WAITING:
-        return Gate(HOLD, {**new, "held_since": row.held_since}, rule=rule)
+        return Gate(HOLD, {**new, "held_since": row.held_since}, read=WAITING, rule=rule)
     if row is None:
         note = f"held for approval: {rule}"
     elif row.state == APPROVED:
         note = f"back in the approval queue, approved before for other values: {rule}"
     else:
         note = f"back in the approval queue after a change in Cliniko: {rule}"
-    return Gate(HOLD, {**new, "held_since": utc_now()}, note=note, rule=rule)
+    read = row.state if row else None
+    return Gate(HOLD, {**new, "held_since": utc_now()}, read=read, note=note, rule=rule)
 
 
-def write_gate(conn: Connection, invoice_id: str, result: Gate) -> None:
-    """Write what `gate` decided for the invoice, in the caller's transaction."""
+def write_gate(conn: Connection, invoice_id: str, result: Gate) -> bool:
+    """Write what `gate` decided for the invoice, in the caller's transaction.
+
+    Only over the row as it was read: False when a person decided meanwhile (the run then
+    leaves the invoice dirty, and the next run acts on the decision).
+    """
+    if not (result.drop or result.row):
+        return True
+    same = approvals.c.invoice_id == invoice_id
+    if result.read is None:
+        exists = conn.execute(sa.select(approvals.c.state).where(same)).scalar_one_or_none()
+        if exists is not None:
+            return False
+        if result.row:
+            conn.execute(approvals.insert().values(result.row))
+        return True
+    still = sa.and_(same, approvals.c.state == result.read)
     if result.drop:
-        conn.execute(approvals.delete().where(approvals.c.invoice_id == invoice_id))
-    elif result.row is not None:
-        upsert_by_key(conn, approvals, "invoice_id", result.row)
+        return conn.execute(approvals.delete().where(still)).rowcount == 1
+    values = {k: v for k, v in (result.row or {}).items() if k != "invoice_id"}
+    return conn.execute(approvals.update().where(still).values(values)).rowcount == 1
 
 
 def _audit(invoice_id: str, operation: str, outcome: str) -> dict[str, Any]:
@@ -183,19 +201,23 @@ class Approvals(StoreBase):
         return self._decide(list(invoice_ids), APPROVED, by, None)
 
     def reject(self, invoice_id: str, by: str, why: str) -> bool:
-        """Reject a waiting (or approved, not yet sent) invoice: its draft goes, it stays out."""
+        """Reject a waiting invoice, or an approved one not yet sent (its draft goes).
+
+        It stays out until it changes in Cliniko.
+        """
         return bool(self._decide([invoice_id], REJECTED, by, why))
 
     def _decide(self, ids: list[str], state: str, by: str, why: str | None) -> list[str]:
         decided: list[str] = []
-        allowed = [WAITING] if state == APPROVED else [WAITING, APPROVED]
         with self.begin() as conn:
             for start in range(0, len(ids), IDS_PER_STATEMENT):
                 chunk = ids[start : start + IDS_PER_STATEMENT]
                 found = conn.execute(
-                    sa.select(approvals.c.invoice_id).where(
-                        approvals.c.invoice_id.in_(chunk), approvals.c.state.in_(allowed)
+                    sa.select(approvals.c.invoice_id)
+                    .select_from(
+                        approvals.outerjoin(xrefs, xrefs.c.invoice_id == approvals.c.invoice_id)
                     )
+                    .where(approvals.c.invoice_id.in_(chunk), _decidable(state))
                 ).scalars()
                 decided.extend(found)
             for invoice_id in decided:
@@ -203,7 +225,7 @@ class Approvals(StoreBase):
                     "state": state,
                     "decided_by": by[:100],
                     "decided_at": utc_now(),
-                    "why": (why or "")[:300] or None,
+                    "why": ids_only(why or "")[:300] or None,
                 }
                 if state == REJECTED:
                     values["content"] = _staged_content(conn, invoice_id)
@@ -230,6 +252,17 @@ class Approvals(StoreBase):
                 sa.select(writer_settings.c.value).where(writer_settings.c.name == "writer")
             ).scalar_one_or_none()
         return dict(value) if value else None
+
+
+def _decidable(state: str) -> sa.ColumnElement[bool]:
+    """Which rows a decision may change.
+
+    Waiting ones; a rejection also an approved one that PayPal still has as a draft.
+    """
+    if state == APPROVED:
+        return approvals.c.state == WAITING
+    not_sent = sa.or_(xrefs.c.paypal_status.is_(None), xrefs.c.paypal_status == "DRAFT")
+    return sa.or_(approvals.c.state == WAITING, sa.and_(approvals.c.state == APPROVED, not_sent))
 
 
 def _staged_content(conn: Connection, invoice_id: str) -> str | None:

@@ -199,8 +199,8 @@ class RunHistory(StoreBase):
         open letter resolved. Parked or done, the invoice is no longer dirty.
         """
         with self.begin() as conn:
-            if approval is not None:
-                write_gate(conn, invoice_id, approval)
+            if approval is not None and not write_gate(conn, invoice_id, approval):
+                done = False  # a person decided meanwhile: the next run acts on it
             if result is not None and run_id is not None:
                 write_outcome(conn, run_id, "invoices", invoice_id, result, reason)
             if audit_entries:
