@@ -19,6 +19,7 @@ HEAVIEST_FIRST = (
     "target-paypal/tests/test_resilience.py",
     "target-paypal/tests/test_clinic_runs.py",
     "tests/test_clinics.py",
+    "tests/test_approvals.py",
     "tests/test_demo_ports.py",
     "tests/test_voids.py",
     "tests/test_store_at_rest.py",
