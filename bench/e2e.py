@@ -11,6 +11,7 @@ from bench import measure
 from bench.paths import BIN, REPO
 from bench.sandbox import API_KEY, CLIENT_ID, CLIENT_SECRET, Sandbox
 from tap_cliniko.registry import all_definitions
+from target_paypal.store import Store
 
 BILLING_STREAMS = ("users", "practitioners", "patients", "invoices", "invoice_items")
 
@@ -53,11 +54,18 @@ def first_run(sandbox: Sandbox, env: dict[str, str], folder: Path) -> dict[str, 
     done = meltano_run(env, folder / "first-run.log")
     calls = sandbox.paypal_calls()
     invoices = sandbox.seeded["invoices"]
+    applied = applied_invoices(folder)
     return {
         "seconds": round(done.seconds, 1),
         "phases": phases(folder / "first-run.log"),
         "peak_memory_mb": done.peak_mb,
         "cpu_seconds": done.cpu_seconds,
+        "cpu_seconds_all_processes": done.cpu_total,
+        "cpu_seconds_per_1000_invoices": round(done.cpu_total / invoices * 1000, 2),
+        "invoices_applied": applied,
+        "target_cpu_ms_per_invoice_applied": (
+            round(done.cpu_seconds.get("target-paypal", 0) / applied * 1000, 2) if applied else None
+        ),
         "cliniko_requests": sandbox.stats()["requests"],
         "paypal_calls": len(calls),
         "paypal_writes": sum(1 for c in calls if _is_write(c)),
@@ -75,6 +83,7 @@ def rerun(sandbox: Sandbox, env: dict[str, str], folder: Path) -> dict[str, Any]
         "phases": phases(folder / "rerun.log"),
         "peak_memory_mb": done.peak_mb,
         "cpu_seconds": done.cpu_seconds,
+        "cpu_seconds_all_processes": done.cpu_total,
         "cliniko_requests": sandbox.stats()["requests"],
         "cliniko_endpoints": billing_endpoints(),
         "paypal_calls": len(calls),
@@ -118,6 +127,14 @@ def _stamp(line: str) -> dt.datetime | None:
         return dt.datetime.fromisoformat(line.split(" ", 1)[0].rstrip("Z"))
     except ValueError:
         return None
+
+
+def applied_invoices(folder: Path) -> int:
+    """Invoices the last run brought into PayPal (created, updated or held as drafts), from the
+    run's summary in target-paypal's store."""
+    store = Store(f"sqlite:///{folder / 'store.db'}")
+    counts = store.runs(limit=1)[0]["counts"]["invoices"]
+    return sum(int(counts.get(k, 0)) for k in ("created", "updated", "held"))
 
 
 def _is_write(call: dict[str, Any]) -> bool:
