@@ -65,6 +65,9 @@ def test_a_second_run_of_the_same_clinic_refuses_and_writes_nothing(
     sandbox.set_paypal_faults(latency_ms=1500)
     first = start(project, env)
     wait_for(lambda: sandbox.paypal.writes() or first.poll() is not None, "the first run to write")
+    # Then it is held at PayPal until the second run has ended, however slowly a loaded machine
+    # starts that one: each call now waits 30 s (under the client's 60 s timeout).
+    sandbox.set_paypal_faults(latency_ms=30_000)
     # Meltano itself refuses a second run of a job whose state it holds as running; --force
     # (what one types after a crash) or a worker with its own Meltano database gets past that,
     # and then the store's lock must hold.
