@@ -11,8 +11,13 @@ from singer_sdk.helpers.capabilities import PluginCapabilities
 from singer_sdk.mapper_base import InlineMapper
 
 import cliniko_paypal_contract as contract
-from map_cliniko_paypal.mapping import map_record
+from map_cliniko_paypal.mapping import map_record, rules_fingerprint
 from map_cliniko_paypal.rules import Rules, load
+
+# The output streams whose records carry the rules' fingerprint: those that decide whether an
+# invoice is held back by its patient (customers, rejects), and invoices, which come on most
+# runs, so a change of rules is noticed at the next run that reads anything.
+FINGERPRINTED = frozenset({"customers", "invoices", "rejects"})
 
 
 class MapClinikoPayPal(InlineMapper):
@@ -44,6 +49,11 @@ class MapClinikoPayPal(InlineMapper):
         """The mapping rules from `mapping_file` (else the shipped file), loaded once."""
         return load(self.config.get("mapping_file"))
 
+    @cached_property
+    def rules_fingerprint(self) -> str:
+        """The rules' fingerprint, sent on the records that decide held-back invoices."""
+        return rules_fingerprint(self.rules)
+
     def _schema_messages(self, streams: t.Iterable[str]) -> t.Iterator[singer.Message]:
         for stream in streams:
             self._announced.add(stream)
@@ -68,7 +78,10 @@ class MapClinikoPayPal(InlineMapper):
         for out in map_record(stream, message_dict["record"], self.rules):
             if out.stream not in self._announced:
                 messages.extend(self._schema_messages([out.stream]))
-            messages.append(singer.RecordMessage(stream=out.stream, record=out.record))
+            record = out.record
+            if out.stream in FINGERPRINTED:
+                record = {**record, contract.RULES_FINGERPRINT: self.rules_fingerprint}
+            messages.append(singer.RecordMessage(stream=out.stream, record=record))
         return messages
 
     def map_state_message(self, message_dict: dict) -> t.Iterable[singer.Message]:
