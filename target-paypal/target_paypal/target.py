@@ -37,6 +37,7 @@ from target_paypal.store.retention import (
     DEAD_LETTER_RETENTION_DAYS,
     RetentionDays,
 )
+from target_paypal.store.retry import EVERY_RUN, WITH_PATIENT, WITH_RECORD
 from target_paypal.summary import describe, run_summary
 
 
@@ -69,6 +70,7 @@ class TargetPayPal(Target):
         self.started = time.monotonic()
         self.received: dict[str, int] = {}  # records read, by input stream
         self._input_ended = False
+        self._rules_noted: str | None = None  # the rules_fingerprint this run last noted
         reader = cast(ForgivingReader, self.message_reader)
         reader.on_bad_line = self._park_line
         reader.on_start = self._begin_run
@@ -182,16 +184,51 @@ class TargetPayPal(Target):
 
     # --- apply before STATE -------------------------------------------------------------------
     def _replay_dead_letters(self) -> None:
-        """Invoices parked last time are tried again first (their records are in the store)."""
-        # Ids only: every open letter's kept record would be read just to be dropped.
-        parked = self.store.open_dead_letter_ids("invoices")
+        """Parked invoices that may clear by themselves are tried again first (store/retry.py).
+
+        PayPal's refusals, incomplete invoices and reasons not known are retried on every run.
+        Invoices held by their patient are not: nothing in PayPal can clear them, so they wait
+        until the patient, its reject or the mapping rules change (staging, `note_rules` and
+        the dead letters' resolve and discard mark them dirty then), or for `paypal-ops
+        dead-letters replay`. So a run with nothing new costs what can change, not what is
+        parked.
+        """
+        plan = self.store.retry_plan()  # ids and reasons only, no kept records
         dropped = self.store.dropped_letter_count()
         if dropped:  # their records are gone: only Cliniko's can replay them
             self.logger.info("%d dead letters cannot be retried: %s", dropped, REREAD_FROM_CLINIKO)
-        if parked:
-            self.logger.info("Retrying %d parked invoices", len(parked))
-            self.store.mark_dirty(parked)
-            self.applier.parked_before = set(parked)
+        retry = plan.ids(EVERY_RUN)
+        if retry:
+            self.logger.info("Retrying %d parked invoices", len(retry))
+            self.store.mark_dirty(retry)
+        for kind, until in WAITING_FOR.items():
+            if plan.ids(kind):
+                self.logger.info(
+                    "%d parked invoices wait for %s: not retried by this run "
+                    "(paypal-ops dead-letters list; replay retries them at the next run)",
+                    len(plan.ids(kind)),
+                    until,
+                )
+        self.applier.parked_before = plan.parked
+
+    def note_rules(self, fingerprint: str) -> None:
+        """Note the input's mapping rules (a record's `rules_fingerprint`).
+
+        When they differ from the last ones noted, every invoice held by its patient is tried
+        again once (store/retry.py).
+        """
+        if fingerprint == self._rules_noted:
+            return
+        self._rules_noted = fingerprint
+        held = self.store.rules_changed(fingerprint)
+        if held:
+            self.logger.info(
+                "The mapping rules changed (rules_fingerprint %s): retrying once the %d parked "
+                "invoices held by their patient",
+                printable(fingerprint, 64),
+                len(held),
+            )
+            self.applier.parked_before |= set(held)
 
     def apply_pending(self) -> None:
         """Apply the staged invoices, if any, after checking that PayPal takes the credentials."""
@@ -330,6 +367,11 @@ class TargetPayPal(Target):
             self.logger.info("Alert %s sent to %d of %d channels", alert.subject, sent, len(urls))
 
 
+# Parked invoices a run does not retry by itself, and what they wait for (store/retry.py).
+WAITING_FOR = {
+    WITH_PATIENT: "their patient to change in Cliniko (or the mapping rules)",
+    WITH_RECORD: "their record to be sent again (it broke the contract)",
+}
 STARTUP_TRIES = 3  # connection attempts at start-up before PayPal counts as unreachable
 
 
