@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -23,21 +22,25 @@ from target_paypal.apply import InvoiceWriter
 from target_paypal.client import PAYPAL_SANDBOX, PayPalClient, PayPalError
 from target_paypal.compose import Invoicer
 from target_paypal.left_out import summed_up
-from target_paypal.plan import PlanningClient, build_plan, describe_plan, write_plan
-from target_paypal.private_files import create_private_file, open_private
+from target_paypal.plan import (
+    PlanningClient,
+    build_plan,
+    describe_plan,
+    scratch_copy,
+    write_plan,
+)
 from target_paypal.progress import quiet_metrics
 from target_paypal.reader import ForgivingReader, printable, raw_line
 from target_paypal.settings import SETTINGS, config_problem
 from target_paypal.sinks import IGNORED_STREAMS, IgnoredSink, StagingSink
 from target_paypal.store import DEFAULT_STORE, Store, StoreError
-from target_paypal.store.clinics import clinic_sqlite_url
 from target_paypal.store.dead_letters import REREAD_FROM_CLINIKO
 from target_paypal.store.retention import (
     AUDIT_RETENTION_DAYS,
     DEAD_LETTER_RETENTION_DAYS,
     RetentionDays,
 )
-from target_paypal.store.retry import EVERY_RUN, WITH_PATIENT, WITH_RECORD
+from target_paypal.store.retry import EVERY_RUN, rules_changed
 from target_paypal.summary import describe, run_summary
 
 
@@ -184,51 +187,29 @@ class TargetPayPal(Target):
 
     # --- apply before STATE -------------------------------------------------------------------
     def _replay_dead_letters(self) -> None:
-        """Parked invoices that may clear by themselves are tried again first (store/retry.py).
+        """Retry first the parked invoices that may clear by themselves (store/retry.py).
 
-        PayPal's refusals, incomplete invoices and reasons not known are retried on every run.
-        Invoices held by their patient are not: nothing in PayPal can clear them, so they wait
-        until the patient, its reject or the mapping rules change (staging, `note_rules` and
-        the dead letters' resolve and discard mark them dirty then), or for `paypal-ops
-        dead-letters replay`. So a run with nothing new costs what can change, not what is
-        parked.
+        Those held by their patient wait for the patient, its reject or the mapping rules to
+        change (`note_rules`), or for `paypal-ops dead-letters replay`: a run with nothing new
+        costs what can change, not what is parked.
         """
         plan = self.store.retry_plan()  # ids and reasons only, no kept records
         dropped = self.store.dropped_letter_count()
         if dropped:  # their records are gone: only Cliniko's can replay them
             self.logger.info("%d dead letters cannot be retried: %s", dropped, REREAD_FROM_CLINIKO)
-        retry = plan.ids(EVERY_RUN)
-        if retry:
-            self.logger.info("Retrying %d parked invoices", len(retry))
-            self.store.mark_dirty(retry)
-        for kind, until in WAITING_FOR.items():
-            if plan.ids(kind):
-                self.logger.info(
-                    "%d parked invoices wait for %s: not retried by this run "
-                    "(paypal-ops dead-letters list; replay retries them at the next run)",
-                    len(plan.ids(kind)),
-                    until,
-                )
+        for line in plan.described():
+            self.logger.info(line)
+        self.store.mark_dirty(plan.ids(EVERY_RUN))
         self.applier.parked_before = plan.parked
 
     def note_rules(self, fingerprint: str) -> None:
-        """Note the input's mapping rules (a record's `rules_fingerprint`).
-
-        When they differ from the last ones noted, every invoice held by its patient is tried
-        again once (store/retry.py).
-        """
-        if fingerprint == self._rules_noted:
-            return
-        self._rules_noted = fingerprint
-        held = self.store.rules_changed(fingerprint)
-        if held:
-            self.logger.info(
-                "The mapping rules changed (rules_fingerprint %s): retrying once the %d parked "
-                "invoices held by their patient",
-                printable(fingerprint, 64),
-                len(held),
-            )
-            self.applier.parked_before |= set(held)
+        """A record's `rules_fingerprint`: new rules retry the invoices held by patients once."""
+        if fingerprint != self._rules_noted:
+            self._rules_noted = fingerprint
+            held = self.store.rules_changed(fingerprint)
+            if held:
+                self.logger.info(rules_changed(printable(fingerprint, 64), len(held)))
+                self.applier.parked_before |= set(held)  # logged when first parked only
 
     def apply_pending(self) -> None:
         """Apply the staged invoices, if any, after checking that PayPal takes the credentials."""
@@ -367,11 +348,6 @@ class TargetPayPal(Target):
             self.logger.info("Alert %s sent to %d of %d channels", alert.subject, sent, len(urls))
 
 
-# Parked invoices a run does not retry by itself, and what they wait for (store/retry.py).
-WAITING_FOR = {
-    WITH_PATIENT: "their patient to change in Cliniko (or the mapping rules)",
-    WITH_RECORD: "their record to be sent again (it broke the contract)",
-}
 STARTUP_TRIES = 3  # connection attempts at start-up before PayPal counts as unreachable
 
 
@@ -406,34 +382,6 @@ def stop(logger: Any, problem: str) -> NoReturn:
 
 DISCARD_STDIN = "import shutil, sys; shutil.copyfileobj(sys.stdin.buffer, open('/dev/null', 'wb'))"
 READERS: list[subprocess.Popen[bytes]] = []
-
-
-def scratch_copy(url: str, clinic: str | None, folder: Path, logger: Any) -> str:
-    """A dry run's store: a copy of the (clinic's) SQLite store, or an empty one for others.
-
-    The copy is consistent (SQLite's backup API, so pages still in the WAL come too). Either
-    way the scratch store is store.db in `folder`.
-    """
-    scratch = folder / "store.db"
-    url = clinic_sqlite_url(url, clinic) if url.startswith("sqlite:///") else url
-    source = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
-    if source is not None and source.exists():
-        create_private_file(scratch)  # the copy holds what the store holds: owner only
-        try:
-            with sqlite3.connect(source) as src, sqlite3.connect(scratch) as dst:
-                src.backup(dst)
-            key = Path(f"{source}.key")  # the email key (store/email_key.py) goes with it
-            if key.exists():
-                with open_private(Path(f"{scratch}.key"), "wb") as copy:
-                    copy.write(key.read_bytes())
-        except sqlite3.Error as error:
-            raise StoreError(
-                f"the store {source} cannot be copied for a dry run ({error}): if it is "
-                "corrupt, restore it from a backup; if it is locked, let the other run finish"
-            ) from None
-    elif source is None:
-        logger.warning("Dry run on an empty scratch store: only SQLite stores are copied")
-    return f"sqlite:///{scratch}"
 
 
 if __name__ == "__main__":

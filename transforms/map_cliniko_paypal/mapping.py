@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from simpleeval import SimpleEval
@@ -35,7 +31,7 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s\"-][^@\s]*\.[^@\s]+$")
 PHONE_TYPES = {"mobile": "MOBILE", "home": "HOME", "work": "OTHER", "fax": "FAX", "pager": "PAGER"}
 TAX_INCLUSIVE = 3
 TAX_EXCLUSIVE = 2
-__all__ = ["Reject", "Skip", "local_date", "map_record", "rules_fingerprint"]
+__all__ = ["Reject", "Skip", "local_date", "map_record"]
 
 
 @dataclass(frozen=True)
@@ -62,29 +58,6 @@ def reject_record(stream: str, record: dict[str, Any], reason: str, action: str 
             "customer_id": str(customer_id) if customer_id else None,
         },
     )
-
-
-def rules_fingerprint(rules: Rules) -> str:
-    """A short fingerprint of the loaded rules, defaults included, and of this mapper's version.
-
-    The same rules written otherwise (keys reordered, a default spelled out) give the same
-    fingerprint. target-paypal notes it (`rules_fingerprint` on customers, invoices and rejects)
-    and tries every invoice held back by its patient once again when it changes.
-    """
-    try:
-        mapper = version("map-cliniko-paypal")
-    except PackageNotFoundError:  # run from a source tree without installing
-        mapper = "source"
-    data = {"mapper": mapper, "rules": dataclasses.asdict(rules)}
-    canonical = json.dumps(data, sort_keys=True, default=_canonical, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def _canonical(value: Any) -> Any:
-    """Sets in a stable order, decimals as text: what json.dumps cannot write by itself."""
-    if isinstance(value, (set, frozenset)):
-        return sorted(str(v) for v in value)
-    return str(value)
 
 
 # --- filters ------------------------------------------------------------------------------------

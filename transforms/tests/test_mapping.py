@@ -11,7 +11,8 @@ import pytest
 import yaml
 from map_test_helpers import assert_contract, run_mapper
 
-from map_cliniko_paypal.mapping import local_date, map_record, rules_fingerprint
+from map_cliniko_paypal.mapper import rules_fingerprint
+from map_cliniko_paypal.mapping import local_date, map_record
 from map_cliniko_paypal.rules import Filter, default_text, load
 
 RULES = load()

@@ -44,6 +44,11 @@ WITH_RECORD = "with its record"
 PAYPAL_OPERATIONS = "token|create|get|update|delete|send|cancel|record_payment|search"
 PATIENT_REJECTS = f"rejects:{CLINIKO_STREAM['customers']}"  # the mapper's letters of patients
 RULES_ROW = "mapping_rules"  # the writer_settings row holding the last rules fingerprint seen
+# What the invoices a run does not retry by itself wait for (the run's log line).
+WAITING_FOR = {
+    WITH_PATIENT: "their patient to change in Cliniko (or the mapping rules)",
+    WITH_RECORD: "their record to be sent again (it broke the contract)",
+}
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,27 @@ class RetryPlan:
     def parked(self) -> set[str]:
         """Every invoice with an open letter."""
         return {i for ids in self.by_kind.values() for i in ids}
+
+    def described(self) -> list[str]:
+        """The run's log lines about them: how many it retries, how many wait, and for what."""
+        lines = []
+        if self.ids(EVERY_RUN):
+            lines.append(f"Retrying {len(self.ids(EVERY_RUN)):,} parked invoices")
+        for kind, until in WAITING_FOR.items():
+            if self.ids(kind):
+                lines.append(
+                    f"{len(self.ids(kind)):,} parked invoices wait for {until}: not retried by "
+                    "this run (paypal-ops dead-letters list; replay retries them at the next run)"
+                )
+        return lines
+
+
+def rules_changed(fingerprint: str, held: int) -> str:
+    """The log line of a run that noted new mapping rules (`RetryPlans.rules_changed`)."""
+    return (
+        f"The mapping rules changed (rules_fingerprint {fingerprint}): retrying once the "
+        f"{held:,} parked invoices held by their patient"
+    )
 
 
 def _open_invoice_letters(conn: Connection) -> list[tuple[str, str]]:
