@@ -5,12 +5,13 @@ repository maps): their JSON Schemas and keys, which Cliniko stream each comes f
 characters text may never carry.
 """
 
-from cliniko_paypal_contract.streams import CLINIKO_STREAM, KEYS, TARGET_STREAM
+from cliniko_paypal_contract.streams import CLINIKO_STREAM, KEYS, RULES_FINGERPRINT, TARGET_STREAM
 from cliniko_paypal_contract.validation import UNSAFE_TEXT, problems, schema, validator
 
 __all__ = [
     "CLINIKO_STREAM",
     "KEYS",
+    "RULES_FINGERPRINT",
     "TARGET_STREAM",
     "UNSAFE_TEXT",
     "problems",

@@ -26,3 +26,7 @@ CLINIKO_STREAM = {
 
 # The other way round: the contract stream a Cliniko stream's records become.
 TARGET_STREAM = {cliniko: target for target, cliniko in CLINIKO_STREAM.items()}
+
+# The optional field of `customers`, `invoices` and `rejects` records naming the mapping rules they
+# were mapped with: the target tries its held-back invoices again once when it changes.
+RULES_FINGERPRINT = "rules_fingerprint"

@@ -19,6 +19,9 @@ NOTHING_TO_DO = "nothing to do"
 # it by hand in PayPal", "… add one in Cliniko", "… or allow it in the mapping").
 ADVICE_ENDINGS = ("in Cliniko", "in PayPal", "in the mapping")
 CLINIKO_ID = re.compile(r"\b\d{6,}\b")  # Cliniko's ids are 64-bit numbers; counts are not
+# The applier's summed-up reasons for invoices held by their patient: not retried on every run,
+# only when the patient (its record or reject) or the mapping rules change.
+HELD_BY_PATIENT = ("patient parked by the mapper", "patient shares its email")
 # Reasons the target gives a record it cannot stage (sinks.input_problem, the reader).
 INPUT_PROBLEMS = (
     "does not match the contract",
@@ -38,6 +41,10 @@ def what_to_do(outcome: str, stream: str, reason: str) -> str:
     """What a person does about records left out for `reason` (their kind: `stream`)."""
     if outcome == "skipped":
         return NOTHING_TO_DO
+    if stream == "invoices" and reason.startswith(HELD_BY_PATIENT):  # store/retry.py
+        says = reason.rstrip().endswith(ADVICE_ENDINGS)  # the reason already says what to do
+        fix = "correct the patient in Cliniko; " * (not says)
+        return f"{fix}retried when the patient or the mapping rules change ({DEAD_LETTERS})"
     if reason.rstrip().endswith(ADVICE_ENDINGS):  # the reason already says what to do
         return f"retried on every run ({DEAD_LETTERS})"
     if stream == "input":
@@ -52,8 +59,6 @@ def what_to_do(outcome: str, stream: str, reason: str) -> str:
             "fix what writes target-paypal's input (the mapper or its rules), then "
             f"`paypal-ops dead-letters replay` ({DEAD_LETTERS})"
         )
-    if reason.startswith("patient parked by the mapper"):
-        return f"correct the patient in Cliniko; retried on every run ({DEAD_LETTERS})"
     if reason.startswith("PayPal refused"):
         return f"retried on every run; each has PayPal's debug_id ({DEAD_LETTERS})"
     if reason.startswith("incomplete"):

@@ -3,7 +3,8 @@
 `PlanningClient` passes reads (token, get, search) to PayPal and answers writes itself, keeping a
 simulated copy of each invoice it "wrote" so the applier's later steps (send, then pay what is
 due) see what PayPal would show. The target works on a scratch copy of its store, so the dry run
-changes nothing the real run relies on, and passes no STATE on, so Meltano's bookmarks stay put.
+changes nothing the real run relies on (`scratch_copy`), and passes no STATE on, so Meltano's
+bookmarks stay put.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import sqlite3
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -18,8 +20,9 @@ from typing import Any
 
 from target_paypal.amounts import invoice_total
 from target_paypal.client import PayPalClient
-from target_paypal.private_files import write_private
-from target_paypal.store import Store
+from target_paypal.private_files import create_private_file, open_private, write_private
+from target_paypal.store import Store, StoreError
+from target_paypal.store.clinics import clinic_sqlite_url
 
 OPERATIONS = ("create", "update", "send", "record_payment", "cancel", "delete")
 
@@ -179,3 +182,31 @@ def write_plan(plan: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     write_private(as_json, json.dumps(plan, indent=2) + "\n")
     write_private(as_text, "\n".join(describe_plan(plan)) + "\n")
     return as_json, as_text
+
+
+def scratch_copy(url: str, clinic: str | None, folder: Path, logger: Any) -> str:
+    """A dry run's store: a copy of the (clinic's) SQLite store, or an empty one for others.
+
+    The copy is consistent (SQLite's backup API, so pages still in the WAL come too). Either
+    way the scratch store is store.db in `folder`.
+    """
+    scratch = folder / "store.db"
+    url = clinic_sqlite_url(url, clinic) if url.startswith("sqlite:///") else url
+    source = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if source is not None and source.exists():
+        create_private_file(scratch)  # the copy holds what the store holds: owner only
+        try:
+            with sqlite3.connect(source) as src, sqlite3.connect(scratch) as dst:
+                src.backup(dst)
+            key = Path(f"{source}.key")  # the email key (store/email_key.py) goes with it
+            if key.exists():
+                with open_private(Path(f"{scratch}.key"), "wb") as out:
+                    out.write(key.read_bytes())
+        except sqlite3.Error as error:
+            raise StoreError(
+                f"the store {source} cannot be copied for a dry run ({error}): if it is "
+                "corrupt, restore it from a backup; if it is locked, let the other run finish"
+            ) from None
+    elif source is None:
+        logger.warning("Dry run on an empty scratch store: only SQLite stores are copied")
+    return f"sqlite:///{scratch}"

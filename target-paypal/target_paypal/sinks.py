@@ -10,7 +10,7 @@ from typing import Any
 
 from singer_sdk.sinks import BatchSink
 
-from cliniko_paypal_contract import KEYS, TARGET_STREAM, problems
+from cliniko_paypal_contract import KEYS, RULES_FINGERPRINT, TARGET_STREAM, problems
 from target_paypal.reader import printable
 
 MAX_BATCH = 1000
@@ -80,6 +80,9 @@ class StagingSink(BatchSink):
                 self.target.run_id, self.stream_name, self._key(record), "parked", reason
             )
             return
+        fingerprint = record.pop(RULES_FINGERPRINT, None)  # about the rules, not the record
+        if fingerprint:
+            self.target.note_rules(str(fingerprint))
         context.setdefault("records", []).append(record)
 
     def process_batch(self, context: dict) -> None:
@@ -122,6 +125,12 @@ class StagingSink(BatchSink):
                 self.store.park(f"rejects:{source}", record_id, reason, record=reject)
                 outcome = "parked"
             self.store.note_outcome(self.target.run_id, stream, record_id, outcome, reason)
+        # A patient rejected again (another reason, park or skip) may change how its invoices
+        # end: they are looked at again (store/retry.py), as when a valid record comes.
+        patients = [
+            r["record_id"] for r in rejects if TARGET_STREAM.get(r["stream"], "") == "customers"
+        ]
+        self.store.customers_rejected(patients)
 
 
 class IgnoredSink(BatchSink):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -23,20 +22,25 @@ from target_paypal.apply import InvoiceWriter
 from target_paypal.client import PAYPAL_SANDBOX, PayPalClient, PayPalError
 from target_paypal.compose import Invoicer
 from target_paypal.left_out import summed_up
-from target_paypal.plan import PlanningClient, build_plan, describe_plan, write_plan
-from target_paypal.private_files import create_private_file, open_private
+from target_paypal.plan import (
+    PlanningClient,
+    build_plan,
+    describe_plan,
+    scratch_copy,
+    write_plan,
+)
 from target_paypal.progress import quiet_metrics
 from target_paypal.reader import ForgivingReader, printable, raw_line
 from target_paypal.settings import SETTINGS, config_problem
 from target_paypal.sinks import IGNORED_STREAMS, IgnoredSink, StagingSink
 from target_paypal.store import DEFAULT_STORE, Store, StoreError
-from target_paypal.store.clinics import clinic_sqlite_url
 from target_paypal.store.dead_letters import REREAD_FROM_CLINIKO
 from target_paypal.store.retention import (
     AUDIT_RETENTION_DAYS,
     DEAD_LETTER_RETENTION_DAYS,
     RetentionDays,
 )
+from target_paypal.store.retry import EVERY_RUN, rules_changed
 from target_paypal.summary import describe, run_summary
 
 
@@ -69,6 +73,7 @@ class TargetPayPal(Target):
         self.started = time.monotonic()
         self.received: dict[str, int] = {}  # records read, by input stream
         self._input_ended = False
+        self._rules_noted: str | None = None  # the rules_fingerprint this run last noted
         reader = cast(ForgivingReader, self.message_reader)
         reader.on_bad_line = self._park_line
         reader.on_start = self._begin_run
@@ -182,16 +187,29 @@ class TargetPayPal(Target):
 
     # --- apply before STATE -------------------------------------------------------------------
     def _replay_dead_letters(self) -> None:
-        """Invoices parked last time are tried again first (their records are in the store)."""
-        # Ids only: every open letter's kept record would be read just to be dropped.
-        parked = self.store.open_dead_letter_ids("invoices")
+        """Retry first the parked invoices that may clear by themselves (store/retry.py).
+
+        Those held by their patient wait for the patient, its reject or the mapping rules to
+        change (`note_rules`), or for `paypal-ops dead-letters replay`: a run with nothing new
+        costs what can change, not what is parked.
+        """
+        plan = self.store.retry_plan()  # ids and reasons only, no kept records
         dropped = self.store.dropped_letter_count()
         if dropped:  # their records are gone: only Cliniko's can replay them
             self.logger.info("%d dead letters cannot be retried: %s", dropped, REREAD_FROM_CLINIKO)
-        if parked:
-            self.logger.info("Retrying %d parked invoices", len(parked))
-            self.store.mark_dirty(parked)
-            self.applier.parked_before = set(parked)
+        for line in plan.described():
+            self.logger.info(line)
+        self.store.mark_dirty(plan.ids(EVERY_RUN))
+        self.applier.parked_before = plan.parked
+
+    def note_rules(self, fingerprint: str) -> None:
+        """A record's `rules_fingerprint`: new rules retry the invoices held by patients once."""
+        if fingerprint != self._rules_noted:
+            self._rules_noted = fingerprint
+            held = self.store.rules_changed(fingerprint)
+            if held:
+                self.logger.info(rules_changed(printable(fingerprint, 64), len(held)))
+                self.applier.parked_before |= set(held)  # logged when first parked only
 
     def apply_pending(self) -> None:
         """Apply the staged invoices, if any, after checking that PayPal takes the credentials."""
@@ -364,34 +382,6 @@ def stop(logger: Any, problem: str) -> NoReturn:
 
 DISCARD_STDIN = "import shutil, sys; shutil.copyfileobj(sys.stdin.buffer, open('/dev/null', 'wb'))"
 READERS: list[subprocess.Popen[bytes]] = []
-
-
-def scratch_copy(url: str, clinic: str | None, folder: Path, logger: Any) -> str:
-    """A dry run's store: a copy of the (clinic's) SQLite store, or an empty one for others.
-
-    The copy is consistent (SQLite's backup API, so pages still in the WAL come too). Either
-    way the scratch store is store.db in `folder`.
-    """
-    scratch = folder / "store.db"
-    url = clinic_sqlite_url(url, clinic) if url.startswith("sqlite:///") else url
-    source = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
-    if source is not None and source.exists():
-        create_private_file(scratch)  # the copy holds what the store holds: owner only
-        try:
-            with sqlite3.connect(source) as src, sqlite3.connect(scratch) as dst:
-                src.backup(dst)
-            key = Path(f"{source}.key")  # the email key (store/email_key.py) goes with it
-            if key.exists():
-                with open_private(Path(f"{scratch}.key"), "wb") as copy:
-                    copy.write(key.read_bytes())
-        except sqlite3.Error as error:
-            raise StoreError(
-                f"the store {source} cannot be copied for a dry run ({error}): if it is "
-                "corrupt, restore it from a backup; if it is locked, let the other run finish"
-            ) from None
-    elif source is None:
-        logger.warning("Dry run on an empty scratch store: only SQLite stores are copied")
-    return f"sqlite:///{scratch}"
 
 
 if __name__ == "__main__":

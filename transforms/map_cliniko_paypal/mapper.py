@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import typing as t
 from functools import cached_property
+from importlib.metadata import PackageNotFoundError, version
 
 import singer_sdk.singerlib as singer
 from singer_sdk import typing as th
@@ -13,6 +17,34 @@ from singer_sdk.mapper_base import InlineMapper
 import cliniko_paypal_contract as contract
 from map_cliniko_paypal.mapping import map_record
 from map_cliniko_paypal.rules import Rules, load
+
+# The output streams whose records carry the rules' fingerprint: those that decide whether an
+# invoice is held back by its patient (customers, rejects), and invoices, which come on most
+# runs, so a change of rules is noticed at the next run that reads anything.
+FINGERPRINTED = frozenset({"customers", "invoices", "rejects"})
+
+
+def rules_fingerprint(rules: Rules) -> str:
+    """A short fingerprint of the loaded rules, defaults included, and of this mapper's version.
+
+    The same rules written otherwise (keys reordered, a default spelled out) give the same
+    fingerprint. target-paypal notes it (`rules_fingerprint` on customers, invoices and rejects)
+    and tries every invoice held back by its patient once again when it changes.
+    """
+    try:
+        mapper = version("map-cliniko-paypal")
+    except PackageNotFoundError:  # run from a source tree without installing
+        mapper = "source"
+    data = {"mapper": mapper, "rules": dataclasses.asdict(rules)}
+    canonical = json.dumps(data, sort_keys=True, default=_canonical, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _canonical(value: t.Any) -> t.Any:
+    """Sets in a stable order, decimals as text: what json.dumps cannot write by itself."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(str(v) for v in value)
+    return str(value)
 
 
 class MapClinikoPayPal(InlineMapper):
@@ -44,6 +76,11 @@ class MapClinikoPayPal(InlineMapper):
         """The mapping rules from `mapping_file` (else the shipped file), loaded once."""
         return load(self.config.get("mapping_file"))
 
+    @cached_property
+    def rules_fingerprint(self) -> str:
+        """The rules' fingerprint, sent on the records that decide held-back invoices."""
+        return rules_fingerprint(self.rules)
+
     def _schema_messages(self, streams: t.Iterable[str]) -> t.Iterator[singer.Message]:
         for stream in streams:
             self._announced.add(stream)
@@ -68,7 +105,10 @@ class MapClinikoPayPal(InlineMapper):
         for out in map_record(stream, message_dict["record"], self.rules):
             if out.stream not in self._announced:
                 messages.extend(self._schema_messages([out.stream]))
-            messages.append(singer.RecordMessage(stream=out.stream, record=out.record))
+            record = out.record
+            if out.stream in FINGERPRINTED:
+                record = {**record, contract.RULES_FINGERPRINT: self.rules_fingerprint}
+            messages.append(singer.RecordMessage(stream=out.stream, record=record))
         return messages
 
     def map_state_message(self, message_dict: dict) -> t.Iterable[singer.Message]:

@@ -8,10 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import yaml
 from map_test_helpers import assert_contract, run_mapper
 
+from map_cliniko_paypal.mapper import rules_fingerprint
 from map_cliniko_paypal.mapping import local_date, map_record
-from map_cliniko_paypal.rules import Filter, load
+from map_cliniko_paypal.rules import Filter, default_text, load
 
 RULES = load()
 SECRET = {"Deborah", "Villegas", "deb@example.com", "0423 414 363", "Dry needling, left knee"}
@@ -388,6 +390,44 @@ def test_singer_messages_through_the_mapper() -> None:
     ]
     assert out[-1]["value"] == state
     assert out[0]["key_properties"] == ["invoice_id"]
+
+
+def test_records_that_decide_held_invoices_carry_the_rules_fingerprint(tmp_path) -> None:
+    messages = [
+        {"type": "SCHEMA", "stream": s, "schema": {"type": "object"}, "key_properties": ["id"]}
+        for s in ("patients", "invoices", "invoice_items")
+    ] + [
+        {"type": "RECORD", "stream": "patients", "record": patient()},
+        {"type": "RECORD", "stream": "patients", "record": patient(id="8", email=None)},
+        {"type": "RECORD", "stream": "invoices", "record": invoice()},
+        {"type": "RECORD", "stream": "invoice_items", "record": item()},
+    ]
+    records = [m for m in run_mapper(messages) if m["type"] == "RECORD"]
+    fingerprint = rules_fingerprint(RULES)
+    assert [(m["stream"], m["record"].get("rules_fingerprint")) for m in records] == [
+        ("customers", fingerprint),
+        ("rejects", fingerprint),
+        ("invoices", fingerprint),
+        ("invoice_lines", None),  # lines come with their invoice
+    ]
+    for message in records:
+        assert_contract(message["stream"], message["record"])
+
+    # Other rules, another fingerprint; the same rules written otherwise, the same one.
+    changed = tmp_path / "changed.yaml"
+    changed.write_text("customers:\n  shared_email: allow\n")
+    reordered = tmp_path / "reordered.yaml"
+    shipped = yaml.safe_load(default_text())
+    reordered.write_text(
+        "# the shipped rules, keys sorted\n" + yaml.safe_dump(shipped, sort_keys=True)
+    )
+    assert rules_fingerprint(load(changed)) != fingerprint
+    assert rules_fingerprint(load(reordered)) == fingerprint
+    mapped = run_mapper(messages, {"mapping_file": str(changed)})
+    assert {m["record"].get("rules_fingerprint") for m in mapped if m["type"] == "RECORD"} == {
+        rules_fingerprint(load(changed)),
+        None,
+    }
 
 
 def test_tax_rates_rule_accepts_the_clinics_rates_only() -> None:

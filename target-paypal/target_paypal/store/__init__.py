@@ -7,9 +7,9 @@ of PayPal writes (IDs and outcomes, no personal data), dead letters, and runs.
 `Store` is composed of one class per concern, each in its own module and each reading and
 writing through the engine `StoreBase` opens (`engine`): `staging` (with `email_key`, the
 keyed hash of emails), `directory`, `kept` (records cut down once applied), `dead_letters`,
-`runs`, `webhooks`, `approvals` (the approval queue) and `retention` (how long each is
-kept). The tables are in `schema`, the shared upsert in `sql`; where each clinic's tables live
-in `clinics`.
+`runs`, `webhooks`, `approvals` (the approval queue), `retention` (how long each is kept) and
+`retry` (which parked invoices a run tries again). The tables are in `schema`, the shared
+upsert in `sql`; where each clinic's tables live in `clinics`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from target_paypal.store.directory import CustomerDirectory, Xref
 from target_paypal.store.engine import DEFAULT_STORE, StoreError
 from target_paypal.store.kept import KeptRecords
 from target_paypal.store.retention import Removal, Retention, RetentionDays
+from target_paypal.store.retry import RetryPlans
 from target_paypal.store.runs import RunHistory
 from target_paypal.store.staging import InvoiceInputs, Staging
 from target_paypal.store.webhooks import WebhookEvent, WebhookLog
@@ -48,6 +49,7 @@ class Store(
     WebhookLog,
     Approvals,
     Retention,
+    RetryPlans,
 ):
     """Every read and write of one clinic's data, one transaction per call.
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from target_paypal.store.engine import StoreBase
 from target_paypal.store.ids_only import ids_only
+from target_paypal.store.retry import PATIENT_REJECTS, mark_customers_invoices_dirty
 from target_paypal.store.schema import audit, dead_letters, invoices, skipped
 from target_paypal.store.sql import IDS_PER_STATEMENT, utc_now
 
@@ -115,7 +116,10 @@ class DeadLetters(StoreBase):
             park_letter(conn, stream, record_id, reason, record, debug_id)
 
     def resolve(self, stream: str, record_id: str, resolution: str) -> None:
-        """Close a record's open letter, saying how it was resolved."""
+        """Close a record's open letter, saying how it was resolved.
+
+        A patient's letter closed: its invoices, held by it, are looked at again next run.
+        """
         with self.begin() as conn:
             conn.execute(
                 dead_letters.update()
@@ -126,11 +130,14 @@ class DeadLetters(StoreBase):
                 )
                 .values(resolved_at=utc_now(), resolution=resolution, **CLOSED)
             )
+            if stream == PATIENT_REJECTS:
+                mark_customers_invoices_dirty(conn, [record_id])
 
     def discard(self, letter_id: int, why: str) -> None:
         """Close one dead letter by hand, with the reason, and say so in the audit log.
 
-        A discarded invoice stops being dirty, so the next run does not retry it.
+        A discarded invoice stops being dirty, so the next run does not retry it; a discarded
+        patient's invoices, held by it, are looked at again next run.
         """
         with self.begin() as conn:
             letter = conn.execute(
@@ -157,6 +164,8 @@ class DeadLetters(StoreBase):
                     .where(invoices.c.invoice_id == letter.record_id)
                     .values(dirty=False)
                 )
+            elif letter.stream == PATIENT_REJECTS:
+                mark_customers_invoices_dirty(conn, [letter.record_id])
 
     def open_dead_letters(self, stream: str | None = None) -> list[dict[str, Any]]:
         """Return the open letters, oldest first, of one stream or of all."""

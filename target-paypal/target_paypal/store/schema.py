@@ -160,7 +160,8 @@ approvals = sa.Table(
     sa.Column("why", sa.String(300)),
 )
 # What the last run wrote PayPal with that is not a secret (the invoicer, send_invoices), so
-# `paypal-ops approvals approve --apply-now` composes exactly as a run would.
+# `paypal-ops approvals approve --apply-now` composes exactly as a run would; and the last
+# mapping rules' fingerprint the input carried (row `mapping_rules`, store/retry.py).
 writer_settings = sa.Table(
     "writer_settings",
     metadata,
