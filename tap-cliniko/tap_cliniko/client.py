@@ -262,6 +262,9 @@ class ClinikoStream(RESTStream[Any]):
             yield from self._records(context)
         finally:
             session.heartbeat, self._progress = None, None
+            # Every record read has been written to the message writer by now (singer-sdk writes
+            # each before asking for the next): the ones it still holds go out with the stream.
+            self.cliniko_tap.flush_output()
         progress.finish()
 
     def _records(self, context: Context | None) -> Iterable[dict[str, Any]]:
