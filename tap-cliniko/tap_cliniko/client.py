@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import random
 import time
@@ -15,6 +14,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import msgspec
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BasicAuthenticator
@@ -46,11 +46,22 @@ class ClinikoUnreachable(FatalAPIError):
 STARTUP_TRIES = 3  # tries of a refused connection before Cliniko has answered anything
 
 
+# Cliniko's pages decoded with msgspec (several times faster than `json`). A number with a
+# fraction or an exponent (e.g. invoice items' `total_including_tax`) becomes a Decimal of its
+# exact text, as with json's `parse_float=Decimal`; whole numbers stay ints, of any size.
+PAGE_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+
+
+def decode_page(content: bytes) -> Any:
+    """A page's JSON; a body that is not JSON raises ValueError (msgspec.DecodeError)."""
+    return PAGE_DECODER.decode(content)
+
+
 def body_of(response: requests.Response) -> dict[str, Any]:
     """The decoded page, parsed once (records and paginator both read it); money as Decimal."""
     body = getattr(response, "_cliniko_body", None)
     if body is None:
-        body = json.loads(response.content, parse_float=Decimal)
+        body = decode_page(response.content)
         response._cliniko_body = body  # type: ignore[attr-defined]
     return body  # type: ignore[no-any-return]
 

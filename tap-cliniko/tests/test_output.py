@@ -1,7 +1,7 @@
 """What the tap writes is what singer-sdk's own path writes, only faster (issue 19).
 
 The tap writes its messages with singer-sdk's msgspec writer, RECORD lines in blocks
-(`tap_cliniko.output`).
+(`tap_cliniko.output`), and decodes Cliniko's pages with msgspec.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from singer_sdk.singerlib.messages import RecordMessage, SchemaMessage, StateMessage
 
-from tap_cliniko.client import ClinikoStream
+from tap_cliniko.client import ClinikoStream, decode_page
 from tap_cliniko.output import BLOCK_BYTES, BufferedMsgSpecWriter
 
 
@@ -116,3 +116,13 @@ def test_a_line_break_beyond_ascii_stays_inside_its_line() -> None:
     assert json.loads(lines[0])["record"]["note"] == note
     assert json.loads(lines[1])["value"]["note"] == note
     assert "Zoë" in lines[0]
+
+
+def test_pages_are_read_exactly() -> None:
+    """Numbers as Cliniko wrote them: 120.0 stays Decimal("120.0"), long integers stay ints."""
+    page = (
+        b'{"items": [{"a": 120.0, "b": 16.45, "c": 1E-7, "id": 836447129235883061, '
+        b'"big": 123456789012345678901234567890, "s": "Zo\\u00eb", "ok": true, "n": null}]}'
+    )
+    assert repr(decode_page(page)) == repr(json.loads(page, parse_float=Decimal))
+    assert str(decode_page(page)["items"][0]["a"]) == "120.0"
