@@ -19,12 +19,13 @@ import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseHATEOASPaginator
 from urllib3.exceptions import NewConnectionError
 
 from tap_cliniko.bookmarks import SIGNPOST_KEY, STATE_KEY, SameSecondTracker, cliniko_ts, parse_ts
 from tap_cliniko.progress import ProgressTracker
-from tap_cliniko.records import add_foreign_keys, conform
+from tap_cliniko.records import RecordConformer
 from tap_cliniko.testmode import quiet_planned_stops
 
 if TYPE_CHECKING:
@@ -78,6 +79,10 @@ class ClinikoPaginator(BaseHATEOASPaginator):
 class ClinikoStream(RESTStream[Any]):
     """A Cliniko collection, configured by a `StreamDefinition` from the registry."""
 
+    # Records are conformed by the tap's own `RecordConformer` in `post_process`, which also
+    # does what singer-sdk's recursive conformance did (undeclared fields dropped, booleans).
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
     def __init__(self, tap: TapCliniko, definition: StreamDefinition) -> None:
         self.definition = definition
         # Our own typed reference: singer-sdk keeps the tap only as the private `_tap`.
@@ -89,6 +94,7 @@ class ClinikoStream(RESTStream[Any]):
         self.replication_key = definition.replication_key  # type: ignore[assignment]
         self._server_started: dt.datetime | None = None
         self._progress: ProgressTracker | None = None
+        self._conformer: RecordConformer | None = None
         quiet_planned_stops(self.logger)
 
     # --- requests -------------------------------------------------------------------------
@@ -306,7 +312,13 @@ class ClinikoStream(RESTStream[Any]):
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """The record conformed to the schema, with `<name>_id` fields from its links."""
-        return add_foreign_keys(conform(row, self.schema), self.schema)  # type: ignore[no-any-return]
+        conformer = self._conformer
+        if conformer is None:
+            # The catalog's schema is known once the tap has applied it, before any record.
+            conformer = self._conformer = RecordConformer(
+                self.name, self.schema, self.effective_schema, self.logger
+            )
+        return conformer(row)
 
     # Private hook, kept deliberately: singer-sdk 0.54.9 copies the partition's context into every
     # record here (`practitioners` got `path`, the endpoint it came from), then drops it again
