@@ -13,11 +13,14 @@ booleans made booleans.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 _RECORD_URL = re.compile(r"/([a-z_]+)/(\d+)/?$")
 
@@ -165,6 +168,43 @@ def _closed_object(
     return closed
 
 
+NonEmptyString = Annotated[str, msgspec.Meta(min_length=1)]
+_STRUCT_NAMES = itertools.count()
+
+
+def _unchanged_type(schema: dict[str, Any]) -> Any:
+    """The type (for msgspec) of the values that `_compile(schema, prune=True)` leaves alone.
+
+    An object declaring `properties` is a Struct of them (refusing other fields unless
+    `additionalProperties`), an array a list, a boolean field `bool`, a date, date-time or
+    decimal string a non-empty `str`, a string field `str`, a number field `int | Decimal`.
+    It may refuse more than that (a record then takes the slower way), never less.
+    """
+    if "properties" in schema:
+        fields = [
+            (f"f{n}", _unchanged_type(sub) | None, msgspec.field(default=None, name=key))
+            for n, (key, sub) in enumerate(schema["properties"].items())
+        ]
+        return msgspec.defstruct(
+            f"Unchanged{next(_STRUCT_NAMES)}",
+            fields,
+            forbid_unknown_fields=not schema.get("additionalProperties"),
+        )
+    if isinstance(schema.get("items"), dict):
+        return list[_unchanged_type(schema["items"]) | None]  # type: ignore[misc]
+    if _is_boolean(schema):
+        return bool
+    types = _types(schema)
+    blank_is_null = schema.get("format") in BLANK_IS_NULL
+    to_str = bool(types) and "string" in types and not types & NUMERIC
+    to_number = bool(types) and "string" not in types and bool(types & NUMERIC)
+    if to_number:
+        return int | Decimal
+    if to_str or blank_is_null:
+        return NonEmptyString if blank_is_null else str
+    return Any
+
+
 # id(schema) -> (schema, its conformer); the schema is kept so its id is never reused.
 _CONFORMERS: dict[int, tuple[dict[str, Any], Conformer | None]] = {}
 
@@ -226,9 +266,12 @@ class RecordConformer:
         self.foreign_keys = _foreign_keys(schema)
         self.unmapped: list[str] = []
         self.warned: set[tuple[str, ...]] = set()
+        self.unchanged: Any = None
         if selected_schema == schema:
             self.coerce = None
             self.prune = _compile(schema, prune=True, unmapped=self.unmapped)
+            if self.prune is not None:
+                self.unchanged = _unchanged_type(schema)
         else:
             self.coerce = _compile(schema)
             self.prune = _compile(selected_schema, prune=True, unmapped=self.unmapped)
@@ -239,13 +282,28 @@ class RecordConformer:
             record = add_foreign_keys(self.coerce(record), self.schema)
             out = self.prune(record) if self.prune is not None else record
         else:
-            out = self.prune(record) if self.prune is not None else record
+            out = record
+            if self.prune is not None and not self._unchanged(record):
+                out = self.prune(record)
             for key, base in self.foreign_keys:
                 if base in record and out.get(key) is None:
                     out[key] = id_from_link(record[base])
         if self.unmapped:
             self._warn_unmapped()
         return out  # type: ignore[no-any-return]
+
+    def _unchanged(self, record: dict[str, Any]) -> bool:
+        """Whether conforming would leave `record` as it is.
+
+        Checked by msgspec, in C, against the type of the values the conformer leaves alone
+        (`_unchanged_type`): nearly every record Cliniko sends passes, and the check takes a
+        tenth of the time of conforming.
+        """
+        try:
+            msgspec.convert(record, self.unchanged, strict=True)
+        except msgspec.ValidationError:
+            return False
+        return True
 
     def _warn_unmapped(self) -> None:
         """singer-sdk's warning, once per run for each set of undeclared fields."""
