@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 import msgspec
 import requests
+import singer_sdk.singerlib as singer
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
@@ -95,6 +96,8 @@ class ClinikoStream(RESTStream[Any]):
         self._server_started: dt.datetime | None = None
         self._progress: ProgressTracker | None = None
         self._conformer: RecordConformer | None = None
+        self._mask_seen: object = None
+        self._all_selected = False
         quiet_planned_stops(self.logger)
 
     # --- requests -------------------------------------------------------------------------
@@ -319,6 +322,37 @@ class ClinikoStream(RESTStream[Any]):
                 self.name, self.schema, self.effective_schema, self.logger
             )
         return conformer(row)
+
+    def _every_property_selected(self) -> bool:
+        """The stream and all its properties selected (the mask is replaced when that changes)."""
+        mask = self.mask
+        if mask is not self._mask_seen:
+            self._mask_seen, self._all_selected = mask, all(mask.values())
+        return self._all_selected
+
+    # Private hook, kept deliberately: singer-sdk 0.54.9's `_generate_record_messages` walks every
+    # record to remove deselected properties (`pop_deselected_record_properties`, a sixth of the
+    # tap's time), even when every property is selected, as in nearly every run; there is no
+    # public switch. Then the walk removes nothing, so this builds the same messages without
+    # it; with any property deselected, singer-sdk's own method runs. The message building below
+    # is singer-sdk's (its type conformance is off here: TYPE_CONFORMANCE_LEVEL). Re-check on
+    # upgrade: tests/test_output.py compares a full sync with singer-sdk's own path.
+    def _generate_record_messages(
+        self, record: dict
+    ) -> Generator[singer.RecordMessage, None, None]:
+        """singer-sdk's RECORD messages, without the deselection walk when nothing is deselected."""
+        if not self._every_property_selected():
+            yield from super()._generate_record_messages(record)
+            return
+        for stream_map in self.stream_maps:
+            mapped_record = stream_map.transform(record)
+            if mapped_record is not None:
+                yield singer.RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped_record,
+                    version=self._stream_version,
+                    time_extracted=dt.datetime.now(dt.UTC),
+                )
 
     # Private hook, kept deliberately: singer-sdk 0.54.9 copies the partition's context into every
     # record here (`practitioners` got `path`, the endpoint it came from), then drops it again

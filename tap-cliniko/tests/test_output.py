@@ -1,10 +1,11 @@
 """What the tap writes is what singer-sdk's own path writes, only faster (issue 19).
 
 The tap writes its messages with singer-sdk's msgspec writer, RECORD lines in blocks
-(`tap_cliniko.output`), decodes Cliniko's pages with msgspec, and conforms records itself
-(`RecordConformer`, singer-sdk's type conformance off). Here a full sync of every stream is
-compared, message by message, with the same sync through singer-sdk's default writer, `json`
-decoding and singer-sdk's recursive type conformance: the tap as it was before.
+(`tap_cliniko.output`), decodes Cliniko's pages with msgspec, conforms records itself
+(`RecordConformer`, singer-sdk's type conformance off) and skips singer-sdk's deselection walk
+when nothing is deselected. Here a full sync of every stream is compared, message by message, with
+the same sync through singer-sdk's default writer, `json` decoding, singer-sdk's recursive type
+conformance and its deselection walk: the tap as it was before.
 """
 
 from __future__ import annotations
@@ -160,6 +161,19 @@ def test_state_never_goes_out_ahead_of_its_records(
     assert checked > 20, "STATE messages in the middle of the streams were checked"
     assert len(seen["patients"]) == cliniko_sandbox.cliniko.count("patients")
     assert result.messages[-1]["type"] == "STATE", "the run ends with its STATE"
+
+
+def test_a_deselected_property_is_still_left_out(cliniko_sandbox, run_tap, tap_config) -> None:
+    config = tap_config()
+    catalog = TapCliniko(config=config, setup_mapper=False).catalog_dict
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == []:
+                meta["metadata"]["selected"] = entry["tap_stream_id"] == "patients"
+            elif meta["breadcrumb"] == ["properties", "email"]:
+                meta["metadata"]["selected"] = False
+    patients = run_tap(config, catalog=catalog).records["patients"]
+    assert patients and all("email" not in p and "first_name" in p for p in patients)
 
 
 # --- the writer ---------------------------------------------------------------------------------
