@@ -4,8 +4,9 @@ singer-sdk's default writer encodes each message with simplejson and flushes std
 line; that was a fifth of the tap's time. Its msgspec writer (the `singer-sdk[msgspec]` extra)
 encodes the same JSON several times faster. On top of it, RECORD lines are collected and written
 in blocks of about `BLOCK_BYTES`; any other message (SCHEMA, STATE, ...) first writes the records
-before it, so a STATE never reaches the target ahead of the records it covers. The tap writes
-what is left when its sync ends (`flush`).
+before it, so a STATE never reaches the target ahead of the records it covers. Each stream
+writes what is left when its records end (`flush`), and whatever is still held when the process
+exits (an error, say) is written then, as the default writer would have written it already.
 
 The messages are the default writer's, with two differences in the text only: characters beyond
 ASCII are written as UTF-8 rather than as JSON escapes (the same string once read), and
@@ -17,6 +18,8 @@ message a line.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import sys
 from typing import Any
 
@@ -44,6 +47,8 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         """A RECORD into the block; any other message after the records before it."""
         if isinstance(message, RecordMessage):
             block = self._records
+            if not block:
+                _HOLDING.add(self)
             encoder.encode_into(message.to_dict(), block, -1)
             block.extend(b"\n")
             if len(block) >= BLOCK_BYTES:
@@ -75,3 +80,17 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         # repeat these records (harmless downstream), never lose them.
         if data is self._records:
             data.clear()
+            _HOLDING.discard(self)
+
+
+# The writers holding RECORD lines not written yet (kept alive by this set until they are).
+_HOLDING: set[BufferedMsgSpecWriter] = set()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Write what any writer still holds when the process ends."""
+    for writer in list(_HOLDING):
+        # stdout may be closed by then (the reader went away): nothing left to write to.
+        with contextlib.suppress(OSError, ValueError):
+            writer.flush()

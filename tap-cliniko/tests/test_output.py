@@ -15,6 +15,8 @@ import datetime as dt
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import redirect_stdout
 from decimal import Decimal
@@ -225,6 +227,22 @@ def test_records_wait_for_a_block_or_a_flush() -> None:
         writer.write_message(record(3))
         writer.flush()
     assert out.getvalue().count("\n") == 3
+
+
+def test_records_still_held_are_written_when_the_process_exits() -> None:
+    """As the default writer would have written them already (a run that fails mid-stream)."""
+    script = (
+        "import datetime as dt\n"
+        "from singer_sdk.singerlib.messages import RecordMessage\n"
+        "from tap_cliniko.output import BufferedMsgSpecWriter\n"
+        "BufferedMsgSpecWriter().write_message(RecordMessage(stream='s', record={'id': '1'}, "
+        "time_extracted=dt.datetime.now(dt.UTC)))\n"
+        "raise SystemExit('stopped')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 1 and "stopped" in run.stderr
+    (line,) = run.stdout.splitlines()
+    assert json.loads(line)["record"] == {"id": "1"}
 
 
 def test_values_are_written_exactly() -> None:
