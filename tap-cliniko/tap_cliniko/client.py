@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import random
 import time
@@ -15,16 +14,19 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import msgspec
 import requests
+import singer_sdk.singerlib as singer
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseHATEOASPaginator
 from urllib3.exceptions import NewConnectionError
 
 from tap_cliniko.bookmarks import SIGNPOST_KEY, STATE_KEY, SameSecondTracker, cliniko_ts, parse_ts
 from tap_cliniko.progress import ProgressTracker
-from tap_cliniko.records import add_foreign_keys, conform
+from tap_cliniko.records import RecordConformer
 from tap_cliniko.testmode import quiet_planned_stops
 
 if TYPE_CHECKING:
@@ -46,11 +48,22 @@ class ClinikoUnreachable(FatalAPIError):
 STARTUP_TRIES = 3  # tries of a refused connection before Cliniko has answered anything
 
 
+# Cliniko's pages decoded with msgspec (several times faster than `json`). A number with a
+# fraction or an exponent (e.g. invoice items' `total_including_tax`) becomes a Decimal of its
+# exact text, as with json's `parse_float=Decimal`; whole numbers stay ints, of any size.
+PAGE_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+
+
+def decode_page(content: bytes) -> Any:
+    """A page's JSON; a body that is not JSON raises ValueError (msgspec.DecodeError)."""
+    return PAGE_DECODER.decode(content)
+
+
 def body_of(response: requests.Response) -> dict[str, Any]:
     """The decoded page, parsed once (records and paginator both read it); money as Decimal."""
     body = getattr(response, "_cliniko_body", None)
     if body is None:
-        body = json.loads(response.content, parse_float=Decimal)
+        body = decode_page(response.content)
         response._cliniko_body = body  # type: ignore[attr-defined]
     return body  # type: ignore[no-any-return]
 
@@ -67,6 +80,10 @@ class ClinikoPaginator(BaseHATEOASPaginator):
 class ClinikoStream(RESTStream[Any]):
     """A Cliniko collection, configured by a `StreamDefinition` from the registry."""
 
+    # Records are conformed by the tap's own `RecordConformer` in `post_process`, which also
+    # does what singer-sdk's recursive conformance did (undeclared fields dropped, booleans).
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
     def __init__(self, tap: TapCliniko, definition: StreamDefinition) -> None:
         self.definition = definition
         # Our own typed reference: singer-sdk keeps the tap only as the private `_tap`.
@@ -78,6 +95,9 @@ class ClinikoStream(RESTStream[Any]):
         self.replication_key = definition.replication_key  # type: ignore[assignment]
         self._server_started: dt.datetime | None = None
         self._progress: ProgressTracker | None = None
+        self._conformer: RecordConformer | None = None
+        self._mask_seen: object = None
+        self._all_selected = False
         quiet_planned_stops(self.logger)
 
     # --- requests -------------------------------------------------------------------------
@@ -262,6 +282,9 @@ class ClinikoStream(RESTStream[Any]):
             yield from self._records(context)
         finally:
             session.heartbeat, self._progress = None, None
+            # Every record read has been written to the message writer by now (singer-sdk writes
+            # each before asking for the next): the ones it still holds go out with the stream.
+            self.cliniko_tap.flush_output()
         progress.finish()
 
     def _records(self, context: Context | None) -> Iterable[dict[str, Any]]:
@@ -292,7 +315,44 @@ class ClinikoStream(RESTStream[Any]):
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """The record conformed to the schema, with `<name>_id` fields from its links."""
-        return add_foreign_keys(conform(row, self.schema), self.schema)  # type: ignore[no-any-return]
+        conformer = self._conformer
+        if conformer is None:
+            # The catalog's schema is known once the tap has applied it, before any record.
+            conformer = self._conformer = RecordConformer(
+                self.name, self.schema, self.effective_schema, self.logger
+            )
+        return conformer(row)
+
+    def _every_property_selected(self) -> bool:
+        """The stream and all its properties selected (the mask is replaced when that changes)."""
+        mask = self.mask
+        if mask is not self._mask_seen:
+            self._mask_seen, self._all_selected = mask, all(mask.values())
+        return self._all_selected
+
+    # Private hook, kept deliberately: singer-sdk 0.54.9's `_generate_record_messages` walks every
+    # record to remove deselected properties (`pop_deselected_record_properties`, a sixth of the
+    # tap's time), even when every property is selected, as in nearly every run; there is no
+    # public switch. Then the walk removes nothing, so this builds the same messages without
+    # it; with any property deselected, singer-sdk's own method runs. The message building below
+    # is singer-sdk's (its type conformance is off here: TYPE_CONFORMANCE_LEVEL). Re-check on
+    # upgrade: tests/test_output.py compares a full sync with singer-sdk's own path.
+    def _generate_record_messages(
+        self, record: dict
+    ) -> Generator[singer.RecordMessage, None, None]:
+        """singer-sdk's RECORD messages, without the deselection walk when nothing is deselected."""
+        if not self._every_property_selected():
+            yield from super()._generate_record_messages(record)
+            return
+        for stream_map in self.stream_maps:
+            mapped_record = stream_map.transform(record)
+            if mapped_record is not None:
+                yield singer.RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped_record,
+                    version=self._stream_version,
+                    time_extracted=dt.datetime.now(dt.UTC),
+                )
 
     # Private hook, kept deliberately: singer-sdk 0.54.9 copies the partition's context into every
     # record here (`practitioners` got `path`, the endpoint it came from), then drops it again

@@ -17,6 +17,7 @@ from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.streams import Stream
 
 from tap_cliniko.client import ClinikoStream
+from tap_cliniko.output import BufferedMsgSpecWriter
 from tap_cliniko.progress import quiet_deselected, quiet_metrics
 from tap_cliniko.registry import all_definitions
 from tap_cliniko.throttle import ThrottledSession, make_limiter, make_request_log
@@ -75,6 +76,9 @@ class TapCliniko(Tap):
     """Reads every Cliniko collection incrementally."""
 
     name = "tap-cliniko"
+    # msgspec's encoder, RECORD lines written in blocks; each stream writes its last block when
+    # its records end (`ClinikoStream.get_records`).
+    message_writer_class = BufferedMsgSpecWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -235,6 +239,12 @@ class TapCliniko(Tap):
         window = float(self.config.get("rate_limit_window_seconds", 60))
         limiter = make_limiter(limit, window) if limit else None
         return ThrottledSession(limiter, make_request_log(limit, window))
+
+    def flush_output(self) -> None:
+        """Write the RECORD lines the message writer still holds."""
+        writer = self.message_writer
+        if isinstance(writer, BufferedMsgSpecWriter):
+            writer.flush()
 
     def discover_streams(self) -> list[ClinikoStream]:
         """One stream per definition: the packaged registry, then the `streams` setting."""

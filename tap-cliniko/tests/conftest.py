@@ -43,11 +43,12 @@ FAST_RETRIES = {"retry_backoff_base_ms": 10, "retry_max_tries": 10}
 
 @dataclass
 class SyncResult:
-    """What one tap run wrote: records per stream, the last STATE, every message."""
+    """What one tap run wrote: records per stream, the last STATE, every message, its text."""
 
     records: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
     state: dict = field(default_factory=dict)
     messages: list[dict] = field(default_factory=list)
+    output: str = ""
 
     def ids(self, stream: str) -> list[str]:
         return [r["id"] for r in self.records[stream]]
@@ -69,23 +70,31 @@ def run_tap_sync(
     streams: list[str] | None = None,
     state: dict | None = None,
     cliniko_clock: str | None = None,
+    tap_class: Any = None,
+    on_response: Any = None,
+    catalog: dict | None = None,
 ) -> SyncResult:
     """Run a sync in-process with only `streams` selected (all when None); parse its output.
 
     `cliniko_clock` (a Cliniko timestamp): the time Cliniko's clock shows for the whole run, in
     the Date header of every response, the one clock the tap reads Cliniko's time from. The
     sandbox's server stamps the real time, a second at a time, so a test that needs the run to
-    begin in a given second sets it here.
+    begin in a given second sets it here. `tap_class`: a subclass of TapCliniko to run instead;
+    `on_response`: a requests response hook (e.g. to change what Cliniko sends); `catalog`: the
+    catalog to run with, instead of the discovered one with `streams` selected.
     """
     from tap_cliniko.bookmarks import parse_ts
     from tap_cliniko.tap import TapCliniko
 
-    catalog = TapCliniko(config=config, setup_mapper=False).catalog_dict
-    for entry in catalog["streams"]:
-        for meta in entry["metadata"]:
-            if meta["breadcrumb"] == []:
-                meta["metadata"]["selected"] = streams is None or entry["tap_stream_id"] in streams
-    tap = TapCliniko(config=config, catalog=catalog, state=state or {})
+    tap_class = tap_class or TapCliniko
+    if catalog is None:
+        catalog = tap_class(config=config, setup_mapper=False).catalog_dict
+        for entry in catalog["streams"]:
+            for meta in entry["metadata"]:
+                if meta["breadcrumb"] == []:
+                    selected = streams is None or entry["tap_stream_id"] in streams
+                    meta["metadata"]["selected"] = selected
+    tap = tap_class(config=config, catalog=catalog, state=state or {})
     if cliniko_clock is not None:
         date_header = format_datetime(parse_ts(cliniko_clock), usegmt=True)
 
@@ -94,11 +103,13 @@ def run_tap_sync(
             return response
 
         tap.session.hooks["response"].append(cliniko_time)
+    if on_response is not None:
+        tap.session.hooks["response"].append(on_response)
     out = io.StringIO()
     with redirect_stdout(out):
         tap.sync_all()
-    result = SyncResult()
-    for line in out.getvalue().splitlines():
+    result = SyncResult(output=out.getvalue())
+    for line in result.output.splitlines():
         message = json.loads(line)
         result.messages.append(message)
         if message["type"] == "RECORD":
