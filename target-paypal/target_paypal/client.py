@@ -7,6 +7,7 @@ the secret or the token.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -115,7 +116,7 @@ class PayPalClient:
         self._limiter = _limiter(max_requests_per_second)
         self._calls = 0  # HTTP requests sent (every try), for the progress lines
         self._calls_lock = threading.Lock()
-        self.session = requests.Session()
+        self.session = _session(self.base_url)
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -311,6 +312,23 @@ class PayPalClient:
         )
         found = response.json().get("items") or []
         return [i for i in found if (i.get("detail") or {}).get(field_name) == value]
+
+
+def _session(base_url: str) -> requests.Session:
+    """A session that reads the environment (proxies, CA bundle) once, not on every call.
+
+    requests looks up the proxy variables (walking the whole environment), NO_PROXY, the CA
+    bundle variables and ~/.netrc for each request when `trust_env` is on: a sixth of the
+    client's CPU. Every call goes to `base_url`, so the answers are the same each time and
+    are taken here. (~/.netrc is not read: its login would replace the bearer token.)
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    return session
 
 
 def token_margin(expires_in: float) -> float:
