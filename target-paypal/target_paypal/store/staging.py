@@ -8,15 +8,17 @@ Records a rule leaves out on purpose are kept as skips, not as dead letters.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_paypal.store.dead_letters import supersede_rejects
+from target_paypal.store.dead_letters import park_letter, supersede_rejects
 from target_paypal.store.email_key import EmailKey
 from target_paypal.store.inputs import InvoiceInputs, read_inputs
 from target_paypal.store.kept import is_kept, same_content
+from target_paypal.store.runs import OUTCOME_KEY, outcome_row
 from target_paypal.store.schema import (
     customers,
     invoice_lines,
@@ -35,7 +37,27 @@ from target_paypal.store.sql import (
     utc_now,
 )
 
-__all__ = ["InvoiceInputs", "Staging"]
+__all__ = ["InvoiceInputs", "LeftOut", "Staging"]
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A record the mapper left out: skipped by a rule, or parked.
+
+    Parked, `parked_as` is its letter's stream ("rejects:<Cliniko stream>") and `record` the
+    reject, kept with the letter.
+    """
+
+    stream: str  # the target stream it belongs to ("customers", "invoices", ...)
+    record_id: str
+    reason: str
+    parked_as: str | None = None
+    record: dict[str, Any] | None = None
+
+    @property
+    def outcome(self) -> str:
+        """Its outcome in the run."""
+        return "skipped" if self.parked_as is None else "parked"
 
 
 class Staging(EmailKey):
@@ -166,6 +188,29 @@ class Staging(EmailKey):
                         .where(invoices.c.practitioner_id.in_(practitioner_ids))
                         .values(dirty=True)
                     )
+
+    def stage_left_out(self, run_id: int | None, records: Sequence[LeftOut]) -> None:
+        """Keep what the mapper left out (its rejects), in one transaction for the batch.
+
+        A rule's skip is kept as such (`skip`), a parked record as an open letter with the
+        reject; either way its outcome in the run is noted (`RunHistory.note_outcome`).
+        """
+        with self.begin() as conn:
+            now = utc_now()
+            skips = [
+                {"stream": r.stream, "record_id": r.record_id, "reason": r.reason[:500], "at": now}
+                for r in records
+                if r.parked_as is None
+            ]
+            upsert_rows(conn, skipped, ("stream", "record_id"), skips)
+            for r in records:
+                if r.parked_as is not None:
+                    park_letter(conn, r.parked_as, r.record_id, r.reason, r.record, None)
+            if run_id is not None:
+                noted = [
+                    outcome_row(run_id, r.stream, r.record_id, r.outcome, r.reason) for r in records
+                ]
+                upsert_rows(conn, outcomes, OUTCOME_KEY, noted)
 
     def skip(self, stream: str, record_id: str, reason: str) -> None:
         """Keep a record a rule leaves out on purpose (not an error: nothing to replay)."""
