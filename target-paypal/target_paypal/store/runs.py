@@ -19,10 +19,11 @@ from sqlalchemy.engine import Connection
 
 from cliniko_paypal_contract import CLINIKO_STREAM
 from target_paypal.store.approvals import Gate, write_gate
-from target_paypal.store.dead_letters import CLOSED, park_letter
+from target_paypal.store.dead_letters import CLOSED
 from target_paypal.store.directory import Xref, write_xrefs
 from target_paypal.store.engine import StoreBase
 from target_paypal.store.ids_only import ids_only
+from target_paypal.store.parking import Letter, park_letters
 from target_paypal.store.schema import (
     audit,
     customers,
@@ -278,11 +279,15 @@ class RunHistory(StoreBase):
             if entries:
                 conn.execute(audit.insert(), entries)
             write_xrefs(conn, [o.xref for o in done_with if o.xref is not None])
+            parked = [
+                Letter(o.invoice_id, o.parked[0], debug_id=o.parked[1])
+                for o in done_with
+                if o.parked is not None
+            ]
+            park_letters(conn, "invoices", parked)
             resolved: dict[str, list[str]] = {}
             for o in done_with:
-                if o.parked is not None:
-                    park_letter(conn, "invoices", o.invoice_id, o.parked[0], None, o.parked[1])
-                elif done[o.invoice_id]:
+                if o.parked is None and done[o.invoice_id]:
                     resolved.setdefault(o.result or "applied", []).append(o.invoice_id)
             now = utc_now()
             for resolution, ids in resolved.items():

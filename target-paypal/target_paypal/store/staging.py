@@ -14,10 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from target_paypal.store.dead_letters import park_letter, supersede_rejects
+from target_paypal.store.dead_letters import supersede_rejects
 from target_paypal.store.email_key import EmailKey
 from target_paypal.store.inputs import InvoiceInputs, read_inputs
 from target_paypal.store.kept import is_kept, same_content
+from target_paypal.store.parking import Letter, park_letters
 from target_paypal.store.runs import OUTCOME_KEY, outcome_row
 from target_paypal.store.schema import (
     customers,
@@ -203,9 +204,14 @@ class Staging(EmailKey):
                 if r.parked_as is None
             ]
             upsert_rows(conn, skipped, ("stream", "record_id"), skips)
+            letters: dict[str, list[Letter]] = {}
             for r in records:
                 if r.parked_as is not None:
-                    park_letter(conn, r.parked_as, r.record_id, r.reason, r.record, None)
+                    letters.setdefault(r.parked_as, []).append(
+                        Letter(r.record_id, r.reason, r.record)
+                    )
+            for stream, parked in letters.items():
+                park_letters(conn, stream, parked)
             if run_id is not None:
                 noted = [
                     outcome_row(run_id, r.stream, r.record_id, r.outcome, r.reason) for r in records
