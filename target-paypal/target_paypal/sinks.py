@@ -10,7 +10,8 @@ from typing import Any
 
 from singer_sdk.sinks import BatchSink
 
-from cliniko_paypal_contract import KEYS, TARGET_STREAM, problems
+from cliniko_paypal_contract import KEYS, TARGET_STREAM
+from target_paypal.contract_check import problems
 from target_paypal.reader import printable
 from target_paypal.store.staging import LeftOut
 
