@@ -116,7 +116,9 @@ class DirtyInvoiceApplier:
         # every pass when a line after every invoice is asked for, ends with a line.
         progress.finish(always=final or not self.progress_interval)
 
-    def _apply_one(self, invoice_id: str, inputs: InvoiceInputs) -> Outcome:
+    def _apply_one(self, invoice_id: str, inputs: InvoiceInputs | None = None) -> Outcome:
+        """What applying one invoice came to (`inputs`: read with its chunk, else here)."""
+        inputs = inputs or self.store.invoice_inputs(invoice_id)
         header, customer = inputs.header, inputs.customer
         if header is None:
             return Outcome(invoice_id, "waiting", reason="lines staged, header not yet")
