@@ -8,6 +8,7 @@ their say.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -200,7 +201,8 @@ class DirtyInvoiceApplier:
                 outcome.reason += f" (parked line(s): {', '.join(lines[:5])})"
         if outcome.result == "parked":
             parked = (outcome.reason or "failed", outcome.debug_id)
-        if parked is not None and outcome.invoice_id not in self.parked_before:
+        new = parked is not None and outcome.invoice_id not in self.parked_before
+        if new and parked is not None and LOGGER.isEnabledFor(logging.DEBUG):
             LOGGER.debug(  # the run's end sums parked invoices up by reason (left_out.py)
                 "Parked invoice %s: %s: %s",
                 printable(outcome.invoice_id),

@@ -5,6 +5,7 @@ Nothing here talks to PayPal: the target applies staged invoices before it passe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -114,13 +115,14 @@ class StagingSink(BatchSink):
                 left_out.append(LeftOut(stream, record_id, reason))
                 continue
             reason = f"parked by the mapper: {reject['reason']}"
-            self.logger.debug(  # summed up by reason at the run's end (left_out.py)
-                "Parked %s record %s: %s: %s",
-                printable(source),
-                printable(record_id),
-                printable(reason, 500),
-                FIX_IN_CLINIKO,
-            )
+            if self.logger.isEnabledFor(logging.DEBUG):  # summed up at the end (left_out.py)
+                self.logger.debug(
+                    "Parked %s record %s: %s: %s",
+                    printable(source),
+                    printable(record_id),
+                    printable(reason, 500),
+                    FIX_IN_CLINIKO,
+                )
             left_out.append(LeftOut(stream, record_id, reason, f"rejects:{source}", reject))
         # One transaction for the batch (a transaction for each, twice, cost more than the rest)
         self.store.stage_left_out(self.target.run_id, left_out)

@@ -123,10 +123,11 @@ def invoice_content(header: dict[str, Any], lines: Iterable[dict[str, Any]]) -> 
 
 def gate(header: dict[str, Any], lines: list[dict[str, Any]], row: Approval | None) -> Gate:
     """Decide whether an invoice goes through, waits as a draft, or stays out (rejected)."""
-    content = invoice_content(header, lines)
+    # Read only when the queue has a say: an invoice no rule holds and never queued needs none.
+    held = header.get("approval")
+    content = invoice_content(header, lines) if row is not None or held else ""
     if row is not None and row.state == REJECTED and row.content == content:
         return Gate(STAY_OUT, rule=row.rule, decided_by=row.decided_by)
-    held = header.get("approval")
     if not held:
         drop = row is not None and row.state != APPROVED
         return Gate(GO, drop=drop, read=row.state if row else None)
