@@ -286,6 +286,7 @@ def test_an_approval_made_while_a_run_applies_the_invoice_is_kept(queue) -> None
     outcome = applier._apply_one(first)  # the run read it: waiting
     assert queue.store.approve([first], "Dr Lee") == [first]  # a person approves meanwhile
     applier._record(outcome)  # the run records what it did
+    applier._write_outcomes()  # ... with the others it did, at the latest when the pass ends
     assert first not in waiting(queue)
 
 

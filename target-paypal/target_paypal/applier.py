@@ -8,6 +8,7 @@ their say.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -26,9 +27,13 @@ from target_paypal.apply import (
 from target_paypal.compose import customer_from_paypal
 from target_paypal.progress import Progress
 from target_paypal.reader import printable
-from target_paypal.store import Store
+from target_paypal.store import InvoiceInputs, Store
 from target_paypal.store.approvals import HOLD, STAY_OUT, Gate, gate
 from target_paypal.store.kept import recipient_cut
+from target_paypal.store.runs import InvoiceOutcome
+
+WRITE_BATCH = 100  # outcomes written to the store in one transaction
+WRITE_SECONDS = 1.0  # ... or as soon as the first of them has waited this long
 
 
 class DirtyInvoiceApplier:
@@ -55,6 +60,8 @@ class DirtyInvoiceApplier:
         # on every run that retries them (the run summary counts them).
         self.parked_before: set[str] = set()
         self.results: dict[str, str] = {}  # each invoice's last outcome in this applier
+        self._unwritten: list[InvoiceOutcome] = []  # recorded, not yet written to the store
+        self._since = 0.0  # when the first of them was recorded
 
     def apply_now(self, invoice_ids: list[str]) -> dict[str, str]:
         """Apply these invoices at once, if dirty (`paypal-ops approvals ... --apply-now`).
@@ -90,21 +97,29 @@ class DirtyInvoiceApplier:
             self.progress_interval,
             self.clock,
         )
-        with ThreadPoolExecutor(self.max_concurrency) as pool:
-            # A chunk at a time: a future for every invoice up front is ~2 KB each, so 100,000
-            # dirty invoices at once would hold ~190 MB until the end. Each is recorded as it
-            # finishes: one slow invoice does not hold back the count of those done after it.
-            for start in range(0, len(pending), CHUNK):
-                chunk = [pool.submit(self._apply_one, i) for i in pending[start : start + CHUNK]]
-                for done in as_completed(chunk):
-                    self._record(done.result())
-                    progress.advance()
+        try:
+            with ThreadPoolExecutor(self.max_concurrency) as pool:
+                # A chunk at a time: a future for every invoice up front is ~2 KB each, so
+                # 100,000 dirty invoices at once would hold ~190 MB until the end. The chunk's
+                # inputs are read in one transaction; each outcome is counted as it finishes
+                # (one slow invoice does not hold back the count of those done after it) and
+                # written with others (`_record`).
+                for start in range(0, len(pending), CHUNK):
+                    ids = pending[start : start + CHUNK]
+                    inputs = self.store.invoice_inputs_many(ids)
+                    chunk = [pool.submit(self._apply_one, i, inputs.pop(i)) for i in ids]
+                    for done in as_completed(chunk):
+                        self._record(done.result())
+                        progress.advance()
+        finally:  # what PayPal was written with is in the store before anything goes on
+            self._write_outcomes()
         # A pass at a STATE message that went by quickly stays quiet; the run's last pass, or
         # every pass when a line after every invoice is asked for, ends with a line.
         progress.finish(always=final or not self.progress_interval)
 
-    def _apply_one(self, invoice_id: str) -> Outcome:
-        inputs = self.store.invoice_inputs(invoice_id)
+    def _apply_one(self, invoice_id: str, inputs: InvoiceInputs | None = None) -> Outcome:
+        """What applying one invoice came to (`inputs`: read with its chunk, else here)."""
+        inputs = inputs or self.store.invoice_inputs(invoice_id)
         header, customer = inputs.header, inputs.customer
         if header is None:
             return Outcome(invoice_id, "waiting", reason="lines staged, header not yet")
@@ -168,7 +183,13 @@ class DirtyInvoiceApplier:
         return Outcome(invoice_id, result, reason=reason, summary_reason=why)
 
     def _record(self, outcome: Outcome) -> None:
-        """Persist in the main thread: audit, cross-reference, dead letter, clean flag."""
+        """Persist in the main thread: audit, cross-reference, dead letter, clean flag.
+
+        Outcomes are written `WRITE_BATCH` at a time, or once the first of them has waited
+        `WRITE_SECONDS`, and all of them at the end of the pass, before any STATE message is
+        passed on. A crash before they are written loses no PayPal write: the invoices are
+        still dirty, and the next run finds each by its reference and reads what PayPal did.
+        """
         self.results[outcome.invoice_id] = outcome.result
         parked = None
         if outcome.result == "waiting" and self.final:
@@ -180,26 +201,39 @@ class DirtyInvoiceApplier:
                 outcome.reason += f" (parked line(s): {', '.join(lines[:5])})"
         if outcome.result == "parked":
             parked = (outcome.reason or "failed", outcome.debug_id)
-        if parked is not None and outcome.invoice_id not in self.parked_before:
+        new = parked is not None and outcome.invoice_id not in self.parked_before
+        if new and parked is not None and LOGGER.isEnabledFor(logging.DEBUG):
             LOGGER.debug(  # the run's end sums parked invoices up by reason (left_out.py)
                 "Parked invoice %s: %s: %s",
                 printable(outcome.invoice_id),
                 printable(parked[0], 500),
                 "kept in the dead letters and retried on every run (paypal-ops dead-letters list)",
             )
+        carries = None
         if outcome.carries and outcome.customer_id:
-            self.store.carried(outcome.customer_id, outcome.carries)
-        self.store.record_outcome(
-            self.run_id,
-            outcome.invoice_id,
-            outcome.audit,
-            outcome.xref if outcome.result != "parked" else None,
-            parked,
-            done=outcome.result not in ("waiting", "parked"),
-            result=None if outcome.result == "waiting" else outcome.result,
-            reason=outcome.summary_reason or outcome.reason,
-            approval=outcome.approval,
+            carries = (outcome.customer_id, outcome.carries)
+        if not self._unwritten:
+            self._since = self.clock()
+        self._unwritten.append(
+            InvoiceOutcome(
+                outcome.invoice_id,
+                outcome.audit,
+                outcome.xref if outcome.result != "parked" else None,
+                parked,
+                done=outcome.result not in ("waiting", "parked"),
+                result=None if outcome.result == "waiting" else outcome.result,
+                reason=outcome.summary_reason or outcome.reason,
+                approval=outcome.approval,
+                carries=carries,
+            )
         )
+        if len(self._unwritten) >= WRITE_BATCH or self.clock() - self._since >= WRITE_SECONDS:
+            self._write_outcomes()
+
+    def _write_outcomes(self) -> None:
+        """Write the outcomes not yet written, in one transaction (`Store.record_outcomes`)."""
+        unwritten, self._unwritten = self._unwritten, []
+        self.store.record_outcomes(self.run_id, unwritten)
 
 
 def _note_approval(outcome: Outcome, queue: Gate) -> None:

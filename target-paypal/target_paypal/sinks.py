@@ -5,13 +5,16 @@ Nothing here talks to PayPal: the target applies staged invoices before it passe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from singer_sdk.sinks import BatchSink
 
-from cliniko_paypal_contract import KEYS, RULES_FINGERPRINT, TARGET_STREAM, problems
+from cliniko_paypal_contract import KEYS, RULES_FINGERPRINT, TARGET_STREAM
+from target_paypal.contract_check import problems
 from target_paypal.reader import printable
+from target_paypal.store.staging import LeftOut
 
 MAX_BATCH = 1000
 FIX_INPUT = "fix what writes target-paypal's input (the mapper or its rules) and send it again"
@@ -106,25 +109,26 @@ class StagingSink(BatchSink):
         `park` keeps the record for review and replay; `skip` records that a rule left it out on
         purpose. Either way the run's summary counts it.
         """
+        left_out = []
         for reject in rejects:
             source, record_id = reject["stream"], reject["record_id"]
             stream = TARGET_STREAM.get(source, source)
             if reject.get("action") == "skip":
                 reason = f"skipped by a rule: {reject['reason']}"
-                self.store.skip(stream, record_id, reason)
-                outcome = "skipped"
-            else:
-                reason = f"parked by the mapper: {reject['reason']}"
-                self.logger.debug(  # summed up by reason at the run's end (left_out.py)
+                left_out.append(LeftOut(stream, record_id, reason))
+                continue
+            reason = f"parked by the mapper: {reject['reason']}"
+            if self.logger.isEnabledFor(logging.DEBUG):  # summed up at the end (left_out.py)
+                self.logger.debug(
                     "Parked %s record %s: %s: %s",
                     printable(source),
                     printable(record_id),
                     printable(reason, 500),
                     FIX_IN_CLINIKO,
                 )
-                self.store.park(f"rejects:{source}", record_id, reason, record=reject)
-                outcome = "parked"
-            self.store.note_outcome(self.target.run_id, stream, record_id, outcome, reason)
+            left_out.append(LeftOut(stream, record_id, reason, f"rejects:{source}", reject))
+        # One transaction for the batch (a transaction for each, twice, cost more than the rest)
+        self.store.stage_left_out(self.target.run_id, left_out)
         # A patient rejected again (another reason, park or skip) may change how its invoices
         # end: they are looked at again (store/retry.py), as when a valid record comes.
         patients = [

@@ -144,3 +144,17 @@ def test_error_names_issues_not_values(paypal_sandbox) -> None:
         client.create_invoice(bad)
     assert error.value.status == 400 and error.value.issues
     assert "N" * 40 not in str(error.value) and error.value.debug_id
+
+
+def test_proxies_and_the_ca_bundle_come_from_the_environment_read_once(monkeypatch) -> None:
+    """The session reads them when made (requests would on every call): a proxy for PayPal's
+    host is used, NO_PROXY still bypasses it, and REQUESTS_CA_BUNDLE is what verifies."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.clinic.example:3128")
+    monkeypatch.setenv("NO_PROXY", "api-m.paypal.com")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/clinic/ca.pem")
+    sandbox = PayPalClient("https://api-m.sandbox.paypal.com", "id", "secret")
+    assert sandbox.session.proxies["https"] == "http://proxy.clinic.example:3128"
+    assert sandbox.session.verify == "/etc/clinic/ca.pem"
+    assert not sandbox.session.trust_env  # nothing read again per call
+    live = PayPalClient("https://api-m.paypal.com", "id", "secret")
+    assert "https" not in live.session.proxies

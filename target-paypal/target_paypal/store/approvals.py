@@ -105,6 +105,16 @@ def read_approval(conn: Connection, invoice_id: str) -> Approval | None:
     return None if row is None else _from_row(row)
 
 
+def read_approvals(conn: Connection, invoice_ids: list[str]) -> dict[str, Approval]:
+    """The rows in the queue of those of these invoices that have one."""
+    found: dict[str, Approval] = {}
+    for start in range(0, len(invoice_ids), IDS_PER_STATEMENT):
+        batch = invoice_ids[start : start + IDS_PER_STATEMENT]
+        query = sa.select(approvals).where(approvals.c.invoice_id.in_(batch))
+        found.update((row["invoice_id"], _from_row(row)) for row in conn.execute(query).mappings())
+    return found
+
+
 def invoice_content(header: dict[str, Any], lines: Iterable[dict[str, Any]]) -> str:
     """The hash of an invoice as staged (header and lines): a rejection holds while it stands."""
     parts = [content_of(header), *sorted(content_of(line) for line in lines)]
@@ -113,10 +123,11 @@ def invoice_content(header: dict[str, Any], lines: Iterable[dict[str, Any]]) -> 
 
 def gate(header: dict[str, Any], lines: list[dict[str, Any]], row: Approval | None) -> Gate:
     """Decide whether an invoice goes through, waits as a draft, or stays out (rejected)."""
-    content = invoice_content(header, lines)
+    # Read only when the queue has a say: an invoice no rule holds and never queued needs none.
+    held = header.get("approval")
+    content = invoice_content(header, lines) if row is not None or held else ""
     if row is not None and row.state == REJECTED and row.content == content:
         return Gate(STAY_OUT, rule=row.rule, decided_by=row.decided_by)
-    held = header.get("approval")
     if not held:
         drop = row is not None and row.state != APPROVED
         return Gate(GO, drop=drop, read=row.state if row else None)

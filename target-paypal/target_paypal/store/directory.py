@@ -8,6 +8,7 @@ number, the status last seen, the hash last applied, and any conflict that holds
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from target_paypal.store.engine import StoreBase
 from target_paypal.store.schema import customers, invoices, xrefs
-from target_paypal.store.sql import upsert_by_key, utc_now
+from target_paypal.store.sql import upsert_rows, utc_now
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,13 @@ def read_xref(conn: Connection, invoice_id: str) -> Xref | None:
 
 def write_xref(conn: Connection, xref: Xref) -> None:
     """Insert or replace one cross-reference, stamped with the time it was written."""
-    upsert_by_key(conn, xrefs, "invoice_id", {**xref.__dict__, "updated_at": utc_now()})
+    write_xrefs(conn, [xref])
+
+
+def write_xrefs(conn: Connection, written: Sequence[Xref]) -> None:
+    """Insert or replace these cross-references (one executemany), stamped with the time."""
+    now = utc_now()
+    upsert_rows(conn, xrefs, ("invoice_id",), [{**x.__dict__, "updated_at": now} for x in written])
 
 
 class CustomerDirectory(StoreBase):

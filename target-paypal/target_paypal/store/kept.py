@@ -140,27 +140,22 @@ class KeptRecords(StoreBase):
     def _strip_invoices(self, ids: list[str]) -> None:
         now = utc_now()
         with self.begin() as conn:
-            for invoice_id, record in conn.execute(
+            headers = conn.execute(
                 sa.select(invoices.c.invoice_id, invoices.c.record).where(
                     invoices.c.invoice_id.in_(ids)
                 )
-            ).all():
-                conn.execute(
-                    invoices.update()
-                    .where(invoices.c.invoice_id == invoice_id)
-                    .values(record=kept_invoice(record), stripped_at=now)
-                )
-            for line_id, record in conn.execute(
+            ).all()
+            cut = [{"b_id": i, "b_record": kept_invoice(r), "b_at": now} for i, r in headers]
+            if cut:
+                conn.execute(CUT_INVOICE, cut)
+            lines = conn.execute(
                 sa.select(invoice_lines.c.line_id, invoice_lines.c.record).where(
                     invoice_lines.c.invoice_id.in_(ids)
                 )
-            ).all():
-                if not is_kept(record):
-                    conn.execute(
-                        invoice_lines.update()
-                        .where(invoice_lines.c.line_id == line_id)
-                        .values(record=kept_line(record))
-                    )
+            ).all()
+            cut = [{"b_id": i, "b_record": kept_line(r)} for i, r in lines if not is_kept(r)]
+            if cut:
+                conn.execute(CUT_LINE, cut)
 
     def _strip_customers(self) -> int:
         """Customers whose invoices are all cut down and whose recipient PayPal holds."""
@@ -178,13 +173,34 @@ class KeptRecords(StoreBase):
                 )
             ).all()
             now = utc_now()
-            for customer_id, record in rows:
-                conn.execute(
-                    customers.update()
-                    .where(customers.c.customer_id == customer_id)
-                    .values(record=kept_customer(record), stripped_at=now)
-                )
+            cut = [{"b_id": i, "b_record": kept_customer(r), "b_at": now} for i, r in rows]
+            if cut:
+                conn.execute(CUT_CUSTOMER, cut)
         return len(rows)
+
+
+# The updates that cut records down, one executemany for a batch (`b_id` the row's key).
+CUT_INVOICE = (
+    invoices.update()
+    .where(invoices.c.invoice_id == sa.bindparam("b_id"))
+    .values(
+        record=sa.bindparam("b_record", type_=invoices.c.record.type),
+        stripped_at=sa.bindparam("b_at", type_=invoices.c.stripped_at.type),
+    )
+)
+CUT_LINE = (
+    invoice_lines.update()
+    .where(invoice_lines.c.line_id == sa.bindparam("b_id"))
+    .values(record=sa.bindparam("b_record", type_=invoice_lines.c.record.type))
+)
+CUT_CUSTOMER = (
+    customers.update()
+    .where(customers.c.customer_id == sa.bindparam("b_id"))
+    .values(
+        record=sa.bindparam("b_record", type_=customers.c.record.type),
+        stripped_at=sa.bindparam("b_at", type_=customers.c.stripped_at.type),
+    )
+)
 
 
 def same_content(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:

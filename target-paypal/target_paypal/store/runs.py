@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,32 +19,81 @@ from sqlalchemy.engine import Connection
 
 from cliniko_paypal_contract import CLINIKO_STREAM
 from target_paypal.store.approvals import Gate, write_gate
-from target_paypal.store.dead_letters import CLOSED, park_letter
-from target_paypal.store.directory import Xref, write_xref
+from target_paypal.store.dead_letters import CLOSED
+from target_paypal.store.directory import Xref, write_xrefs
 from target_paypal.store.engine import StoreBase
 from target_paypal.store.ids_only import ids_only
-from target_paypal.store.schema import audit, dead_letters, invoices, notifications, outcomes, runs
-from target_paypal.store.sql import as_utc, upsert_by_key, upsert_row, utc_now
+from target_paypal.store.parking import Letter, park_letters
+from target_paypal.store.schema import (
+    audit,
+    customers,
+    dead_letters,
+    invoices,
+    notifications,
+    outcomes,
+    runs,
+)
+from target_paypal.store.sql import as_utc, id_batches, upsert_by_key, upsert_rows, utc_now
 
 KEEP_OUTCOMES_OF_RUNS = 100
+AUDIT_COLUMNS = {c.name: None for c in audit.columns if c.name != "id"}
+
+
+OUTCOME_KEY = ("run_id", "stream", "record_id")
+# The PayPal invoice now holding a customer's recipient (`kept`), for many in one executemany.
+CARRIED = (
+    customers.update()
+    .where(customers.c.customer_id == sa.bindparam("b_id"))
+    .values(recipient_in=sa.bindparam("b_in"))
+)
+
+
+@dataclass
+class InvoiceOutcome:
+    """What one invoice's outcome writes to the store (`RunHistory.record_outcomes`)."""
+
+    invoice_id: str
+    audit: list[dict[str, Any]]
+    xref: Xref | None
+    parked: tuple[str, str | None] | None  # (reason, PayPal's debug_id): a dead letter
+    done: bool
+    result: str | None = None  # its outcome in the run (None: none, e.g. still waiting)
+    reason: str | None = None
+    approval: Gate | None = None
+    carries: tuple[str, str] | None = None  # (customer_id, paypal_id) holding its recipient
+
+
+def outcome_row(
+    run_id: int, stream: str, record_id: str, outcome: str, reason: str | None
+) -> dict[str, Any]:
+    """A row of the outcomes table: the reason without emails, cut to its column."""
+    return {
+        "run_id": run_id,
+        "stream": stream,
+        "record_id": record_id,
+        "outcome": outcome,
+        "reason": ids_only(reason or "")[:500] or None,
+    }
 
 
 def write_outcome(
     conn: Connection, run_id: int, stream: str, record_id: str, outcome: str, reason: str | None
 ) -> None:
     """Set a record's outcome in a run, replacing any earlier outcome it had in that run."""
-    upsert_row(
-        conn,
-        outcomes,
-        {"run_id": run_id, "stream": stream, "record_id": record_id},
-        {"outcome": outcome, "reason": ids_only(reason or "")[:500] or None},
+    upsert_rows(
+        conn, outcomes, OUTCOME_KEY, [outcome_row(run_id, stream, record_id, outcome, reason)]
     )
 
 
 def _audit_row(run_id: int | None, entry: dict[str, Any]) -> dict[str, Any]:
-    """An audit log row: the entry, its time and run, its outcome text without emails."""
+    """An audit log row: the entry, its time and run, its outcome text without emails.
+
+    Every column but the id is in it (None when the entry has no value), so that rows of
+    entries with other fields go into one executemany.
+    """
     outcome = entry.get("outcome")
     return {
+        **AUDIT_COLUMNS,
         "at": utc_now(),
         "run_id": run_id,
         **entry,
@@ -192,39 +243,68 @@ class RunHistory(StoreBase):
         reason: str | None = None,
         approval: Gate | None = None,
     ) -> None:
-        """Write everything one invoice's outcome changes, in one transaction.
+        """Write everything one invoice's outcome changes, in one transaction."""
+        outcome = InvoiceOutcome(
+            invoice_id, audit_entries, xref, parked, done, result, reason, approval
+        )
+        self.record_outcomes(run_id, [outcome])
 
-        Its outcome in the run, its audit entries, cross-reference and place in the approval
-        queue; then either a dead letter (`parked` is (reason, debug_id)) or, when `done`, its
-        open letter resolved. Parked or done, the invoice is no longer dirty.
+    def record_outcomes(self, run_id: int | None, done_with: Sequence[InvoiceOutcome]) -> None:
+        """Write everything these invoices' outcomes change, in one transaction.
+
+        Each one's outcome in the run, its audit entries, cross-reference, place in the
+        approval queue and the PayPal invoice now holding its customer's recipient; then either
+        a dead letter (`parked` is (reason, debug_id)) or, when `done`, its open letter
+        resolved. Parked or done, the invoice is no longer dirty. A few statements for them
+        all (one executemany or one UPDATE per batch of ids each), not five per invoice.
         """
+        if not done_with:
+            return
         with self.begin() as conn:
-            if approval is not None and not write_gate(conn, invoice_id, approval):
-                done = False  # a person decided meanwhile: the next run acts on it
-            if result is not None and run_id is not None:
-                write_outcome(conn, run_id, "invoices", invoice_id, result, reason)
-            if audit_entries:
-                conn.execute(
-                    audit.insert(),
-                    [_audit_row(run_id, entry) for entry in audit_entries],
-                )
-            if xref is not None:
-                write_xref(conn, xref)
-            if parked is not None:
-                park_letter(conn, "invoices", invoice_id, parked[0], None, parked[1])
-            elif done:
-                conn.execute(
-                    dead_letters.update()
-                    .where(
-                        dead_letters.c.stream == "invoices",
-                        dead_letters.c.record_id == invoice_id,
-                        dead_letters.c.resolved_at.is_(None),
+            done = {o.invoice_id: o.done for o in done_with}
+            for o in done_with:
+                if o.approval is not None and not write_gate(conn, o.invoice_id, o.approval):
+                    done[o.invoice_id] = False  # a person decided meanwhile: the next run acts
+            carried = [{"b_id": o.carries[0], "b_in": o.carries[1]} for o in done_with if o.carries]
+            if carried:
+                conn.execute(CARRIED, carried)
+            if run_id is not None:
+                rows = [
+                    outcome_row(run_id, "invoices", o.invoice_id, o.result, o.reason)
+                    for o in done_with
+                    if o.result is not None
+                ]
+                upsert_rows(conn, outcomes, OUTCOME_KEY, rows)
+            entries = [_audit_row(run_id, entry) for o in done_with for entry in o.audit]
+            if entries:
+                conn.execute(audit.insert(), entries)
+            write_xrefs(conn, [o.xref for o in done_with if o.xref is not None])
+            parked = [
+                Letter(o.invoice_id, o.parked[0], debug_id=o.parked[1])
+                for o in done_with
+                if o.parked is not None
+            ]
+            park_letters(conn, "invoices", parked)
+            resolved: dict[str, list[str]] = {}
+            for o in done_with:
+                if o.parked is None and done[o.invoice_id]:
+                    resolved.setdefault(o.result or "applied", []).append(o.invoice_id)
+            now = utc_now()
+            for resolution, ids in resolved.items():
+                for batch in id_batches(ids):
+                    conn.execute(
+                        dead_letters.update()
+                        .where(
+                            dead_letters.c.stream == "invoices",
+                            dead_letters.c.record_id.in_(batch),
+                            dead_letters.c.resolved_at.is_(None),
+                        )
+                        .values(resolved_at=now, resolution=resolution, **CLOSED)
                     )
-                    .values(resolved_at=utc_now(), resolution=result or "applied", **CLOSED)
-                )
-            if done or parked is not None:
+            clean = [o.invoice_id for o in done_with if done[o.invoice_id] or o.parked]
+            for batch in id_batches(clean):
                 conn.execute(
-                    invoices.update().where(invoices.c.invoice_id == invoice_id).values(dirty=False)
+                    invoices.update().where(invoices.c.invoice_id.in_(batch)).values(dirty=False)
                 )
 
     def audit_log(self, run_id: int | None = None) -> list[dict[str, Any]]:

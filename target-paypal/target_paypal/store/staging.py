@@ -7,22 +7,21 @@ Records a rule leaves out on purpose are kept as skips, not as dead letters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cliniko_paypal_contract import CLINIKO_STREAM
-from target_paypal.store.approvals import Approval, read_approval
 from target_paypal.store.dead_letters import supersede_rejects
-from target_paypal.store.directory import Xref, read_xref
 from target_paypal.store.email_key import EmailKey
+from target_paypal.store.inputs import InvoiceInputs, read_inputs
 from target_paypal.store.kept import is_kept, same_content
+from target_paypal.store.parking import Letter, park_letters
+from target_paypal.store.runs import OUTCOME_KEY, outcome_row
 from target_paypal.store.schema import (
     customers,
-    dead_letters,
     invoice_lines,
     invoices,
     outcomes,
@@ -30,25 +29,45 @@ from target_paypal.store.schema import (
     practitioners,
     skipped,
 )
-from target_paypal.store.sql import IDS_PER_STATEMENT, upsert_by_key, upsert_row, utc_now
+from target_paypal.store.sql import (
+    IDS_PER_STATEMENT,
+    id_batches,
+    upsert_by_key,
+    upsert_row,
+    upsert_rows,
+    utc_now,
+)
+
+__all__ = ["InvoiceInputs", "LeftOut", "Staging"]
 
 
-@dataclass
-class InvoiceInputs:
-    """What the applier reads for one invoice (`Store.invoice_inputs`)."""
+@dataclass(frozen=True)
+class LeftOut:
+    """A record the mapper left out: skipped by a rule, or parked.
 
-    header: dict | None
-    lines: list[dict]
-    customer: dict | None
-    customer_left_out: tuple[str, str] | None = None  # only read when the customer is missing
-    owner: str | None = None
-    xref: Xref | None = None
-    recipient_in: str | None = None  # a PayPal invoice holding the customer's recipient
-    approval: Approval | None = None  # its row in the approval queue, if any
+    Parked, `parked_as` is its letter's stream ("rejects:<Cliniko stream>") and `record` the
+    reject, kept with the letter.
+    """
+
+    stream: str  # the target stream it belongs to ("customers", "invoices", ...)
+    record_id: str
+    reason: str
+    parked_as: str | None = None
+    record: dict[str, Any] | None = None
+
+    @property
+    def outcome(self) -> str:
+        """Its outcome in the run."""
+        return "skipped" if self.parked_as is None else "parked"
 
 
 class Staging(EmailKey):
-    """The store's part that stages records, tracks dirty invoices, and reads them back."""
+    """The store's part that stages records, tracks dirty invoices, and reads them back.
+
+    Each batch of records is staged with a few statements: their rows as stored read in one
+    SELECT per batch of ids, the new or changed ones upserted in one executemany, the invoices
+    they make dirty marked in one UPDATE per batch of ids.
+    """
 
     def stage_customers(self, records: Iterable[dict[str, Any]]) -> None:
         """Upsert customers, marking dirty the invoices whose recipient may change.
@@ -57,105 +76,87 @@ class Staging(EmailKey):
         sharing its old or new email (the shared-email rule may now apply). A customer cut
         down to its IDs (`kept`) that comes again unchanged stays cut down.
         """
-        records = list(records)
+        records = _last_per_key(records, "customer_id")
         hashes = {r["customer_id"]: self.hash_email(r.get("email")) for r in records}
         with self.begin() as conn:
-            supersede_rejects(conn, "customers", "patients", [r["customer_id"] for r in records])
-            for record in records:
-                customer_id = record["customer_id"]
-                old = conn.execute(
-                    sa.select(customers.c.record, customers.c.email_hash).where(
-                        customers.c.customer_id == customer_id
-                    )
-                ).one_or_none()
-                if old is not None and same_content(old.record, record):
-                    continue
-                upsert_by_key(
-                    conn,
-                    customers,
-                    "customer_id",
-                    {
-                        "customer_id": customer_id,
-                        "email_hash": hashes[customer_id],
-                        "record": record,
-                        "staged_at": utc_now(),
-                        "recipient_in": None,
-                        "stripped_at": None,
-                    },
+            ids = [r["customer_id"] for r in records]
+            supersede_rejects(conn, "customers", "patients", ids)
+            old: dict[str, tuple[dict, str | None]] = {}
+            for batch in id_batches(ids):
+                query = sa.select(
+                    customers.c.customer_id, customers.c.record, customers.c.email_hash
+                ).where(customers.c.customer_id.in_(batch))
+                old.update((cid, (record, email)) for cid, record, email in conn.execute(query))
+            changed = [
+                r for r in records if not same_content(old.get(r["customer_id"], (None,))[0], r)
+            ]
+            now = utc_now()
+            rows = [
+                {
+                    "customer_id": r["customer_id"],
+                    "email_hash": hashes[r["customer_id"]],
+                    "record": r,
+                    "staged_at": now,
+                    "recipient_in": None,
+                    "stripped_at": None,
+                }
+                for r in changed
+            ]
+            upsert_rows(conn, customers, ("customer_id",), rows)
+            changed_ids = [r["customer_id"] for r in changed]
+            emails = {old.get(cid, (None, None))[1] for cid in changed_ids}
+            emails |= {hashes[cid] for cid in changed_ids}
+            for batch in id_batches(changed_ids):
+                _mark_dirty(conn, invoices.c.customer_id.in_(batch))
+            for batch in id_batches(sorted(e for e in emails if e)):
+                sharing = sa.select(customers.c.customer_id).where(
+                    customers.c.email_hash.in_(batch)
                 )
-                emails = {h for h in (old and old.email_hash, hashes[customer_id]) if h}
-                owners_of = sa.select(customers.c.customer_id).where(
-                    customers.c.email_hash.in_(emails)
-                )
-                conn.execute(
-                    invoices.update()
-                    .where(
-                        sa.or_(
-                            invoices.c.customer_id == customer_id,
-                            invoices.c.customer_id.in_(owners_of),
-                        )
-                    )
-                    .values(dirty=True)
-                )
+                _mark_dirty(conn, invoices.c.customer_id.in_(sharing))
 
     def stage_invoices(self, records: Iterable[dict[str, Any]]) -> None:
         """Upsert invoice headers, each marked dirty (one cut down and unchanged is left be)."""
-        records = list(records)
+        records = _last_per_key(records, "invoice_id")
         with self.begin() as conn:
-            supersede_rejects(conn, "invoices", "invoices", [r["invoice_id"] for r in records])
-            for record in records:
-                old = conn.execute(
-                    sa.select(invoices.c.record).where(
-                        invoices.c.invoice_id == record["invoice_id"]
-                    )
-                ).scalar_one_or_none()
-                if is_kept(old) and same_content(old, record):
-                    continue
-                upsert_by_key(
-                    conn,
-                    invoices,
-                    "invoice_id",
-                    {
-                        "invoice_id": record["invoice_id"],
-                        "customer_id": record["customer_id"],
-                        "practitioner_id": record.get("practitioner_id"),
-                        "record": record,
-                        "dirty": True,
-                        "staged_at": utc_now(),
-                        "stripped_at": None,
-                    },
-                )
+            ids = [r["invoice_id"] for r in records]
+            supersede_rejects(conn, "invoices", "invoices", ids)
+            old = _kept_records(conn, invoices.c.invoice_id, invoices.c.record, ids)
+            now = utc_now()
+            rows = [
+                {
+                    "invoice_id": r["invoice_id"],
+                    "customer_id": r["customer_id"],
+                    "practitioner_id": r.get("practitioner_id"),
+                    "record": r,
+                    "dirty": True,
+                    "staged_at": now,
+                    "stripped_at": None,
+                }
+                for r in records
+                if not same_content(old.get(r["invoice_id"]), r)
+            ]
+            upsert_rows(conn, invoices, ("invoice_id",), rows)
 
     def stage_lines(self, records: list[dict[str, Any]]) -> None:
         """Upsert invoice lines, marking their invoices dirty (unless cut down and unchanged)."""
+        records = _last_per_key(records, "line_id")
         with self.begin() as conn:
             line_ids = [r["line_id"] for r in records]
             supersede_rejects(conn, "invoice_lines", "invoice_items", line_ids)
-            touched = set()
-            for record in records:
-                old = conn.execute(
-                    sa.select(invoice_lines.c.record).where(
-                        invoice_lines.c.line_id == record["line_id"]
-                    )
-                ).scalar_one_or_none()
-                if is_kept(old) and same_content(old, record):
-                    continue
-                upsert_by_key(
-                    conn,
-                    invoice_lines,
-                    "line_id",
-                    {
-                        "line_id": record["line_id"],
-                        "invoice_id": record["invoice_id"],
-                        "record": record,
-                    },
+            old = _kept_records(conn, invoice_lines.c.line_id, invoice_lines.c.record, line_ids)
+            changed = [r for r in records if not same_content(old.get(r["line_id"]), r)]
+            rows = [
+                {"line_id": r["line_id"], "invoice_id": r["invoice_id"], "record": r}
+                for r in changed
+            ]
+            upsert_rows(conn, invoice_lines, ("line_id",), rows)
+            touched = sorted({r["invoice_id"] for r in changed})
+            for batch in id_batches(touched):
+                conn.execute(
+                    invoices.update()
+                    .where(invoices.c.invoice_id.in_(batch))
+                    .values(dirty=True, stripped_at=None)
                 )
-                touched.add(record["invoice_id"])
-            conn.execute(
-                invoices.update()
-                .where(invoices.c.invoice_id.in_(touched))
-                .values(dirty=True, stripped_at=None)
-            )
 
     def stage_practitioners(self, records: Iterable[dict[str, Any]]) -> None:
         """Upsert practitioner -> user links; invoices whose owner that changes become dirty."""
@@ -188,6 +189,34 @@ class Staging(EmailKey):
                         .where(invoices.c.practitioner_id.in_(practitioner_ids))
                         .values(dirty=True)
                     )
+
+    def stage_left_out(self, run_id: int | None, records: Sequence[LeftOut]) -> None:
+        """Keep what the mapper left out (its rejects), in one transaction for the batch.
+
+        A rule's skip is kept as such (`skip`), a parked record as an open letter with the
+        reject; either way its outcome in the run is noted (`RunHistory.note_outcome`).
+        """
+        with self.begin() as conn:
+            now = utc_now()
+            skips = [
+                {"stream": r.stream, "record_id": r.record_id, "reason": r.reason[:500], "at": now}
+                for r in records
+                if r.parked_as is None
+            ]
+            upsert_rows(conn, skipped, ("stream", "record_id"), skips)
+            letters: dict[str, list[Letter]] = {}
+            for r in records:
+                if r.parked_as is not None:
+                    letters.setdefault(r.parked_as, []).append(
+                        Letter(r.record_id, r.reason, r.record)
+                    )
+            for stream, parked in letters.items():
+                park_letters(conn, stream, parked)
+            if run_id is not None:
+                noted = [
+                    outcome_row(run_id, r.stream, r.record_id, r.outcome, r.reason) for r in records
+                ]
+                upsert_rows(conn, outcomes, OUTCOME_KEY, noted)
 
     def skip(self, stream: str, record_id: str, reason: str) -> None:
         """Keep a record a rule leaves out on purpose (not an error: nothing to replay)."""
@@ -234,76 +263,34 @@ class Staging(EmailKey):
                 )
 
     def invoice_inputs(self, invoice_id: str) -> InvoiceInputs:
-        """Read everything applying one invoice needs, in one transaction.
+        """Read everything applying one invoice needs, in one transaction."""
+        return self.invoice_inputs_many([invoice_id])[invoice_id]
 
-        The applier's workers would otherwise open four per invoice (staged invoice, left-out
-        patient, owner, xref).
+    def invoice_inputs_many(self, invoice_ids: Sequence[str]) -> dict[str, InvoiceInputs]:
+        """Read everything applying these invoices needs, in one transaction (`inputs`).
+
+        A few statements per batch of ids: one by one, each invoice took six statements in a
+        transaction of its own.
         """
         with self.begin() as conn:
-            header, items, customer, recipient_in = _staged_invoice(conn, invoice_id)
-            inputs = InvoiceInputs(header, items, customer, recipient_in=recipient_in)
-            if header is None:
-                return inputs
-            if customer is None:
-                inputs.customer_left_out = _left_out(conn, "customers", header["customer_id"])
-            inputs.owner = _owner_of(conn, header.get("practitioner_id"))
-            inputs.xref = read_xref(conn, invoice_id)
-            inputs.approval = read_approval(conn, invoice_id)
-        return inputs
+            return read_inputs(conn, invoice_ids)
 
 
-def _staged_invoice(
-    conn: Connection, invoice_id: str
-) -> tuple[dict | None, list[dict], dict | None, str | None]:
-    """Return the header, lines and customer of one invoice, as staged, and its recipient_in.
-
-    `recipient_in`: a PayPal invoice holding the customer's recipient (`kept`).
-    """
-    header = conn.execute(
-        sa.select(invoices.c.record).where(invoices.c.invoice_id == invoice_id)
-    ).scalar_one_or_none()
-    items = list(
-        conn.execute(
-            sa.select(invoice_lines.c.record).where(invoice_lines.c.invoice_id == invoice_id)
-        ).scalars()
-    )
-    customer = recipient_in = None
-    if header is not None:
-        row = conn.execute(
-            sa.select(customers.c.record, customers.c.recipient_in).where(
-                customers.c.customer_id == header["customer_id"]
-            )
-        ).one_or_none()
-        if row is not None:
-            customer, recipient_in = row
-    return header, items, customer, recipient_in
+def _last_per_key(records: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The records of a batch, the last one of each key only (staged one by one, it won)."""
+    return list({r[key]: r for r in records}.values())
 
 
-def _left_out(conn: Connection, stream: str, record_id: str) -> tuple[str, str] | None:
-    """Return why the mapper left a record out: a rule's skip, or its open reject letter."""
-    reason = conn.execute(
-        sa.select(skipped.c.reason).where(
-            skipped.c.stream == stream, skipped.c.record_id == record_id
-        )
-    ).scalar_one_or_none()
-    if reason is not None:
-        return "skip", reason
-    reason = conn.execute(
-        sa.select(dead_letters.c.reason).where(
-            dead_letters.c.stream == f"rejects:{CLINIKO_STREAM[stream]}",
-            dead_letters.c.record_id == record_id,
-            dead_letters.c.resolved_at.is_(None),
-        )
-    ).scalar_one_or_none()
-    return ("park", reason) if reason is not None else None
+def _kept_records(
+    conn: Connection, key: sa.Column, record: sa.Column, ids: Sequence[str]
+) -> dict[str, dict]:
+    """The records of these ids cut down to their IDs (`kept`), by id: one SELECT a batch."""
+    found: dict[str, dict] = {}
+    for batch in id_batches(ids):
+        rows = conn.execute(sa.select(key, record).where(key.in_(batch)))
+        found.update((record_id, old) for record_id, old in rows if is_kept(old))
+    return found
 
 
-def _owner_of(conn: Connection, practitioner_id: str | None) -> str | None:
-    """Return the owner name of a practitioner's user, or None when it has none."""
-    if not practitioner_id:
-        return None
-    return conn.execute(  # type: ignore[no-any-return]
-        sa.select(owners.c.owner)
-        .join(practitioners, practitioners.c.user_id == owners.c.user_id)
-        .where(practitioners.c.practitioner_id == practitioner_id)
-    ).scalar_one_or_none()
+def _mark_dirty(conn: Connection, which: sa.ColumnElement[bool]) -> None:
+    conn.execute(invoices.update().where(which).values(dirty=True))

@@ -1,0 +1,136 @@
+"""What the applier reads to apply invoices: header, lines, customer, owner, xref, approval.
+
+Read for many invoices at once (`read_inputs`), a few statements per batch of ids in one
+transaction: read one by one, an invoice cost six statements in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from cliniko_paypal_contract import CLINIKO_STREAM
+from target_paypal.store.approvals import Approval, read_approvals
+from target_paypal.store.directory import Xref, xref_from_row
+from target_paypal.store.schema import (
+    customers,
+    dead_letters,
+    invoice_lines,
+    invoices,
+    owners,
+    practitioners,
+    skipped,
+    xrefs,
+)
+from target_paypal.store.sql import id_batches
+
+
+@dataclass
+class InvoiceInputs:
+    """What the applier reads for one invoice (`Store.invoice_inputs_many`)."""
+
+    header: dict | None
+    lines: list[dict]
+    customer: dict | None
+    customer_left_out: tuple[str, str] | None = None  # only read when the customer is missing
+    owner: str | None = None
+    xref: Xref | None = None
+    recipient_in: str | None = None  # a PayPal invoice holding the customer's recipient
+    approval: Approval | None = None  # its row in the approval queue, if any
+
+
+def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, InvoiceInputs]:
+    """Map each of these invoice ids to what applying it needs, as staged now.
+
+    An invoice whose header is not staged gets its lines only (`header` None).
+    """
+    ids = list(dict.fromkeys(invoice_ids))
+    headers = _by_id(conn, invoices.c.invoice_id, invoices.c.record, ids)
+    lines: dict[str, list[dict]] = {i: [] for i in ids}
+    for batch in id_batches(ids):
+        query = sa.select(invoice_lines.c.invoice_id, invoice_lines.c.record).where(
+            invoice_lines.c.invoice_id.in_(batch)
+        )
+        for invoice_id, record in conn.execute(query):
+            lines[invoice_id].append(record)
+    wanted = list(dict.fromkeys(h["customer_id"] for h in headers.values()))
+    found: dict[str, tuple[dict, str | None]] = {}
+    for batch in id_batches(wanted):
+        query = sa.select(
+            customers.c.customer_id, customers.c.record, customers.c.recipient_in
+        ).where(customers.c.customer_id.in_(batch))
+        found.update((cid, (record, held_in)) for cid, record, held_in in conn.execute(query))
+    left_out = _left_out(conn, "customers", [c for c in wanted if c not in found])
+    practitioner_ids = {h.get("practitioner_id") for h in headers.values()} - {None, ""}
+    owner_of = _owners(conn, sorted(practitioner_ids))  # type: ignore[arg-type]
+    xref_of: dict[str, Xref] = {}
+    for batch in id_batches(list(headers)):
+        rows = conn.execute(sa.select(xrefs).where(xrefs.c.invoice_id.in_(batch))).mappings()
+        xref_of.update((row["invoice_id"], xref_from_row(row)) for row in rows)
+    approval_of = read_approvals(conn, list(headers))
+    inputs = {}
+    for invoice_id in ids:
+        header = headers.get(invoice_id)
+        if header is None:
+            inputs[invoice_id] = InvoiceInputs(None, lines[invoice_id], None)
+            continue
+        customer, recipient_in = found.get(header["customer_id"], (None, None))
+        inputs[invoice_id] = InvoiceInputs(
+            header,
+            lines[invoice_id],
+            customer,
+            customer_left_out=left_out.get(header["customer_id"]) if customer is None else None,
+            owner=owner_of.get(header.get("practitioner_id")),  # type: ignore[arg-type]
+            xref=xref_of.get(invoice_id),
+            recipient_in=recipient_in,
+            approval=approval_of.get(invoice_id),
+        )
+    return inputs
+
+
+def _by_id(
+    conn: Connection, key: sa.Column, value: sa.Column, ids: Sequence[str]
+) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    for batch in id_batches(ids):
+        rows = conn.execute(sa.select(key, value).where(key.in_(batch)))
+        found.update((record_id, record) for record_id, record in rows)
+    return found
+
+
+def _left_out(conn: Connection, stream: str, record_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """Why the mapper left each of these records out: a rule's skip, or its open reject letter."""
+    why: dict[str, tuple[str, str]] = {}
+    letters = f"rejects:{CLINIKO_STREAM[stream]}"
+    for batch in id_batches(record_ids):
+        parked = conn.execute(
+            sa.select(dead_letters.c.record_id, dead_letters.c.reason).where(
+                dead_letters.c.stream == letters,
+                dead_letters.c.record_id.in_(batch),
+                dead_letters.c.resolved_at.is_(None),
+            )
+        )
+        why.update((record_id, ("park", reason)) for record_id, reason in parked)
+        skips = conn.execute(
+            sa.select(skipped.c.record_id, skipped.c.reason).where(
+                skipped.c.stream == stream, skipped.c.record_id.in_(batch)
+            )
+        )
+        why.update((record_id, ("skip", reason)) for record_id, reason in skips)  # skip first
+    return why
+
+
+def _owners(conn: Connection, practitioner_ids: list[str]) -> dict[str, str]:
+    """Map each practitioner that has one to the owner name of its user."""
+    found: dict[str, str] = {}
+    for batch in id_batches(practitioner_ids):
+        rows = conn.execute(
+            sa.select(practitioners.c.practitioner_id, owners.c.owner)
+            .join(owners, practitioners.c.user_id == owners.c.user_id)
+            .where(practitioners.c.practitioner_id.in_(batch))
+        )
+        found.update((practitioner_id, owner) for practitioner_id, owner in rows)
+    return found
