@@ -48,9 +48,8 @@ class ClinikoUnreachable(FatalAPIError):
 STARTUP_TRIES = 3  # tries of a refused connection before Cliniko has answered anything
 
 
-# Cliniko's pages decoded with msgspec (several times faster than `json`). A number with a
-# fraction or an exponent (e.g. invoice items' `total_including_tax`) becomes a Decimal of its
-# exact text, as with json's `parse_float=Decimal`; whole numbers stay ints, of any size.
+# Pages decoded with msgspec (several times faster than `json`). A number with a fraction or an
+# exponent (invoice items' `total_including_tax`) becomes a Decimal of its exact text.
 PAGE_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
