@@ -9,15 +9,13 @@ nothing here reads a staged record.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from paypal_ops.parked_groups import FORMULA_START
+from paypal_ops.parked_groups import safe_csv
 from target_paypal.alerts import wait_words
 from target_paypal.store import Approval
 
@@ -84,18 +82,8 @@ def money(approval: Approval) -> str:
 
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:
-    """The rows as CSV text, a header first; no cell starts like a spreadsheet formula."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for values in rows:
-        writer.writerow(_cell(values[c]) for c in COLUMNS)
-    return out.getvalue()
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    """The queue's rows as CSV text (the health page's `safe_csv`)."""
+    return safe_csv(rows, tuple(COLUMNS))
 
 
 # --- the sync-health page -----------------------------------------------------------------

@@ -74,12 +74,17 @@ class ParkedGroup:
 
 
 def group_csv(rows: list[dict[str, Any]]) -> str:
+    """A group's rows as CSV text (`safe_csv`)."""
+    return safe_csv(rows, CSV_COLUMNS)
+
+
+def safe_csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     """The rows as CSV text, a header first; no cell starts like a spreadsheet formula."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(columns)
     for row in rows:
-        writer.writerow(_cell(row[c]) for c in CSV_COLUMNS)
+        writer.writerow(_cell(row[c]) for c in columns)
     return out.getvalue()
 
 
