@@ -7,24 +7,22 @@ import logging
 import random
 import time
 from collections.abc import Generator, Iterable
-from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import msgspec
 import requests
 import singer_sdk.singerlib as singer
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BasicAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.pagination import BaseHATEOASPaginator
 from urllib3.exceptions import NewConnectionError
 
 from tap_cliniko.bookmarks import SIGNPOST_KEY, STATE_KEY, SameSecondTracker, cliniko_ts, parse_ts
+from tap_cliniko.pages import ClinikoPaginator, body_of
 from tap_cliniko.progress import ProgressTracker
 from tap_cliniko.records import RecordConformer
 from tap_cliniko.testmode import quiet_planned_stops
@@ -46,34 +44,6 @@ class ClinikoUnreachable(FatalAPIError):
 
 
 STARTUP_TRIES = 3  # tries of a refused connection before Cliniko has answered anything
-
-
-# Pages decoded with msgspec (several times faster than `json`). A number with a fraction or an
-# exponent (invoice items' `total_including_tax`) becomes a Decimal of its exact text.
-PAGE_DECODER = msgspec.json.Decoder(float_hook=Decimal)
-
-
-def decode_page(content: bytes) -> Any:
-    """A page's JSON; a body that is not JSON raises ValueError (msgspec.DecodeError)."""
-    return PAGE_DECODER.decode(content)
-
-
-def body_of(response: requests.Response) -> dict[str, Any]:
-    """The decoded page, parsed once (records and paginator both read it); money as Decimal."""
-    body = getattr(response, "_cliniko_body", None)
-    if body is None:
-        body = decode_page(response.content)
-        response._cliniko_body = body  # type: ignore[attr-defined]
-    return body  # type: ignore[no-any-return]
-
-
-class ClinikoPaginator(BaseHATEOASPaginator):
-    """Follows `links.next`, which Cliniko leaves out on the last page."""
-
-    def get_next_url(self, response: requests.Response) -> str | None:
-        """The next page's URL from the body's `links.next`; None on the last page."""
-        links = body_of(response).get("links") or {}
-        return links.get("next")  # type: ignore[no-any-return]
 
 
 class ClinikoStream(RESTStream[Any]):

@@ -10,7 +10,8 @@ exits (an error, say) is written then, as the default writer would have written 
 
 The messages are the default writer's, with two differences in the text only: characters beyond
 ASCII are written as UTF-8 rather than as JSON escapes (the same string once read), and
-`time_extracted` ends in `Z` rather than `+00:00` (the same instant). The three characters beyond
+`time_extracted` ends in `Z` rather than `+00:00` (the same instant). A message holding a lone
+UTF-16 surrogate, which UTF-8 cannot encode, is written by the default writer's encoder. The three characters beyond
 ASCII that Python's `str.splitlines` takes for line ends (U+0085, U+2028, U+2029: a note pasted
 from a word processor can hold them) are still escaped, so that every reader still finds one
 message a line.
@@ -24,6 +25,7 @@ import sys
 from typing import Any
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder
+from singer_sdk.singerlib.encoding.simple import SimpleSingerWriter
 from singer_sdk.singerlib.messages import Message, RecordMessage
 
 BLOCK_BYTES = 64 * 1024
@@ -49,13 +51,22 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
             block = self._records
             if not block:
                 _HOLDING.add(self)
-            encoder.encode_into(message.to_dict(), block, -1)
+            start = len(block)
+            try:
+                encoder.encode_into(message.to_dict(), block, -1)
+            except UnicodeEncodeError:
+                del block[start:]
+                block.extend(ascii_line(message))
             block.extend(b"\n")
             if len(block) >= BLOCK_BYTES:
                 self._write(block)
             return
         self.flush()
-        self._write(self.format_message(message))
+        try:
+            line = self.format_message(message)
+        except UnicodeEncodeError:
+            line = bytearray(ascii_line(message) + b"\n")
+        self._write(line)
 
     def flush(self) -> None:
         """Write the RECORD lines not written yet."""
@@ -81,6 +92,12 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
         if data is self._records:
             data.clear()
             _HOLDING.discard(self)
+
+
+def ascii_line(message: Message) -> bytes:
+    """The message as singer-sdk's default writer writes it, all beyond ASCII escaped: the one
+    way to write a lone UTF-16 surrogate (a name cut inside an emoji), which is not UTF-8."""
+    return SimpleSingerWriter().serialize_message(message).encode()
 
 
 # The writers holding RECORD lines not written yet (kept alive by this set until they are).

@@ -29,9 +29,10 @@ from singer_sdk.io_base import SingerWriter
 from singer_sdk.singerlib.messages import RecordMessage, SchemaMessage, StateMessage
 from singer_sdk.streams import Stream
 
-import tap_cliniko.client as client
-from tap_cliniko.client import ClinikoStream, decode_page
+import tap_cliniko.pages as pages
+from tap_cliniko.client import ClinikoStream
 from tap_cliniko.output import BLOCK_BYTES, BufferedMsgSpecWriter
+from tap_cliniko.pages import decode_page
 from tap_cliniko.records import RecordConformer, add_foreign_keys, conform
 from tap_cliniko.registry import all_definitions, packaged_definitions
 from tap_cliniko.tap import TapCliniko
@@ -126,7 +127,7 @@ def test_a_full_sync_writes_what_singer_sdks_own_path_writes(
     monkeypatch.setattr(ClinikoStream, "STATE_MSG_FREQUENCY", 25)
     ours = run_tap(config, cliniko_clock=CLOCK, on_response=loosen)
     with monkeypatch.context() as patch:
-        patch.setattr(client, "decode_page", json_decode)
+        patch.setattr(pages, "decode_page", json_decode)
         theirs = run_tap(config, cliniko_clock=CLOCK, on_response=loosen, tap_class=SdkPathTap)
     assert sorted(ours.records) == sorted(DEFINITIONS), "every stream read, so every one compared"
     assert parsed(ours.output) == parsed(theirs.output)
@@ -275,6 +276,43 @@ def test_pages_are_read_exactly() -> None:
     )
     assert repr(decode_page(page)) == repr(json.loads(page, parse_float=Decimal))
     assert str(decode_page(page)["items"][0]["a"]) == "120.0"
+
+
+def test_a_name_cut_inside_an_emoji_is_read_and_written(cliniko_sandbox, run_tap, tap_config) -> None:
+    """A lone UTF-16 surrogate (`\\ud83d`): JSON that `json` reads and msgspec refuses, and
+    text UTF-8 cannot encode. The page is read, every record written, the name kept as sent
+    (the mapper cleans it); the records around it are written as usual."""
+    broken = "O'Brien \ud83d"
+
+    def cut(response: Any, *args: Any, **kwargs: Any) -> Any:
+        body = json.loads(response.content, parse_float=Decimal)
+        for patient in body.get("patients", [])[:1]:
+            patient["last_name"] = broken
+        response._content = json.dumps(body, default=str).encode()
+        return response
+
+    result = run_tap(tap_config(per_page=10), ["patients"], on_response=cut)
+    patients = result.records["patients"]
+    assert len(patients) == cliniko_sandbox.cliniko.count("patients")
+    pages_read = -(-len(patients) // 10)
+    assert sum(p["last_name"] == broken for p in patients) == pages_read
+    assert "O'Brien \\ud83d" in result.output, "escaped, as singer-sdk's default writer does"
+    assert result.messages[-1]["type"] == "STATE"
+
+
+def test_a_state_with_a_lone_surrogate_is_written_escaped() -> None:
+    writer = BufferedMsgSpecWriter()
+    out = io.StringIO()
+    with redirect_stdout(out):
+        writer.write_message(record(1, name="Zoë \ud800"))
+        writer.write_message(record(2, name="Zoë"))
+        writer.write_message(StateMessage({"note": "x\udc00"}))
+    lines = out.getvalue().splitlines()
+    assert [json.loads(line).get("record", {}).get("name") for line in lines[:2]] == [
+        "Zoë \ud800",
+        "Zoë",
+    ]
+    assert json.loads(lines[2])["value"] == {"note": "x\udc00"}
 
 
 # --- the conformer against singer-sdk's conformance, field by field ----------------------------
