@@ -42,7 +42,7 @@ postgres:
 demo: $(STAMP)
 	bash scripts/demo.sh
 
-# Figures, not tests (README "Benchmarks"): BENCH_ONLY=tap,limit,mapper,target,e2e,fleet picks parts,
+# Figures, not tests (README "Benchmarks"): BENCH_ONLY=tap,limit,mapper,target,e2e,memory,fleet picks parts,
 # BENCH_SCALE=0.1 shrinks every size for a quick look.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -156,6 +156,20 @@ def _peaks(peaks: dict[str, float]) -> str:
     return ", ".join(f"{n} {peaks[n]:.0f}" for n in PIPELINE if n in peaks)
 
 
+def meltano_memory_rows(memory: dict[str, Any]) -> list[Row]:
+    """meltano's memory with each elt.buffer_size, and where its heap is at the peak."""
+    rows = []
+    for label, run in memory["runs"].items():
+        mib = run["buffer_size"] / 1024**2
+        places = "; ".join(f"{where} {mb} MB" for where, mb in run["top_places_mb"].items())
+        rows.append(Row(f"meltano at {memory['invoices']:,} invoices, {label} buffer_size "
+                        f"({mib:g} MiB): peak RSS; heap at peak (in pipe buffers)",
+                        f"{run['peak_rss_mb']:.0f} MB; {run['heap_peak_mb']} MB "
+                        f"({run['stream_buffers_mb']} MB)"))
+        rows.append(Row(f"  largest places in meltano's heap at its peak ({label})", places))
+    return rows
+
+
 def fleet_rows(fleet: dict[str, Any]) -> list[Row]:
     """Wall time per fleet size, the 4-to-1 ratio against its target, CPU per 1,000 invoices."""
     sizes = fleet["fleets"]
@@ -188,6 +202,8 @@ def rows_for(results: dict[str, Any]) -> list[Row]:
         rows += target_rows(results["target"])
     if "e2e" in results:
         rows += e2e_rows(results["e2e"])
+    if "memory" in results:
+        rows += meltano_memory_rows(results["memory"])
     if "fleet" in results:
         rows += fleet_rows(results["fleet"])
     return rows

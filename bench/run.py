@@ -1,7 +1,7 @@
 """`make bench`: every benchmark against the sandbox, one table, and results/latest.json.
 
-BENCH_ONLY=tap,limit,mapper,target,e2e,fleet runs some parts; BENCH_SCALE=0.1 shrinks every size
-(for a quick smoke run; its figures are not comparable with a full run's).
+BENCH_ONLY=tap,limit,mapper,target,e2e,memory,fleet runs some parts; BENCH_SCALE=0.1 shrinks every
+size (for a quick smoke run; its figures are not comparable with a full run's).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import e2e, fleet, machine, mapper, report, sandbox, tap, target
+from bench import e2e, fleet, machine, mapper, meltano_memory, report, sandbox, tap, target
 from bench.paths import RESULTS
 
-PARTS = ("tap", "limit", "mapper", "target", "e2e", "fleet")
+PARTS = ("tap", "limit", "mapper", "target", "e2e", "memory", "fleet")
 # Sizes at BENCH_SCALE=1.
 TAP_PATIENTS = 100_000
 SMALL, LARGE = 10_000, 100_000  # invoices (and as many patients) in the two end-to-end runs
@@ -41,7 +41,8 @@ def timed(label: str, step: Callable[[], Any]) -> Any:
 
 
 def small_clinic(parts: set[str], scale: float, work: Path, results: dict[str, Any]) -> None:
-    """One sandbox of 10,000 invoices: the rate-limit run, the mapper's input, e2e small."""
+    """One sandbox of 10,000 invoices: the rate-limit run, the mapper's input, e2e small, and
+    meltano's memory profile."""
     size = scaled(SMALL, scale)
     with timed(f"seeding {size:,} invoices", lambda: sandbox.start(
             size, size, work / "sandbox-small.log")) as sb:
@@ -56,6 +57,9 @@ def small_clinic(parts: set[str], scale: float, work: Path, results: dict[str, A
         if "e2e" in parts:
             results["e2e"][f"{size:,}"] = timed(f"e2e {size:,}", lambda: e2e.pipeline(
                 sb, work / "e2e-small"))
+        if "memory" in parts:
+            results["memory"] = timed("meltano's memory under memray", lambda: (
+                meltano_memory.profile(sb, work / "memory")))
 
 
 def target_clinic(scale: float, work: Path, results: dict[str, Any]) -> None:
@@ -96,7 +100,7 @@ def main() -> int:
     results: dict[str, Any] = {"machine": machine.describe(), "scale": scale,
                                "parts": sorted(parts), "e2e": {}}
     started = time.perf_counter()
-    if parts & {"limit", "mapper", "e2e"}:
+    if parts & {"limit", "mapper", "e2e", "memory"}:
         small_clinic(parts, scale, work, results)
     if "target" in parts:
         target_clinic(scale, work, results)

@@ -180,8 +180,8 @@ REASONS: tuple[Reason, ...] = (
         "patient-problem",
         NEEDS_PERSON,
         "Invoices held back by a problem with their patient's record",
-        "Correct the patient in Cliniko (see the patients' group for why); it is tried again on "
-        "every run.",
+        "Correct the patient in Cliniko (see the patients' group for why); it is tried again "
+        "when the patient or the mapping rules change.",
         r"patient (?P<patient>\S+): (?P<detail>.*)",
         streams="invoices",
     ),

@@ -85,7 +85,7 @@ def describe_run(
     letters = counts.get("open_dead_letters", 0)
     lines.append(
         f"  Open dead letters: {letters}, each waiting for a person to act as its reason says "
-        "(retried on every run; paypal-ops dead-letters list)"
+        "(retried as each reason says; paypal-ops dead-letters list)"
         if letters
         else "  Open dead letters: 0"
     )

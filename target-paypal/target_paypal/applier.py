@@ -207,7 +207,7 @@ class DirtyInvoiceApplier:
                 "Parked invoice %s: %s: %s",
                 printable(outcome.invoice_id),
                 printable(parked[0], 500),
-                "kept in the dead letters and retried on every run (paypal-ops dead-letters list)",
+                "kept in the dead letters, retried as its reason says (paypal-ops dead-letters list)",
             )
         carries = None
         if outcome.carries and outcome.customer_id:
