@@ -11,10 +11,10 @@ exits (an error, say) is written then, as the default writer would have written 
 The messages are the default writer's, with two differences in the text only: characters beyond
 ASCII are written as UTF-8 rather than as JSON escapes (the same string once read), and
 `time_extracted` ends in `Z` rather than `+00:00` (the same instant). A message holding a lone
-UTF-16 surrogate, which UTF-8 cannot encode, is written by the default writer's encoder. The three characters beyond
-ASCII that Python's `str.splitlines` takes for line ends (U+0085, U+2028, U+2029: a note pasted
-from a word processor can hold them) are still escaped, so that every reader still finds one
-message a line.
+UTF-16 surrogate, which UTF-8 cannot encode, is written by the default writer's encoder. The
+three characters beyond ASCII that Python's `str.splitlines` takes for line ends (U+0085,
+U+2028, U+2029: a note pasted from a word processor can hold them) are still escaped, so that
+every reader still finds one message a line.
 """
 
 from __future__ import annotations
@@ -95,8 +95,10 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
 
 
 def ascii_line(message: Message) -> bytes:
-    """The message as singer-sdk's default writer writes it, all beyond ASCII escaped: the one
-    way to write a lone UTF-16 surrogate (a name cut inside an emoji), which is not UTF-8."""
+    """The message as singer-sdk's default writer writes it, all beyond ASCII escaped.
+
+    The one way to write a lone UTF-16 surrogate (a name cut inside an emoji): not UTF-8.
+    """
     return SimpleSingerWriter().serialize_message(message).encode()
 
 

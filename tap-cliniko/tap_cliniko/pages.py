@@ -16,8 +16,11 @@ PAGE_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
 def decode_page(content: bytes) -> Any:
-    """A page's JSON (ValueError if it is not). msgspec refuses a lone UTF-16 surrogate escape
-    (a name cut inside an emoji), which `json` reads: such a page is read as before."""
+    """A page's JSON (ValueError if it is not).
+
+    msgspec refuses a lone UTF-16 surrogate escape (a name cut inside an emoji), which `json`
+    reads: such a page is read as before.
+    """
     try:
         return PAGE_DECODER.decode(content)
     except msgspec.DecodeError:

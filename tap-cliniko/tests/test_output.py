@@ -278,7 +278,9 @@ def test_pages_are_read_exactly() -> None:
     assert str(decode_page(page)["items"][0]["a"]) == "120.0"
 
 
-def test_a_name_cut_inside_an_emoji_is_read_and_written(cliniko_sandbox, run_tap, tap_config) -> None:
+def test_a_name_cut_inside_an_emoji_is_read_and_written(
+    cliniko_sandbox, run_tap, tap_config
+) -> None:
     """A lone UTF-16 surrogate (`\\ud83d`): JSON that `json` reads and msgspec refuses, and
     text UTF-8 cannot encode. The page is read, every record written, the name kept as sent
     (the mapper cleans it); the records around it are written as usual."""

@@ -207,7 +207,8 @@ class DirtyInvoiceApplier:
                 "Parked invoice %s: %s: %s",
                 printable(outcome.invoice_id),
                 printable(parked[0], 500),
-                "kept in the dead letters, retried as its reason says (paypal-ops dead-letters list)",
+                "kept in the dead letters, retried as its reason says "
+                "(paypal-ops dead-letters list)",
             )
         carries = None
         if outcome.carries and outcome.customer_id:
