@@ -161,12 +161,12 @@ def meltano_memory_rows(memory: dict[str, Any]) -> list[Row]:
     rows = []
     for label, run in memory["runs"].items():
         mib = run["buffer_size"] / 1024**2
-        places = "; ".join(f"{where} {mb} MB" for where, mb in run["top_places_mb"].items())
-        rows.append(Row(f"meltano at {memory['invoices']:,} invoices, {label} buffer_size "
-                        f"({mib:g} MiB): peak RSS; heap at peak (in pipe buffers)",
-                        f"{run['peak_rss_mb']:.0f} MB; {run['heap_peak_mb']} MB "
-                        f"({run['stream_buffers_mb']} MB)"))
-        rows.append(Row(f"  largest places in meltano's heap at its peak ({label})", places))
+        imports = run["top_places_mb"].get("imports", 0.0)
+        rest = run["heap_peak_mb"] - imports - run["stream_buffers_mb"]
+        rows.append(Row(f"meltano at {memory['invoices']:,} invoices, elt.buffer_size {mib:g} MiB "
+                        f"({label}): peak RSS; heap at its peak",
+                        f"{run['peak_rss_mb']:.0f} MB; {run['heap_peak_mb']} MB = imports "
+                        f"{imports} + pipe buffers {run['stream_buffers_mb']} + rest {rest:.1f}"))
     return rows
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from target_harness import TargetRunner
 
 from target_paypal.store import Store
+from target_paypal.store import kept
 from target_paypal.store.kept import is_kept
 
 PERSONAL = ("email", "given_name", "surname", "phone", "address")
@@ -168,3 +169,21 @@ def test_a_patient_changed_after_their_invoices_closed_is_kept_until_the_next_in
     assert sent["primary_recipients"][0]["billing_info"]["email_address"] == "moved@example.com"
     customers, _, _ = stored(target)
     assert is_kept(customers[customer_id]), "PayPal holds the new recipient: cut down"
+
+
+def test_customers_done_with_are_cut_down_a_batch_at_a_time(target, clinic, monkeypatch) -> None:
+    """Their records are read a batch at a time (issue 19: all at once was the target's peak
+    memory at 100,000 invoices); every batch is cut, and only customers done with."""
+    data = clinic(customers=30, invoices=60, seed=3)
+    assert target.run(data.messages()).returncode == 0
+    done_with = closed_customers(data)
+    assert len(done_with) >= 2, "the seed needs two customers whose invoices are all paid"
+    store = Store(target.config["store_url"])
+    with store.begin() as db:
+        db.exec_driver_sql("UPDATE customers SET stripped_at = NULL")
+    monkeypatch.setattr(kept, "IDS_PER_STATEMENT", 1)
+    assert store.strip_closed() == len(done_with)
+    with store.begin() as db:
+        rows = db.exec_driver_sql("SELECT customer_id, stripped_at FROM customers").all()
+    store.engine.dispose()
+    assert {customer_id for customer_id, at in rows if at is not None} == done_with
