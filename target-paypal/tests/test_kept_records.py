@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from target_harness import TargetRunner
 
-from target_paypal.store import Store
-from target_paypal.store import kept
+from target_paypal.store import Store, kept
 from target_paypal.store.kept import is_kept
 
 PERSONAL = ("email", "given_name", "surname", "phone", "address")
