@@ -7,7 +7,6 @@ the secret or the token.
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -15,10 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
 from pyrate_limiter import Limiter, Rate
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError
+
+from target_paypal.transport import TRANSPORT_ERRORS, Answer, Transport, no_connection
 
 PAYPAL_SANDBOX = "https://api-m.sandbox.paypal.com"
 # PayPal's invoice statuses, by what the sync may do with an invoice in them.
@@ -32,12 +30,6 @@ LIMITER_BUFFER_MS = 2  # pyrate-limiter adds 50 ms to every wait by default: a t
 TOKEN_MARGIN_SHARE = 0.1
 TOKEN_MARGIN_SECONDS = 60
 RETRIABLE = {429, 500, 502, 503, 504}
-# A connection lost before, or while, the answer came: a dropped body is a ChunkedEncodingError.
-TRANSPORT_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
 
 
 @dataclass
@@ -75,7 +67,7 @@ class PayPalError(Exception):
         return f"{where}{status}{self.name}{issues}{debug}"
 
 
-def _error_from(response: requests.Response, operation: str) -> PayPalError:
+def _error_from(response: Answer, operation: str) -> PayPalError:
     try:
         body = response.json()
     except ValueError:
@@ -116,10 +108,7 @@ class PayPalClient:
         self._limiter = _limiter(max_requests_per_second)
         self._calls = 0  # HTTP requests sent (every try), for the progress lines
         self._calls_lock = threading.Lock()
-        self.session = _session(self.base_url)
-        self._adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
-        self.session.mount("http://", self._adapter)
-        self.session.mount("https://", self._adapter)
+        self.transport = Transport(self.base_url, timeout_seconds, pool_size)
 
     # --- auth ---------------------------------------------------------------------------------
     def access_token(
@@ -156,7 +145,7 @@ class PayPalClient:
         write: bool = False,
         bearer: bool = False,
         **kwargs: Any,
-    ) -> requests.Response:
+    ) -> Answer:
         """One call with retries on 429, 5xx and dropped connections; raises PayPalError.
 
         A `bearer` call takes the current token on every try, so a try after a long wait never
@@ -181,10 +170,10 @@ class PayPalClient:
             with self._calls_lock:
                 self._calls += 1
             try:
-                response = self._request(method, self.base_url + path, **kwargs)
+                response = self.transport.request(method, path, **kwargs)
             except TRANSPORT_ERRORS as error:
                 failure = PayPalError(None, type(error).__name__, operation=operation)
-                failure.unreachable = _no_connection(error)
+                failure.unreachable = no_connection(error)
                 wait = self._backoff(attempt)
             else:
                 if response.status_code < 400:
@@ -205,27 +194,6 @@ class PayPalClient:
                 self._sleep(wait)
         raise failure
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One HTTP request through the session's adapter, its settings merged once.
-
-        `Session.request` merges the session's headers, cookies, hooks, proxies and CA bundle
-        into every request: as much CPU as sending it. Every call here takes the same ones, so
-        they are merged when the client is made (`_session`). No cookie is kept (PayPal's REST
-        API takes a bearer token on every call) and no redirect is followed (it sends none).
-        """
-        headers = {**self.session.headers, **kwargs.pop("headers", {})}
-        prepared = requests.Request(method, url, headers=headers, **kwargs).prepare()
-        response = self._adapter.send(
-            prepared,
-            timeout=self.timeout,
-            verify=True if self.session.verify is None else self.session.verify,
-            proxies=self.session.proxies,
-            cert=None,
-            stream=False,
-        )
-        response.content  # noqa: B018  read now, as the session does: the connection is free
-        return response
-
     @property
     def calls(self) -> int:
         """HTTP requests sent to PayPal so far, every try counted (thread-safe)."""
@@ -239,7 +207,7 @@ class PayPalClient:
         """Wait before trying a write again after finding it was not done (backoff)."""
         self._sleep(self._backoff(attempt))
 
-    def call(self, method: str, path: str, operation: str, **kwargs: Any) -> requests.Response:
+    def call(self, method: str, path: str, operation: str, **kwargs: Any) -> Answer:
         """An authenticated API call: the token is renewed whenever PayPal refuses it (401)."""
         return self._send(method, path, operation, bearer=True, **kwargs)
 
@@ -333,40 +301,12 @@ class PayPalClient:
         return [i for i in found if (i.get("detail") or {}).get(field_name) == value]
 
 
-def _session(base_url: str) -> requests.Session:
-    """A session that reads the environment (proxies, CA bundle) once, not on every call.
-
-    requests looks up the proxy variables (walking the whole environment), NO_PROXY, the CA
-    bundle variables and ~/.netrc for each request when `trust_env` is on: a sixth of the
-    client's CPU. Every call goes to `base_url`, so the answers are the same each time and
-    are taken here. (~/.netrc is not read: its login would replace the bearer token.)
-    """
-    session = requests.Session()
-    session.trust_env = False
-    session.proxies.update(requests.utils.get_environ_proxies(base_url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    return session
-
-
 def token_margin(expires_in: float) -> float:
     """How long before a token's expiry to fetch a new one: scaled with its lifetime."""
     return min(TOKEN_MARGIN_SECONDS, expires_in * TOKEN_MARGIN_SHARE)
 
 
-def _no_connection(error: Exception) -> bool:
-    """True when the request never left: no connection made (refused, unknown host).
-
-    A connect timeout counts; a connection dropped or timed out after sending does not.
-    """
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    reason = getattr(error.args[0] if error.args else None, "reason", None)
-    return isinstance(reason, ConnectTimeoutError)  # NewConnectionError is one
-
-
-def _retry_after(response: requests.Response) -> float | None:
+def _retry_after(response: Answer) -> float | None:
     try:
         return max(0.0, float(response.headers["Retry-After"]))
     except (KeyError, ValueError):

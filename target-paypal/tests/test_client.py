@@ -6,6 +6,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+import urllib3
 
 from target_paypal import client as client_module
 from target_paypal.client import PayPalClient, PayPalError, token_margin
@@ -80,14 +81,14 @@ def test_5xx_is_retried_with_growing_backoff(paypal_sandbox) -> None:
 
 def test_a_dropped_read_is_retried_a_dropped_write_is_not_resent(paypal_sandbox) -> None:
     """The sandbox drops as servers do: a 200 head, part of the body, then a closed connection
-    (requests raises ChunkedEncodingError, not ConnectionError). A read is simply retried; a
+    (urllib3 raises ProtocolError: connection broken). A read is simply retried; a
     write may have been done, so the client hands it back as answer lost, sent once."""
     paypal_sandbox.set_paypal_faults(drop=1.0, seed=1)
     waits: list[float] = []
     client = client_for(paypal_sandbox, waits, max_tries=3)
     with pytest.raises(PayPalError) as error:
         client.access_token()
-    assert error.value.retriable and error.value.name == "ChunkedEncodingError"
+    assert error.value.retriable and error.value.name == "ProtocolError"
     assert len(waits) == 2
     paypal_sandbox.set_paypal_faults()
     client.access_token()
@@ -147,14 +148,16 @@ def test_error_names_issues_not_values(paypal_sandbox) -> None:
 
 
 def test_proxies_and_the_ca_bundle_come_from_the_environment_read_once(monkeypatch) -> None:
-    """The session reads them when made (requests would on every call): a proxy for PayPal's
+    """The transport reads them when made (requests would on every call): a proxy for PayPal's
     host is used, NO_PROXY still bypasses it, and REQUESTS_CA_BUNDLE is what verifies."""
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.clinic.example:3128")
     monkeypatch.setenv("NO_PROXY", "api-m.paypal.com")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/clinic/ca.pem")
     sandbox = PayPalClient("https://api-m.sandbox.paypal.com", "id", "secret")
-    assert sandbox.session.proxies["https"] == "http://proxy.clinic.example:3128"
-    assert sandbox.session.verify == "/etc/clinic/ca.pem"
-    assert not sandbox.session.trust_env  # nothing read again per call
+    transport = sandbox.transport
+    assert transport.proxy == "http://proxy.clinic.example:3128"
+    assert isinstance(transport.pool, urllib3.ProxyManager)
+    assert transport.pool.proxy.host == "proxy.clinic.example"
+    assert transport.ca_certs == "/etc/clinic/ca.pem"
     live = PayPalClient("https://api-m.paypal.com", "id", "secret")
-    assert "https" not in live.session.proxies
+    assert live.transport.proxy is None and not isinstance(live.transport.pool, urllib3.ProxyManager)
