@@ -62,6 +62,7 @@ class DirtyInvoiceApplier:
         self.results: dict[str, str] = {}  # each invoice's last outcome in this applier
         self._unwritten: list[InvoiceOutcome] = []  # recorded, not yet written to the store
         self._since = 0.0  # when the first of them was recorded
+        self._sees_all: bool | None = None  # store/first_writes.py, asked on first need
 
     def apply_now(self, invoice_ids: list[str]) -> dict[str, str]:
         """Apply these invoices at once, if dirty (`paypal-ops approvals ... --apply-now`).
@@ -89,6 +90,7 @@ class DirtyInvoiceApplier:
 
     def _apply(self, pending: list[str], final: bool) -> None:
         self.shared = self.store.shared_emails()
+        self._sees_every_write()  # here, before the workers share it
         client = self.invoices.client
         progress = Progress(
             len(pending),
@@ -107,6 +109,7 @@ class DirtyInvoiceApplier:
                 for start in range(0, len(pending), CHUNK):
                     ids = pending[start : start + CHUNK]
                     inputs = self.store.invoice_inputs_many(ids)
+                    self.store.mark_touched(ids)  # before any write of theirs can go out
                     chunk = [pool.submit(self._apply_one, i, inputs.pop(i)) for i in ids]
                     for done in as_completed(chunk):
                         self._record(done.result())
@@ -142,7 +145,12 @@ class DirtyInvoiceApplier:
                 why = f"patient {header['customer_id']}: {RECIPIENT_GONE}"
                 return Outcome(invoice_id, "parked", reason=why)
         outcome = self.invoices.apply(
-            header, inputs.lines, customer, inputs.xref, held=queue.verdict == HOLD
+            header,
+            inputs.lines,
+            customer,
+            inputs.xref,
+            held=queue.verdict == HOLD,
+            untouched=inputs.untouched and self._sees_every_write(),
         )
         _note_approval(outcome, queue)
         if outcome.carries == inputs.recipient_in or outcome.result in ("conflict", "parked"):
@@ -151,6 +159,12 @@ class DirtyInvoiceApplier:
         if outcome.xref is not None:
             outcome.xref = replace(outcome.xref, owner=owner)
         return outcome
+
+    def _sees_every_write(self) -> bool:
+        """Whether the store has seen every write to the PayPal account (asked once)."""
+        if self._sees_all is None:
+            self._sees_all = self.store.sees_every_write(self.invoices.client.account_is_empty)
+        return self._sees_all
 
     def _held_by_customer(
         self, header: dict, customer: dict | None, left_out: tuple[str, str] | None

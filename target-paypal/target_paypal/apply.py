@@ -69,11 +69,13 @@ class InvoiceWriter:
         customer: dict | None,
         xref: Xref | None,
         held: bool = False,
+        untouched: bool = False,
     ) -> Outcome:
         """Bring PayPal in line with one invoice, unless unchanged; a PayPal error parks it.
 
         `held`: waiting for approval, so kept a draft (`target_status` DRAFT); one sent before
-        it was held is left as PayPal has it, until approved again.
+        it was held is left as PayPal has it, until approved again. `untouched`: no PayPal
+        write ever went out for it (store/first_writes.py), so it is created without a search.
         """
         outcome = Outcome(header["invoice_id"], "unchanged", xref)
         if header["target_status"] == VOID:
@@ -96,7 +98,9 @@ class InvoiceWriter:
         wanted, xref = content_hash(body, header), outcome.xref
         if xref is not None and xref.applied_hash == wanted and xref.paypal_status in EDITABLE:
             outcome.carries = xref.paypal_id  # brought in line with this body when last editable
-        return self._settle(outcome, wanted, lambda: self._converge(header, body, outcome, held))
+        return self._settle(
+            outcome, wanted, lambda: self._converge(header, body, outcome, held, untouched)
+        )
 
     def _settle(self, outcome: Outcome, wanted: str, converge: Callable[[], None]) -> Outcome:
         """Run `converge` unless already applied; a refusal parks the invoice."""
@@ -127,8 +131,13 @@ class InvoiceWriter:
             }
         )
 
-    def _current(self, header: dict, outcome: Outcome) -> dict | None:
-        """PayPal's copy: by our cross-reference, else by reference search (crash recovery)."""
+    def _current(self, header: dict, outcome: Outcome, untouched: bool = False) -> dict | None:
+        """PayPal's copy: by our cross-reference, else by reference search (crash recovery).
+
+        None without a search for an invoice no write ever went out for (`untouched`).
+        """
+        if untouched and outcome.xref is None:
+            return None
         if outcome.xref and outcome.xref.paypal_id:
             found = self.client.get_invoice(outcome.xref.paypal_id)
             if found is not None:
@@ -165,9 +174,11 @@ class InvoiceWriter:
             status, outcome.result = "CANCELLED", "updated"
         outcome.xref = self._xref(header, paypal_id, status)
 
-    def _converge(self, header: dict, body: dict, outcome: Outcome, held: bool = False) -> None:
+    def _converge(
+        self, header: dict, body: dict, outcome: Outcome, held: bool, untouched: bool
+    ) -> None:
         target = header["target_status"]
-        current = self._current(header, outcome)
+        current = self._current(header, outcome, untouched)
         if current is None:
             current = self.writes.create(body)
             self._log(outcome, "create", current["id"], current["status"])
@@ -232,11 +243,13 @@ class InvoiceWriter:
             # A paid invoice is sent only to make it payable: the patient is not emailed.
             self.writes.send(paypal_id, outcome.invoice_id, send_to_recipient=target != "PAID")
             self._log(outcome, "send", paypal_id, "SENT")
-            if target == "PAID":  # the amount due is only known after sending
+            status = "UNPAID"
+            # Sending changes neither the total nor what was paid: the draft's amount due, in
+            # PayPal's full copy (from create or update), is what is due once sent. A copy
+            # without it (a search result) is read again.
+            if target == "PAID" and "due_amount" not in current:
                 current = self.client.get_invoice(paypal_id) or current
                 status = current["status"]
-            else:
-                status = "UNPAID"
         if target == "PAID" and status in OPEN:
             due = _due(current)
             if due > 0:

@@ -281,6 +281,16 @@ class PayPalClient:
         )
         return str(response.json().get("payment_id", ""))
 
+    def account_is_empty(self) -> bool:
+        """Whether the account holds no invoice at all: one page of one, with the total."""
+        body = self.call(
+            "GET",
+            "/v2/invoicing/invoices",
+            "list",
+            params={"page": 1, "page_size": 1, "total_required": "true"},
+        ).json()
+        return not body.get("items") and int(body.get("total_items") or 0) == 0
+
     def find_by_reference(self, reference: str) -> list[dict[str, Any]]:
         """Invoices whose detail.reference equals `reference` (checked here, not trusted)."""
         return self._search("reference", reference)

@@ -86,6 +86,10 @@ class PlanningClient:
         """Search PayPal itself by invoice number."""
         return self.real.find_by_number(invoice_number)
 
+    def account_is_empty(self) -> bool:
+        """Ask PayPal itself (a read)."""
+        return self.real.account_is_empty()
+
     def pause(self, attempt: int) -> None:
         """No wait: planned writes never lose their answer."""
 

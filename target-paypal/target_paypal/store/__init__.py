@@ -7,8 +7,9 @@ of PayPal writes (IDs and outcomes, no personal data), dead letters, and runs.
 `Store` is composed of one class per concern, each in its own module and each reading and
 writing through the engine `StoreBase` opens (`engine`): `staging` (with `email_key`, the
 keyed hash of emails), `directory`, `kept` (records cut down once applied), `dead_letters`,
-`runs`, `webhooks`, `approvals` (the approval queue), `retention` (how long each is kept) and
-`retry` (which parked invoices a run tries again). The tables are in `schema`, the shared
+`runs`, `webhooks`, `approvals` (the approval queue), `retention` (how long each is kept),
+`retry` (which parked invoices a run tries again) and `first_writes` (which invoices never
+reached PayPal). The tables are in `schema`, the shared
 upsert in `sql`; where each clinic's tables live in `clinics`.
 """
 
@@ -19,6 +20,7 @@ from target_paypal.store.conflicts import retry_every_method
 from target_paypal.store.dead_letters import DeadLetters
 from target_paypal.store.directory import CustomerDirectory, Xref
 from target_paypal.store.engine import DEFAULT_STORE, StoreError
+from target_paypal.store.first_writes import FirstWrites
 from target_paypal.store.kept import KeptRecords
 from target_paypal.store.retention import Removal, Retention, RetentionDays
 from target_paypal.store.retry import RetryPlans
@@ -50,6 +52,7 @@ class Store(
     Approvals,
     Retention,
     RetryPlans,
+    FirstWrites,
 ):
     """Every read and write of one clinic's data, one transaction per call.
 

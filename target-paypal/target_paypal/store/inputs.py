@@ -40,6 +40,7 @@ class InvoiceInputs:
     xref: Xref | None = None
     recipient_in: str | None = None  # a PayPal invoice holding the customer's recipient
     approval: Approval | None = None  # its row in the approval queue, if any
+    untouched: bool = False  # never handed to a PayPal write (first_writes.py)
 
 
 def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, InvoiceInputs]:
@@ -48,7 +49,16 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
     An invoice whose header is not staged gets its lines only (`header` None).
     """
     ids = list(dict.fromkeys(invoice_ids))
-    headers = _by_id(conn, invoices.c.invoice_id, invoices.c.record, ids)
+    headers: dict[str, dict] = {}
+    untouched: set[str] = set()
+    for batch in id_batches(ids):
+        query = sa.select(
+            invoices.c.invoice_id, invoices.c.record, invoices.c.paypal_touched_at
+        ).where(invoices.c.invoice_id.in_(batch))
+        for invoice_id, record, touched_at in conn.execute(query):
+            headers[invoice_id] = record
+            if touched_at is None:
+                untouched.add(invoice_id)
     lines: dict[str, list[dict]] = {i: [] for i in ids}
     for batch in id_batches(ids):
         query = sa.select(invoice_lines.c.invoice_id, invoice_lines.c.record).where(
@@ -87,18 +97,9 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
             xref=xref_of.get(invoice_id),
             recipient_in=recipient_in,
             approval=approval_of.get(invoice_id),
+            untouched=invoice_id in untouched,
         )
     return inputs
-
-
-def _by_id(
-    conn: Connection, key: sa.Column, value: sa.Column, ids: Sequence[str]
-) -> dict[str, dict]:
-    found: dict[str, dict] = {}
-    for batch in id_batches(ids):
-        rows = conn.execute(sa.select(key, value).where(key.in_(batch)))
-        found.update((record_id, record) for record_id, record in rows)
-    return found
 
 
 def _left_out(conn: Connection, stream: str, record_ids: list[str]) -> dict[str, tuple[str, str]]:

@@ -37,6 +37,11 @@ invoices = sa.Table(
     sa.Column("staged_at", sa.DateTime(timezone=True), nullable=False),
     # When its header and lines were cut down to IDs and amounts (NULL: they may hold content).
     sa.Column("stripped_at", sa.DateTime(timezone=True)),
+    # When it was first handed to a PayPal write (NULL: never; first_writes.py). Invoices
+    # staged by an older version are backfilled: whether they reached PayPal is not known.
+    sa.Column(
+        "paypal_touched_at", sa.DateTime(timezone=True), info={"backfill": "CURRENT_TIMESTAMP"}
+    ),
 )
 invoice_lines = sa.Table(
     "invoice_lines",
@@ -194,6 +199,8 @@ webhook_events = sa.Table(
 def add_missing_columns(bind: Engine | Connection, schema: str | None = None) -> None:
     """Add the columns a store made by an earlier version lacks (all of them nullable).
 
+    A column whose `info` names a `backfill` gets that SQL value in the rows already there.
+
     `schema`: the clinic's PostgreSQL schema (the inspector does not follow the engine's
     schema translation, so it is named here).
     """
@@ -206,6 +213,9 @@ def add_missing_columns(bind: Engine | Connection, schema: str | None = None) ->
                 kind = column.type.compile(dialect=bind.dialect)
                 name = f'"{schema}".{table.name}' if schema else table.name
                 missing.append(f"ALTER TABLE {name} ADD COLUMN {column.name} {kind}")
+                if "backfill" in column.info:
+                    fill = column.info["backfill"]
+                    missing.append(f"UPDATE {name} SET {column.name} = {fill}")
     if not missing:
         return
     # A connection is already in the caller's transaction.

@@ -1,0 +1,69 @@
+"""Which invoices no PayPal write ever went out for, so their first create needs no search.
+
+Before creating an invoice the applier searched PayPal by its reference, in case an earlier
+run created it and crashed before saving the cross-reference. For an invoice this store has
+never handed to a PayPal write, that search can only come back empty, and it was a third of
+a first run's PayPal calls. So:
+
+* `invoices.paypal_touched_at` is set for a chunk of invoices, in one statement, before any
+  of them is handed to the workers (a crash afterwards leaves them touched, so searched);
+* an invoice is `untouched` only while it is NULL, and only in a store that has seen every
+  write to its PayPal account: one whose account held no invoice when the store first wrote
+  to it (`paypal_account` row), or one older than this column (it has been the writer).
+  A store made anew beside an account with invoices (lost, restored, shared) searches as
+  before. Invoices staged before the column existed are backfilled as touched.
+
+A create that still meets our invoice in PayPal is refused for its number and adopted
+(`settle.SettledWrites.create`); a void one is always searched (`apply.InvoiceWriter._void`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import sqlalchemy as sa
+
+from target_paypal.store.engine import StoreBase
+from target_paypal.store.schema import invoices, writer_settings, xrefs
+from target_paypal.store.sql import id_batches, upsert_by_key, utc_now
+
+ACCOUNT_ROW = "paypal_account"  # the writer_settings row: {"store_sees_every_write": bool}
+
+
+class FirstWrites(StoreBase):
+    """The store's part that knows which invoices never reached PayPal."""
+
+    def sees_every_write(self, account_is_empty: Callable[[], bool]) -> bool:
+        """Whether this store has seen every write to its PayPal account (decided once).
+
+        `account_is_empty` is asked only the first time, and only for a store with no
+        cross-reference yet.
+        """
+        with self.begin() as conn:
+            noted = _noted(conn)
+            if noted is not None:
+                return noted
+            older = conn.execute(sa.select(xrefs.c.invoice_id).limit(1)).first() is not None
+        sees = older or account_is_empty()
+        with self.begin() as conn:
+            if _noted(conn) is None:
+                value = {"store_sees_every_write": sees}
+                upsert_by_key(conn, writer_settings, "name", {"name": ACCOUNT_ROW, "value": value})
+            return bool(_noted(conn))
+
+    def mark_touched(self, invoice_ids: Sequence[str]) -> None:
+        """Note that a PayPal write may go out for these invoices from now on."""
+        with self.begin() as conn:
+            for batch in id_batches(invoice_ids):
+                conn.execute(
+                    invoices.update()
+                    .where(invoices.c.invoice_id.in_(batch), invoices.c.paypal_touched_at.is_(None))
+                    .values(paypal_touched_at=utc_now())
+                )
+
+
+def _noted(conn: sa.Connection) -> bool | None:
+    value = conn.execute(
+        sa.select(writer_settings.c.value).where(writer_settings.c.name == ACCOUNT_ROW)
+    ).scalar_one_or_none()
+    return bool(value["store_sees_every_write"]) if isinstance(value, dict) else None
