@@ -101,9 +101,11 @@ def _dumps(value: Any) -> bytes:
 
 
 def no_connection(error: Exception) -> bool:
-    """True when the request never left: no connection made (refused, unknown host, or the
-    proxy unreachable). A connect timeout counts; a connection dropped or timed out after
-    sending does not."""
+    """True when the request never left: no connection made.
+
+    Refused, an unknown host, the proxy unreachable, or a connect timeout; not a connection
+    dropped or timed out after sending.
+    """
     if isinstance(error, ProxyError):
         error = error.original_error
     return isinstance(error, ConnectTimeoutError)  # NewConnectionError is one

@@ -160,4 +160,5 @@ def test_proxies_and_the_ca_bundle_come_from_the_environment_read_once(monkeypat
     assert transport.pool.proxy.host == "proxy.clinic.example"
     assert transport.ca_certs == "/etc/clinic/ca.pem"
     live = PayPalClient("https://api-m.paypal.com", "id", "secret")
-    assert live.transport.proxy is None and not isinstance(live.transport.pool, urllib3.ProxyManager)
+    assert live.transport.proxy is None
+    assert not isinstance(live.transport.pool, urllib3.ProxyManager)
