@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
 
@@ -24,6 +24,7 @@ from target_paypal.apply import (
     InvoiceWriter,
     Outcome,
 )
+from target_paypal.client import PayPalError
 from target_paypal.compose import customer_from_paypal
 from target_paypal.progress import Progress
 from target_paypal.reader import printable
@@ -59,7 +60,10 @@ class DirtyInvoiceApplier:
         # Invoices already parked when the run started: logged when first parked, not again
         # on every run that retries them (the run summary counts them).
         self.parked_before: set[str] = set()
-        self.results: dict[str, str] = {}  # each invoice's last outcome in this applier
+        # The outcome of each invoice asked for by `apply_now` (not of every invoice: a run
+        # applies 100,000 and needs none of them afterwards).
+        self.results: dict[str, str] = {}
+        self._asked: set[str] = set()
         self._unwritten: list[InvoiceOutcome] = []  # recorded, not yet written to the store
         self._since = 0.0  # when the first of them was recorded
         self._sees_all: bool | None = None  # store/first_writes.py, asked on first need
@@ -69,10 +73,11 @@ class DirtyInvoiceApplier:
 
         Returns each one's outcome; one still incomplete stays staged ("waiting").
         """
-        wanted = set(invoice_ids)
+        wanted = self._asked = set(invoice_ids)
         pending = [i for i in self.store.dirty_invoice_ids() if i in wanted]
         if pending:
-            self._apply(pending, final=False)
+            chunks = [pending[start : start + CHUNK] for start in range(0, len(pending), CHUNK)]
+            self._apply(chunks, len(pending), final=False)
         return {i: self.results.get(i, "not changed since the last run") for i in invoice_ids}
 
     def apply_dirty(self, final: bool = False) -> None:
@@ -82,18 +87,25 @@ class DirtyInvoiceApplier:
         run: park it with the reason instead of leaving it staged.
         """
         self.final = final
-        pending = self.store.dirty_invoice_ids()
-        if pending:
-            self._apply(pending, final)
+        total = self.store.count_dirty()
+        if total:
+            self._apply(self._dirty_chunks(), total, final)
         if final:  # what is closed in PayPal keeps its IDs only from now on (store/kept.py)
             self.store.strip_closed()
 
-    def _apply(self, pending: list[str], final: bool) -> None:
+    def _dirty_chunks(self) -> Iterator[list[str]]:
+        """The dirty invoices' ids, a chunk at a time in id order, read as they are needed."""
+        chunk = self.store.dirty_invoice_page("", CHUNK)
+        while chunk:
+            yield chunk
+            chunk = self.store.dirty_invoice_page(chunk[-1], CHUNK)
+
+    def _apply(self, chunks: Iterable[list[str]], total: int, final: bool) -> None:
         self.shared = self.store.shared_emails()
         self._sees_every_write()  # here, before the workers share it
         client = self.invoices.client
         progress = Progress(
-            len(pending),
+            total,
             lambda: int(getattr(client, "calls", 0)),
             float(getattr(client, "max_requests_per_second", 0) or 0),
             self.progress_interval,
@@ -102,12 +114,12 @@ class DirtyInvoiceApplier:
         try:
             with ThreadPoolExecutor(self.max_concurrency) as pool:
                 # A chunk at a time: a future for every invoice up front is ~2 KB each, so
-                # 100,000 dirty invoices at once would hold ~190 MB until the end. The chunk's
+                # 100,000 dirty invoices at once would hold ~190 MB until the end; the ids
+                # too are read a chunk at a time (`_dirty_chunks`). The chunk's
                 # inputs are read in one transaction; each outcome is counted as it finishes
                 # (one slow invoice does not hold back the count of those done after it) and
                 # written with others (`_record`).
-                for start in range(0, len(pending), CHUNK):
-                    ids = pending[start : start + CHUNK]
+                for ids in chunks:
                     inputs = self.store.invoice_inputs_many(ids)
                     self.store.mark_touched(ids)  # before any write of theirs can go out
                     chunk = [pool.submit(self._apply_one, i, inputs.pop(i)) for i in ids]
@@ -163,8 +175,20 @@ class DirtyInvoiceApplier:
     def _sees_every_write(self) -> bool:
         """Whether the store has seen every write to the PayPal account (asked once)."""
         if self._sees_all is None:
-            self._sees_all = self.store.sees_every_write(self.invoices.client.account_is_empty)
+            self._sees_all = self.store.sees_every_write(self._account_is_empty)
         return self._sees_all
+
+    def _account_is_empty(self) -> bool | None:
+        """Ask PayPal; None when it does not answer (the store then asks on a later run)."""
+        try:
+            return bool(self.invoices.client.account_is_empty())
+        except PayPalError as error:
+            LOGGER.info(
+                "Could not tell whether the PayPal account holds invoices (%s): each invoice "
+                "is looked up before it is created",
+                error,
+            )
+            return None
 
     def _held_by_customer(
         self, header: dict, customer: dict | None, left_out: tuple[str, str] | None
@@ -204,7 +228,8 @@ class DirtyInvoiceApplier:
         passed on. A crash before they are written loses no PayPal write: the invoices are
         still dirty, and the next run finds each by its reference and reads what PayPal did.
         """
-        self.results[outcome.invoice_id] = outcome.result
+        if outcome.invoice_id in self._asked:
+            self.results[outcome.invoice_id] = outcome.result
         parked = None
         if outcome.result == "waiting" and self.final:
             outcome.result = "parked"

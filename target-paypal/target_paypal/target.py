@@ -213,7 +213,7 @@ class TargetPayPal(Target):
 
     def apply_pending(self) -> None:
         """Apply the staged invoices, if any, after checking that PayPal takes the credentials."""
-        if not self.store.dirty_invoice_ids():
+        if not self.store.count_dirty():
             return
         self._check_credentials()
         self.applier.apply_dirty(final=self._input_ended)

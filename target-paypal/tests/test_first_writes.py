@@ -102,3 +102,12 @@ def test_a_store_that_has_written_before_sees_every_write_without_asking(store_u
 
     assert store.sees_every_write(never_asked) is True
     store.engine.dispose()
+
+
+def test_when_paypal_does_not_say_whether_the_account_is_empty_it_is_asked_again(
+    store_url: str,
+) -> None:
+    store = Store(store_url)
+    assert store.sees_every_write(lambda: None) is False  # every invoice looked up, this run
+    assert store.sees_every_write(lambda: True) is True
+    store.engine.dispose()

@@ -33,11 +33,12 @@ ACCOUNT_ROW = "paypal_account"  # the writer_settings row: {"store_sees_every_wr
 class FirstWrites(StoreBase):
     """The store's part that knows which invoices never reached PayPal."""
 
-    def sees_every_write(self, account_is_empty: Callable[[], bool]) -> bool:
+    def sees_every_write(self, account_is_empty: Callable[[], bool | None]) -> bool:
         """Whether this store has seen every write to its PayPal account (decided once).
 
         `account_is_empty` is asked only the first time, and only for a store with no
-        cross-reference yet.
+        cross-reference yet; when it cannot tell (None: PayPal did not answer), the answer is
+        no for now, and it is asked again next time.
         """
         with self.begin() as conn:
             noted = _noted(conn)
@@ -45,6 +46,8 @@ class FirstWrites(StoreBase):
                 return noted
             older = conn.execute(sa.select(xrefs.c.invoice_id).limit(1)).first() is not None
         sees = older or account_is_empty()
+        if sees is None:
+            return False
         with self.begin() as conn:
             if _noted(conn) is None:
                 value = {"store_sees_every_write": sees}

@@ -252,6 +252,23 @@ class Staging(EmailKey):
             query = sa.select(invoices.c.invoice_id).where(invoices.c.dirty.is_(True))
             return list(conn.execute(query.order_by(invoices.c.invoice_id)).scalars())
 
+    def dirty_invoice_page(self, after: str, size: int) -> list[str]:
+        """The next `size` ids of dirty invoices after `after`, in id order.
+
+        A page at a time: a run's applier never holds every id at once.
+        """
+        with self.begin() as conn:
+            query = sa.select(invoices.c.invoice_id).where(
+                invoices.c.dirty.is_(True), invoices.c.invoice_id > after
+            )
+            return list(conn.execute(query.order_by(invoices.c.invoice_id).limit(size)).scalars())
+
+    def count_dirty(self) -> int:
+        """How many invoices are dirty (to apply)."""
+        with self.begin() as conn:
+            query = sa.select(sa.func.count()).where(invoices.c.dirty.is_(True))
+            return int(conn.execute(query.select_from(invoices)).scalar_one())
+
     def mark_dirty(self, invoice_ids: Iterable[str]) -> None:
         """Mark invoices to be applied again (one statement per batch of ids)."""
         ids = list(invoice_ids)
