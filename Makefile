@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser postgres demo test lint sandbox bench clean
+.PHONY: install system browser postgres demo test lint sandbox bench clean
 
 PACKAGES := contract tap-cliniko transforms target-paypal paypal-ops
 # The workspace venv first gets every dependency from installing the packages, then our packages as
@@ -17,18 +17,28 @@ PACKAGES := contract tap-cliniko transforms target-paypal paypal-ops
 PLUGIN_VENV = .meltano/$(1)/venv/bin/python
 OVERLAY = $(BIN)/uv pip install -q --no-deps --python $(call PLUGIN_VENV,$(1)) $(2:%=-e ./%)
 
+# uv installs the workspace (as Meltano's uv backend installs the plugins): pip took minutes on a
+# fresh machine. Its version is the one pinned in pyproject.toml.
+UV_VERSION := $(shell sed -n 's/^ *"uv==\([^"]*\)".*/\1/p' pyproject.toml)
+UV_INSTALL = $(BIN)/uv pip install -q --python $(BIN)/python
+
 $(STAMP): meltano.yml pyproject.toml sandbox/pyproject.toml orchestrate/pyproject.toml $(PACKAGES:%=%/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ./sandbox ./paypal-ops -e ./orchestrate -e .
-	$(BIN)/pip install -q --no-deps $(PACKAGES:%=-e ./%)
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+	$(UV_INSTALL) -e ./sandbox ./paypal-ops -e ./orchestrate -e .
+	$(UV_INSTALL) --no-deps $(PACKAGES:%=-e ./%)
 	$(BIN)/meltano install --clean
 	$(call OVERLAY,mappers/map-cliniko-paypal,contract transforms)
 	$(call OVERLAY,loaders/target-paypal,contract target-paypal)
 	$(call OVERLAY,utilities/paypal-ops,$(PACKAGES))
 	touch $(STAMP)
 
-install: $(STAMP) browser postgres
+install: $(STAMP) system
+
+# Debian's packages the tests use, installed while the Python set-up runs (`make -j2`).
+system:
+	bash scripts/install-browser.sh
+	bash scripts/install-postgres.sh
 
 # Debian's chromium and chromium-driver for the sync-health page's browser test (root: apt-get).
 browser:
@@ -49,7 +59,8 @@ bench: $(STAMP)
 
 # Two workers, each taking whole test files, the heaviest first (conftest.py): most tests wait on
 # meltano, the sandbox or PostgreSQL.
-test: lint browser postgres
+test:
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint system
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)

@@ -63,3 +63,23 @@ def test_a_json_number_where_a_decimal_string_belongs_is_parked_naming_the_field
     others = [i for i in generated.invoices if i != invoice_id and generated.expected_status(i)]
     found = by_reference(target.sandbox)
     assert others and all(len(found.get(i, [])) == 1 for i in others)
+
+
+def test_lines_msgspec_refuses_are_read_as_json_reads_them() -> None:
+    """NaN, a number out of range and a name cut inside an emoji (a lone surrogate) are JSON to
+    singer-sdk's reader; msgspec, which reads every other line, refuses them."""
+    import math
+    from decimal import Decimal
+
+    from target_paypal.reader import decode_line
+
+    assert decode_line('{"a": 1.10, "b": 2, "c": "x"}') == {"a": Decimal("1.10"), "b": 2, "c": "x"}
+    assert math.isnan(decode_line('{"total": NaN}')["total"])
+    assert decode_line('{"total": 1e999}')["total"] == Decimal("1e999")
+    assert decode_line('{"given_name": "Jo \\ud83d"}') == {"given_name": "Jo \ud83d"}
+    for broken in ('{"a": 1', "not JSON"):
+        try:
+            decode_line(broken)
+        except ValueError:
+            continue
+        raise AssertionError(f"{broken!r} was read as JSON")
