@@ -14,7 +14,6 @@ from collections import Counter, defaultdict
 from decimal import Decimal
 
 import msgspec
-
 from singer_sdk.exceptions import RecordsWithoutSchemaException
 from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
