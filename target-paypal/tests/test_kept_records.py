@@ -186,3 +186,26 @@ def test_customers_done_with_are_cut_down_a_batch_at_a_time(target, clinic, monk
         rows = db.exec_driver_sql("SELECT customer_id, stripped_at FROM customers").all()
     store.engine.dispose()
     assert {customer_id for customer_id, at in rows if at is not None} == done_with
+
+
+def test_a_records_content_hash_is_the_same_as_it_came_and_as_the_store_reads_it() -> None:
+    """The input has Decimals and the store numbers; NaN and a lone surrogate are read back by
+    `json` (msgspec refuses them). One hash for all, so an unchanged record stays unchanged."""
+    from decimal import Decimal
+
+    from target_paypal.store.engine import from_json, to_json
+    from target_paypal.store.kept import content_of
+
+    came = {
+        "invoice_id": "1",
+        "total": Decimal("55.0"),
+        "line_count": Decimal("2"),
+        "amounts": [Decimal("1E+5"), Decimal("1.10")],
+        "odd": float("nan"),
+        "given_name": "Jo \ud83d",
+        "nested": {"b": None, "a": "x"},
+    }
+    stored = from_json(to_json(came))
+    assert stored["total"] == 55.0 and stored["line_count"] == 2
+    assert stored["given_name"] == came["given_name"]
+    assert content_of(came) == content_of(stored)

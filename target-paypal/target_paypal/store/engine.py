@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -106,7 +107,13 @@ def _create_engine(url: str, lock_timeout_seconds: float) -> Engine:
     try:
         # hide_parameters: a database error's text never carries a record's values (a
         # patient's name or email) into a log or traceback, only the SQL.
-        engine = sa.create_engine(url, future=True, json_serializer=to_json, hide_parameters=True)
+        engine = sa.create_engine(
+            url,
+            future=True,
+            json_serializer=to_json,
+            json_deserializer=from_json,
+            hide_parameters=True,
+        )
     except (ImportError, sa.exc.NoSuchModuleError) as error:
         name = getattr(error, "name", None) or str(error).rsplit(":", 1)[-1].strip()
         raise StoreError(
@@ -152,10 +159,26 @@ def to_json(value: Any) -> str:
     singer-sdk reads JSON numbers as Decimal: a record that broke the contract with a number
     where a decimal string belongs must still be kept, as it came, to be replayed.
     """
-    return json.dumps(value, default=_plain)
+    return json.dumps(value, default=plain_number)
 
 
-def _plain(value: Any) -> Any:
+def from_json(text: str | bytes) -> Any:
+    """A record column read back: msgspec, several times quicker than `json`.
+
+    What msgspec refuses and `json` reads (NaN, a number out of range, a lone surrogate from a
+    name cut inside an emoji, all kept as they came) is read by `json`, as before.
+    """
+    try:
+        return _DECODE(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
+
+
+_DECODE = msgspec.json.Decoder().decode
+
+
+def plain_number(value: Any) -> Any:
+    """A Decimal as the JSON number it is (55 as 55, 55.0 as 55.0); anything else refused."""
     if isinstance(value, Decimal):  # a number stays a number: 55 as 55, 55.0 as 55.0
         return int(value) if value.as_tuple().exponent == 0 else float(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

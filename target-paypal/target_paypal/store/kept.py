@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from target_paypal.client import CLOSED_BY_HAND
-from target_paypal.store.engine import StoreBase, to_json
+from target_paypal.store.engine import StoreBase, plain_number
 from target_paypal.store.schema import (
     approvals,
     customers,
@@ -73,8 +73,9 @@ def content_of(record: dict[str, Any]) -> str:
     """The hash of a record's full content (a cut-down record carries its original's)."""
     if is_kept(record):
         return str(record.get("_content"))
-    plain = json.loads(to_json(record))  # as the store reads it back (numbers, not Decimals)
-    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()
+    # As the store writes it (a Decimal as the number it is), keys sorted.
+    text = json.dumps(record, sort_keys=True, default=plain_number)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _cut(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
