@@ -139,8 +139,8 @@ def _cases() -> list:
         ),
         case(
             {"TARGET_PAYPAL_BASE_URL": paypal_down},
-            f"target-paypal stopped: cannot connect to PayPal at {paypal_down} (ConnectionError, "
-            "3 tries): check base_url (TARGET_PAYPAL_BASE_URL)",
+            f"target-paypal stopped: cannot connect to PayPal at {paypal_down} "
+            "(NewConnectionError, 3 tries): check base_url (TARGET_PAYPAL_BASE_URL)",
             id="paypal-unreachable",
         ),
         case(
