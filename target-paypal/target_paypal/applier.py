@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Set
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
 
@@ -60,10 +60,6 @@ class DirtyInvoiceApplier:
         # Invoices already parked when the run started: logged when first parked, not again
         # on every run that retries them (the run summary counts them).
         self.parked_before: set[str] = set()
-        # The outcome of each invoice asked for by `apply_now` (not of every invoice: a run
-        # applies 100,000 and needs none of them afterwards).
-        self.results: dict[str, str] = {}
-        self._asked: set[str] = set()
         self._unwritten: list[InvoiceOutcome] = []  # recorded, not yet written to the store
         self._since = 0.0  # when the first of them was recorded
         self._sees_all: bool | None = None  # store/first_writes.py, asked on first need
@@ -73,12 +69,12 @@ class DirtyInvoiceApplier:
 
         Returns each one's outcome; one still incomplete stays staged ("waiting").
         """
-        wanted = self._asked = set(invoice_ids)
-        pending = [i for i in self.store.dirty_invoice_ids() if i in wanted]
+        pending = self.store.dirty_invoice_ids(among=invoice_ids)
+        results: dict[str, str] = {}
         if pending:
             chunks = [pending[start : start + CHUNK] for start in range(0, len(pending), CHUNK)]
-            self._apply(chunks, len(pending), final=False)
-        return {i: self.results.get(i, "not changed since the last run") for i in invoice_ids}
+            results = self._apply(chunks, len(pending), final=False, asked=set(pending))
+        return {i: results.get(i, "not changed since the last run") for i in invoice_ids}
 
     def apply_dirty(self, final: bool = False) -> None:
         """Apply what changed.
@@ -100,7 +96,14 @@ class DirtyInvoiceApplier:
             yield chunk
             chunk = self.store.dirty_invoice_page(chunk[-1], CHUNK)
 
-    def _apply(self, chunks: Iterable[list[str]], total: int, final: bool) -> None:
+    def _apply(
+        self, chunks: Iterable[list[str]], total: int, final: bool, asked: Set[str] = frozenset()
+    ) -> dict[str, str]:
+        """Apply these chunks of invoices; return the outcome of those `asked` for.
+
+        Only theirs: a run applies 100,000 invoices and needs none of their outcomes afterwards.
+        """
+        results: dict[str, str] = {}
         self.shared = self.store.shared_emails()
         self._sees_every_write()  # here, before the workers share it
         client = self.invoices.client
@@ -124,13 +127,16 @@ class DirtyInvoiceApplier:
                     self.store.mark_touched(ids)  # before any write of theirs can go out
                     chunk = [pool.submit(self._apply_one, i, inputs.pop(i)) for i in ids]
                     for done in as_completed(chunk):
-                        self._record(done.result())
+                        outcome = self._record(done.result())
+                        if outcome.invoice_id in asked:
+                            results[outcome.invoice_id] = outcome.result
                         progress.advance()
         finally:  # what PayPal was written with is in the store before anything goes on
             self._write_outcomes()
         # A pass at a STATE message that went by quickly stays quiet; the run's last pass, or
         # every pass when a line after every invoice is asked for, ends with a line.
         progress.finish(always=final or not self.progress_interval)
+        return results
 
     def _apply_one(self, invoice_id: str, inputs: InvoiceInputs | None = None) -> Outcome:
         """What applying one invoice came to (`inputs`: read with its chunk, else here)."""
@@ -220,7 +226,7 @@ class DirtyInvoiceApplier:
         why = "patient shares its email: give each their own in Cliniko or allow it in the mapping"
         return Outcome(invoice_id, result, reason=reason, summary_reason=why)
 
-    def _record(self, outcome: Outcome) -> None:
+    def _record(self, outcome: Outcome) -> Outcome:
         """Persist in the main thread: audit, cross-reference, dead letter, clean flag.
 
         Outcomes are written `WRITE_BATCH` at a time, or once the first of them has waited
@@ -228,8 +234,6 @@ class DirtyInvoiceApplier:
         passed on. A crash before they are written loses no PayPal write: the invoices are
         still dirty, and the next run finds each by its reference and reads what PayPal did.
         """
-        if outcome.invoice_id in self._asked:
-            self.results[outcome.invoice_id] = outcome.result
         parked = None
         if outcome.result == "waiting" and self.final:
             outcome.result = "parked"
@@ -269,6 +273,7 @@ class DirtyInvoiceApplier:
         )
         if len(self._unwritten) >= WRITE_BATCH or self.clock() - self._since >= WRITE_SECONDS:
             self._write_outcomes()
+        return outcome
 
     def _write_outcomes(self) -> None:
         """Write the outcomes not yet written, in one transaction (`Store.record_outcomes`)."""

@@ -102,7 +102,6 @@ class PayPalClient:
         self._token_lock = threading.Lock()
         self.max_tries = max_tries
         self.backoff_base = backoff_base_seconds
-        self.timeout = timeout_seconds
         self._sleep = sleep
         self.max_requests_per_second = max_requests_per_second
         self._limiter = _limiter(max_requests_per_second)

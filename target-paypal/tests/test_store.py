@@ -103,6 +103,7 @@ def test_a_changed_customer_dirties_its_invoices_and_those_of_customers_sharing_
     store.stage_customers([customer("1", "a@x.org"), customer("2", "A@x.org"), customer("3", None)])
     store.stage_invoices([invoice("10", "1"), invoice("20", "2"), invoice("30", "3")])
     assert store.dirty_invoice_ids() == ["10", "20", "30"]
+    assert store.dirty_invoice_ids(among=["30", "10", "99"]) == ["10", "30"]
     assert store.shared_emails() == {"1": ["2"], "2": ["1"]}
     clean(store, "10", "20", "30")
     store.stage_customers([customer("1", "a@x.org")])  # unchanged: nothing to redo

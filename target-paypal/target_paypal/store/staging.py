@@ -246,11 +246,22 @@ class Staging(EmailKey):
                 latest[record_id] = outcome
         return rules | {r for r, outcome in latest.items() if outcome == "skipped"}
 
-    def dirty_invoice_ids(self) -> list[str]:
-        """Return the ids of the invoices to compose and apply, in id order."""
+    def dirty_invoice_ids(self, among: Sequence[str] | None = None) -> list[str]:
+        """Return the ids of the invoices to compose and apply, in id order.
+
+        `among`: only these (a batch of ids per statement), not every dirty invoice.
+        """
+        query = sa.select(invoices.c.invoice_id).where(invoices.c.dirty.is_(True))
+        if among is None:
+            with self.begin() as conn:
+                return list(conn.execute(query.order_by(invoices.c.invoice_id)).scalars())
+        found: list[str] = []
+        ids = list(among)
         with self.begin() as conn:
-            query = sa.select(invoices.c.invoice_id).where(invoices.c.dirty.is_(True))
-            return list(conn.execute(query.order_by(invoices.c.invoice_id)).scalars())
+            for start in range(0, len(ids), IDS_PER_STATEMENT):
+                chunk = ids[start : start + IDS_PER_STATEMENT]
+                found += conn.execute(query.where(invoices.c.invoice_id.in_(chunk))).scalars()
+        return sorted(found)
 
     def dirty_invoice_page(self, after: str, size: int) -> list[str]:
         """The next `size` ids of dirty invoices after `after`, in id order.
