@@ -107,6 +107,7 @@ class FaultInjector:
         self.error_statuses = error_statuses
         self.settings_class = settings_class
         self.kinds = self.KINDS + extra_kinds
+        self.generation = 0
         self.configure()
 
     def configure(self, **settings: Any) -> FaultSettings:
@@ -124,6 +125,7 @@ class FaultInjector:
                     raise ValueError(f"{name} must be between 0 and 1")
             self.settings = chosen
             self._rng = random.Random(self.settings.seed)
+            self.generation += 1  # ends the delays of requests already waiting (`screen`)
             return self.settings
 
     def draw(self) -> tuple[str | None, int]:
@@ -200,6 +202,18 @@ class Verdict:
     retry_at: float = 0.0  # for 429s: the UNIX time the client may try again
 
 
+async def _delay(faults: FaultInjector, seconds: float) -> None:
+    """Wait `seconds`, or less if the faults are configured again meanwhile.
+
+    Requests held by a long latency are let go when a test turns the latency off, as a
+    congested network recovers, instead of each one sleeping out its full delay.
+    """
+    generation = faults.generation
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0 and faults.generation == generation:
+        await asyncio.sleep(min(left, 0.05))
+
+
 async def screen(limiter: RateLimiter, faults: FaultInjector, stats: Stats, key: str) -> Verdict:
     """Rate limit, then one fault draw, then sleep the latency (+ slow) before any answer."""
     reset = limiter.hit(key)
@@ -210,7 +224,7 @@ async def screen(limiter: RateLimiter, faults: FaultInjector, stats: Stats, key:
     delay = settings.latency_ms / 1000 + (settings.slow_seconds if kind == "slow" else 0.0)
     if delay:
         stats.add_delay(delay)
-        await asyncio.sleep(delay)
+        await _delay(faults, delay)
     if kind == "error_429":
         # As if a window of the limiter's length had just filled up.
         return Verdict(kind, 429, time.time() + (limiter.window or 60.0))

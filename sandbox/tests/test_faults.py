@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -76,6 +77,23 @@ def test_slow_and_latency_add_delay(sb: SandboxServer) -> None:
     started = time.perf_counter()
     assert api.get(sb.cliniko_url + "/taxes").ok
     assert time.perf_counter() - started >= 0.15
+
+
+def test_turning_the_latency_off_lets_go_of_requests_already_waiting(sb: SandboxServer) -> None:
+    api = sb.cliniko_session()
+    sb.set_faults(latency_ms=60_000)
+    answers: list[int] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(api.get(sb.cliniko_url + "/taxes", timeout=90).status_code)
+    )
+    waiting.start()
+    deadline = time.monotonic() + 30
+    while not sb.stats()["delay_seconds"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sb.stats()["delay_seconds"] == 60, "the request never reached its delay"
+    sb.set_faults()
+    waiting.join(timeout=30)  # well under the 60 s it was held for
+    assert answers == [200], "the request still waits out a latency that was turned off"
 
 
 def test_stats_count_api_requests(sb: SandboxServer) -> None:

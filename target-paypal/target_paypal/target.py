@@ -69,7 +69,6 @@ class TargetPayPal(Target):
         # invoices in different orders (PostgreSQL deadlocks). Staging is store-bound anyway.
         self.max_parallelism = 1
         quiet_metrics(self.metrics_logger)
-        self._check_paypal()
         self.started = time.monotonic()
         self.received: dict[str, int] = {}  # records read, by input stream
         self._input_ended = False
@@ -79,8 +78,13 @@ class TargetPayPal(Target):
         reader.on_start = self._begin_run
 
     def _begin_run(self) -> None:
-        """Before the first input line: hold the clinic's store, record the run, retry parked."""
-        self.run_id = self.store.start_run()
+        """Before the first input line: hold the clinic's store, check PayPal, record the run.
+
+        The store first: a second run of the clinic stops at once, not after a call to PayPal.
+        """
+        store = self.store  # opened and held: a second run of the clinic stops here
+        self._check_paypal()
+        self.run_id = store.start_run()
         self.store.save_writer_settings(self.writer_settings)
         self._replay_dead_letters()
 
