@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from target_harness import states_passed_on
 
+from target_paypal.store import Store
+
 INVOICER_SETTINGS = {  # PayPal's invoicer field -> the target setting that fills it
     "email_address": "invoicer_email",
     "business_name": "invoicer_business_name",
@@ -197,6 +199,21 @@ def test_refused_credentials_stop_the_run_with_one_line(target, clinic) -> None:
     assert len(errors) == 1 and "refused the client id/secret" in errors[0]
     assert "not-the-secret" not in done.stderr and done.stdout == ""
     assert "Traceback" not in done.stderr
+
+
+def test_a_second_run_of_a_held_store_stops_before_calling_paypal(target, clinic) -> None:
+    data = clinic(customers=2, invoices=3)
+    running = Store(target.config["store_url"])
+    running.hold_run_lock()  # as a run of the same clinic holding it
+    target.sandbox.reset_paypal_stats()
+    try:
+        done = target.run(data.messages())
+    finally:
+        running.release_run_lock()
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "has held the store since" in errors[0], errors
+    assert target.sandbox.paypal_stats()["requests"] == 0, "it called PayPal before stopping"
 
 
 def test_invoice_created_before_a_crash_is_adopted_not_duplicated(target, clinic, by_reference):
