@@ -240,8 +240,10 @@ class InvoiceWriter:
         paypal_id, status, target = current["id"], current["status"], header["target_status"]
         wants_sent = target == "PAID" or (target == "SENT" and self.send_invoices)
         if status == "DRAFT" and wants_sent:
-            # A paid invoice is sent only to make it payable: the patient is not emailed.
-            self.writes.send(paypal_id, outcome.invoice_id, send_to_recipient=target != "PAID")
+            # A paid invoice is sent only to make it payable: the patient is not emailed; nor
+            # is a recipient without an email (customers.missing_email: without_email).
+            emailed = target != "PAID" and _has_email(current)
+            self.writes.send(paypal_id, outcome.invoice_id, send_to_recipient=emailed)
             self._log(outcome, "send", paypal_id, "SENT")
             status = "UNPAID"
             # Sending changes neither the total nor what was paid: the draft's amount due, in
@@ -272,3 +274,15 @@ class InvoiceWriter:
 def _due(invoice: dict) -> Decimal:
     due = invoice.get("due_amount") or invoice.get("amount") or {}
     return Decimal(str(due.get("value", "0")))
+
+
+def _has_email(invoice: dict) -> bool:
+    """Whether PayPal's copy of an invoice names a recipient's email.
+
+    A copy without recipients may be a search result that leaves them out: the recipient is
+    then emailed, as before.
+    """
+    recipients = invoice.get("primary_recipients")
+    if recipients is None:
+        return True
+    return any((r.get("billing_info") or {}).get("email_address") for r in recipients)

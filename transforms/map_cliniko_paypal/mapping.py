@@ -13,7 +13,7 @@ from simpleeval import SimpleEval
 import cliniko_paypal_contract as contract
 from map_cliniko_paypal import approvals
 from map_cliniko_paypal.approvals import Hold
-from map_cliniko_paypal.rules import Rules
+from map_cliniko_paypal.rules import WITHOUT_EMAIL, Rules
 from map_cliniko_paypal.values import (
     Reject,
     Skip,
@@ -117,10 +117,22 @@ def _phone(numbers: Any) -> dict[str, Any] | None:
 
 
 def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
-    """A Cliniko patient as a customers record; without a usable email it is parked or skipped."""
+    """A Cliniko patient as a customers record.
+
+    Without a usable email it is parked or skipped (`customers.missing_email`); with
+    `without_email`, a patient who has no email at all goes out without one (PayPal makes the
+    invoice payable by its link, and emails no one), while an invalid email is still parked:
+    it is a typo to correct, not a choice.
+    """
     patient_id = str(required(record, "id"))
-    email = (record.get("invoice_email") or "").strip() or (record.get("email") or "").strip()
-    if not email or len(email) > 254 or not EMAIL.match(email):
+    email: str | None = (
+        (record.get("invoice_email") or "").strip() or (record.get("email") or "").strip()
+    )
+    if not email and rules.missing_email == WITHOUT_EMAIL:
+        email = None
+    elif not email or len(email) > 254 or not EMAIL.match(email):
+        if rules.missing_email == WITHOUT_EMAIL:
+            raise Reject("the email is not a valid address: correct it in Cliniko")
         raise (Skip if rules.missing_email == "skip" else Reject)(
             "no usable email (invoice_email and email are empty or invalid): add one in Cliniko"
         )

@@ -41,13 +41,17 @@ class Filter:
     reason: str | None = None
 
 
+# customers.missing_email: a patient with no email goes to PayPal without one.
+WITHOUT_EMAIL = "without_email"
+
+
 @dataclass(frozen=True)
 class Rules:
     """The mapping rules; each default applies when the file leaves its key out."""
 
     time_zone: str = "Australia/Sydney"
     currency_code: str = "AUD"
-    missing_email: str = "park"
+    missing_email: str = "park"  # or "skip", or WITHOUT_EMAIL
     shared_email: str = "park"
     default_country_code: str = "AU"
     number_prefix: str = ""

@@ -151,6 +151,21 @@ def test_missing_email_is_parked_by_default() -> None:
     assert stream == "rejects" and r["action"] == "park"
 
 
+def test_without_email_sends_a_patient_with_no_email_without_one() -> None:
+    rules = replace(RULES, missing_email="without_email")
+    stream, c = one("patients", patient(email=None, invoice_email="  "), rules)
+    assert stream == "customers" and c["email"] is None
+    assert c["customer_id"] == patient()["id"] and c["given_name"] == "Deborah"
+    assert_contract("customers", c)
+
+
+def test_without_email_still_parks_an_invalid_email_to_be_corrected() -> None:
+    rules = replace(RULES, missing_email="without_email")
+    stream, r = one("patients", patient(email="deb@example", invoice_email=None), rules)
+    assert stream == "rejects" and r["action"] == "park"
+    assert "not a valid address" in r["reason"] and "deb@example" not in r["reason"]
+
+
 def test_shared_email_rule_travels_with_the_customer() -> None:
     # The mapper keeps no state; target-paypal, which holds every customer, applies the rule.
     _, c = one("patients", patient(), replace(RULES, shared_email="allow"))

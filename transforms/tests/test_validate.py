@@ -47,6 +47,12 @@ def line_of(path: Path, needle: str) -> int:
             "missing_email: ignore",
             "missing_email",
         ),
+        (
+            "  missing_email: park",
+            "  missing_email: without_emails",
+            "missing_email: without_emails",
+            "without_email",
+        ),
         ("  payment_method: OTHER", "  payment_methd: OTHER", "payment_methd", "unknown key"),
         (
             "time_zone: Australia/Sydney",
