@@ -7,6 +7,10 @@ the secret or the token.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import email
+import email.message
 import random
 import threading
 import time
@@ -21,6 +25,7 @@ from target_paypal.transport import TRANSPORT_ERRORS, Answer, Transport, no_conn
 PAYPAL_SANDBOX = "https://api-m.sandbox.paypal.com"
 # PayPal's invoice statuses, by what the sync may do with an invoice in them.
 EDITABLE = {"DRAFT", "SENT", "UNPAID", "SCHEDULED"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 OPEN = {"SENT", "UNPAID", "SCHEDULED", "PARTIALLY_PAID"}
 PAID = {"PAID", "MARKED_AS_PAID"}
 CLOSED_BY_HAND = PAID | {"CANCELLED", "REFUNDED", "PARTIALLY_REFUNDED", "MARKED_AS_REFUNDED"}
@@ -280,6 +285,16 @@ class PayPalClient:
         )
         return str(response.json().get("payment_id", ""))
 
+    def qr_code(self, paypal_id: str, size: int = 300, action: str = "pay") -> bytes:
+        """The QR code of a sent invoice as PNG bytes: its pay page (`pay`) or its details."""
+        answer = self.call(
+            "POST",
+            f"/v2/invoicing/invoices/{paypal_id}/generate-qr-code",
+            "generate_qr_code",
+            json={"width": size, "height": size, "action": action},
+        )
+        return png_of(answer.content, answer.headers.get("Content-Type", ""))
+
     def account_is_empty(self) -> bool:
         """Whether the account holds no invoice at all: one page of one, with the total."""
         body = self.call(
@@ -308,6 +323,31 @@ class PayPalClient:
         )
         found = response.json().get("items") or []
         return [i for i in found if (i.get("detail") or {}).get(field_name) == value]
+
+
+def png_of(content: bytes, content_type: str = "") -> bytes:
+    """The PNG in a generate-qr-code answer.
+
+    PayPal documents a Base64-encoded PNG, sent as multipart; the PNG is taken from a multipart
+    body (its first part), Base64 text or PNG bytes alike. Raises ValueError on anything else.
+    """
+    body = content
+    if content_type.lower().startswith("multipart/"):
+        head = f"Content-Type: {content_type}\r\n\r\n".encode()
+        parts = email.message_from_bytes(head + content).get_payload()
+        if isinstance(parts, list) and parts and isinstance(parts[0], email.message.Message):
+            # Decoded by its Content-Transfer-Encoding (base64: the PNG; none: as sent).
+            payload = parts[0].get_payload(decode=True)
+            body = payload if isinstance(payload, bytes) else b""
+    if body.startswith(PNG_SIGNATURE):
+        return body
+    try:
+        png = base64.b64decode(b"".join(body.split()), validate=True)
+    except binascii.Error:
+        png = b""
+    if not png.startswith(PNG_SIGNATURE):
+        raise ValueError("PayPal's generate-qr-code answer holds no PNG image")
+    return png
 
 
 def token_margin(expires_in: float) -> float:

@@ -20,6 +20,7 @@ from .auth import OAuthError
 from .control import add_control_routes
 from .errors import PayPalError, detail, error_body
 from .notices import body_flags, query_flags
+from .qr import qr_answer, qr_config
 from .search import matches, newest_first, page_of, summary
 from .state import PayPalState
 from .store import new_debug_id
@@ -324,6 +325,11 @@ def _add_invoice_routes(app: FastAPI, state: PayPalState) -> None:
     async def delete_payment(invoice_id: str, transaction_id: str) -> Response:
         ops.delete_payment(invoice_id, transaction_id)
         return Response(status_code=204)
+
+    @app.post(INVOICES + "/{invoice_id}/generate-qr-code", dependencies=auth)
+    async def generate_qr_code(invoice_id: str, request: Request) -> Response:
+        config = qr_config(await json_body(request, required=False))
+        return qr_answer(ops.get(invoice_id), *config)
 
     @app.post("/v2/invoicing/generate-next-invoice-number", dependencies=auth)
     async def next_invoice_number() -> Response:

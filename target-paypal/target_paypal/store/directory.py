@@ -62,6 +62,26 @@ def write_xrefs(conn: Connection, written: Sequence[Xref]) -> None:
 class CustomerDirectory(StoreBase):
     """The store's part that answers who a customer is and where an invoice is in PayPal."""
 
+    def xrefs_without_email(self, statuses: Sequence[str]) -> list[Xref]:
+        """The invoices in PayPal, in these statuses, whose patient has no email.
+
+        PayPal holds them without a recipient email (`customers.missing_email: without_email`).
+        In Cliniko id order.
+        """
+        query = (
+            sa.select(xrefs)
+            .join(invoices, invoices.c.invoice_id == xrefs.c.invoice_id)
+            .join(customers, customers.c.customer_id == invoices.c.customer_id)
+            .where(
+                customers.c.email_hash.is_(None),
+                xrefs.c.paypal_id.is_not(None),
+                xrefs.c.paypal_status.in_(list(statuses)),
+            )
+            .order_by(xrefs.c.invoice_id)
+        )
+        with self.begin() as conn:
+            return [xref_from_row(row) for row in conn.execute(query).mappings()]
+
     def shared_emails(self) -> dict[str, list[str]]:
         """Map each customer id to the other customers with the same email (case-insensitive).
 
