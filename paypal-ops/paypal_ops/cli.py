@@ -11,6 +11,7 @@ import click
 
 from paypal_ops.approvals import approvals_group
 from paypal_ops.dead_letters import dead_letters_group
+from paypal_ops.links import links_command
 from paypal_ops.notify import notify_command
 from paypal_ops.options import StoreAddress, clinic_option, store_option
 from paypal_ops.purge import purge_command
@@ -38,6 +39,7 @@ for command in (
     notify_command,
     webhooks_command,
     purge_command,
+    links_command,
 ):
     cli.add_command(command)
 
