@@ -10,7 +10,8 @@ The rules, as a clinic's finance team states them:
 * A patient's billing email is `invoice_email` (stripped) if set, else `email` (stripped). It is
   usable when it looks like an email and is at most 254 characters. Invoices of a patient without
   a usable email, or whose email another patient also uses (case-insensitive: a family sharing
-  one inbox), stay out of PayPal (parked for a human).
+  one inbox), stay out of PayPal (parked for a human). With `customers.missing_email:
+  without_email`, those of a patient with no email at all go to PayPal without a recipient email.
 * Cliniko Open (10) -> PayPal UNPAID (sent); Paid (20) -> MARKED_AS_PAID with the payment recorded
   on the Sydney date of `closed_at`; Closed (30) -> never created (cancelled if it already was);
   Open credit (40) -> parked. Archived or deleted -> like Closed.
@@ -239,11 +240,14 @@ def read_clinic(
     was_in_paypal: Collection[str] = (),
     invoicer: dict[str, str] | None = None,
     send_invoices: bool = True,
+    without_email: bool = False,
 ) -> Clinic:
     """What PayPal should hold now. `was_in_paypal`: Cliniko ids PayPal already had, so that a
     Closed, archived or deleted one is expected CANCELLED rather than absent. `invoicer`: the
     target's invoicer settings (default `project_invoicer()`). `send_invoices` false (draft
-    mode): open invoices stay DRAFT; paid ones are still MARKED_AS_PAID."""
+    mode): open invoices stay DRAFT; paid ones are still MARKED_AS_PAID. `without_email`
+    (`customers.missing_email: without_email`): a patient with no email at all (both empty)
+    has their invoices in PayPal without a recipient email; an invalid email is still parked."""
     invoicer = project_invoicer() if invoicer is None else invoicer
     patients = {p["id"]: p for p in cliniko.records("patients")}
     invoices = {i["id"]: i for i in cliniko.records("invoices")}
@@ -256,6 +260,7 @@ def read_clinic(
     # Archived patients count too when looking for a shared email (in this seed no archived
     # patient shares one, so the choice does not change what is expected).
     emails = {pid: billing_email(p) for pid, p in patients.items() if usable(billing_email(p))}
+    no_email = {pid for pid, p in patients.items() if not billing_email(p)}
     by_email: dict[str, list[str]] = defaultdict(list)
     for pid, email in emails.items():
         by_email[email.lower()].append(pid)
@@ -288,7 +293,7 @@ def read_clinic(
         elif status == OPEN_CREDIT:
             left_out[cid] = "status 40 (Open credit): parked"
             continue
-        elif patient_id not in emails:
+        elif patient_id not in emails and not (without_email and patient_id in no_email):
             left_out[cid] = f"patient {patient_id} has no usable email: parked"
             continue
         elif patient_id in shared:
@@ -402,7 +407,7 @@ def invoice_problems(want: Expected, got: dict[str, Any]) -> list[str]:
         (got.get("configuration") or {}).get("tax_inclusive", False),
     )
     billing = recipients[0].get("billing_info") or {}
-    check("recipient email", want.email, billing.get("email_address"))
+    check("recipient email", want.email or None, billing.get("email_address"))
     check("recipient name", want.name, billing.get("name") or {})
     check("recipient address", want.address, billing.get("address"))
     check("recipient phones", want.phones, billing.get("phones") or [])

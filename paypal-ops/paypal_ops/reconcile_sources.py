@@ -80,12 +80,15 @@ def wanted_invoices(records: dict[str, list[dict[str, Any]]], rules: Rules) -> d
 
 
 def customer_emails(records: dict[str, list[dict[str, Any]]], rules: Rules) -> dict[str, str]:
-    """Each patient's email as the sync sends it to PayPal (lower case), by customer id."""
+    """Each patient's email as the sync sends it to PayPal (lower case), by customer id.
+
+    "" for a patient sent without one (`customers.missing_email: without_email`).
+    """
     emails = {}
     for record in records["patients"]:
         out = map_record("patients", record, rules)
         if out and out[0].stream == "customers":
-            emails[out[0].record["customer_id"]] = out[0].record["email"].lower()
+            emails[out[0].record["customer_id"]] = (out[0].record["email"] or "").lower()
     return emails
 
 

@@ -1,0 +1,100 @@
+"""Patients without an email, end to end (`customers.missing_email: without_email`).
+
+`meltano run cliniko-to-paypal` with that rule on the seeded clinic: every invoice of a patient
+with no email at all is in PayPal, field by field as Cliniko says, with no recipient email, and
+nobody was emailed about it; a patient whose email is invalid is still parked. Then `paypal-ops
+links` gives the front desk each open one's pay link and QR code, and reconcile finds PayPal
+matching Cliniko.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from paypal_expected import (
+    billing_email,
+    link_id,
+    paypal_by_reference,
+    paypal_problems,
+    project_invoicer,
+    read_clinic,
+    report,
+)
+
+from target_paypal.store import Store
+
+JOB = "cliniko-to-paypal"
+CLINIC = {"seed": 42, "patients": 120, "invoices": 200}
+SHIPPED_RULES = (
+    Path(__file__).resolve().parents[1] / "transforms" / "map_cliniko_paypal" / "mapping.yaml"
+)
+
+
+def rules_without_email(folder: Path) -> Path:
+    text = SHIPPED_RULES.read_text()
+    assert "  missing_email: park\n" in text, "the shipped mapping.yaml's missing_email moved"
+    path = folder / "rules.yaml"
+    path.write_text(text.replace("  missing_email: park\n", "  missing_email: without_email\n"))
+    return path
+
+
+@pytest.mark.timeout(600)
+def test_patients_without_email_are_invoiced_by_link_and_qr_code(
+    make_sandbox, meltano_project, tmp_path
+) -> None:
+    sandbox = make_sandbox(**CLINIC)
+    project = meltano_project(sandbox)
+    project.env["MAP_CLINIKO_PAYPAL_MAPPING_FILE"] = str(rules_without_email(tmp_path))
+    cliniko = sandbox.cliniko
+    before = read_clinic(cliniko, invoicer=project_invoicer(project.env), without_email=True)
+    no_email = {pid for pid, p in before.patients.items() if not billing_email(p)}
+    # A patient with an open invoice gets a typo for an email: still parked, to be corrected.
+    typo_invoice = next(
+        cid
+        for cid, want in sorted(before.expected.items())
+        if want.status == "UNPAID" and want.patient_id not in no_email
+    )
+    typo_patient = before.expected[typo_invoice].patient_id
+    cliniko.update("patients", typo_patient, {"email": "front.desk@clinic", "invoice_email": None})
+    clinic = read_clinic(cliniko, invoicer=project_invoicer(project.env), without_email=True)
+    sent_without = {c for c, w in clinic.expected.items() if w.patient_id in no_email}
+    open_without = {c for c in sent_without if clinic.expected[c].status == "UNPAID"}
+    assert open_without and sent_without - open_without, "the seed lacks such invoices"
+    assert typo_invoice in clinic.left_out
+
+    project.run(JOB)
+
+    problems = paypal_problems(sandbox, clinic)  # recipient email absent on exactly those
+    assert not problems, report(problems)
+    found = paypal_by_reference(sandbox)
+    for cid in sent_without:
+        notices = sandbox.paypal.notifications(found[cid][0]["id"])
+        assert notices and not any(n["recipient_emailed"] for n in notices), (cid, notices)
+    store = Store(project.store_url)
+    outcomes = store.run_invoice_outcomes(store.runs(limit=1)[0]["id"])
+    assert outcomes[typo_invoice] == "parked"
+    assert {outcomes[c] for c in sent_without} == {"created"}, outcomes
+
+    listed = project.meltano(
+        "invoke",
+        "paypal-ops",
+        "links",
+        "--json",
+        "--qr-dir",
+        str(tmp_path / "qr"),
+        env=project.paypal_env(),
+    )
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    rows = {row["invoice_id"]: row for row in json.loads(listed.stdout)}
+    assert set(rows) == open_without
+    for cid, row in rows.items():
+        invoice = found[cid][0]
+        assert row["pay_link"] == invoice["detail"]["metadata"]["recipient_view_url"]
+        assert Path(row["qr_code"]).read_bytes().startswith(b"\x89PNG")
+        assert str(link_id(clinic.invoices[cid], "patient")) in no_email
+
+    project.run("reconcile")
+    report_file = json.loads((project.workdir / "reconcile" / "reconcile.json").read_text())
+    assert report_file["items"] == [], report_file["items"]
