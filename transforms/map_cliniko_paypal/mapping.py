@@ -132,7 +132,9 @@ def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         email = None
     elif not email or len(email) > 254 or not EMAIL.match(email):
         if rules.missing_email == WITHOUT_EMAIL:
-            raise Reject("the email is not a valid address: correct it in Cliniko")
+            raise Reject(
+                "no usable email (the email is not a valid address): correct it in Cliniko"
+            )
         raise (Skip if rules.missing_email == "skip" else Reject)(
             "no usable email (invoice_email and email are empty or invalid): add one in Cliniko"
         )
