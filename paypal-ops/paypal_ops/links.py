@@ -52,7 +52,7 @@ def links_command(
     )
     try:
         rows = payable_links(open_store(store_url), client, qr_dir, qr_size)
-    except PayPalError as error:
+    except (PayPalError, ValueError, OSError) as error:  # ValueError: an answer without a PNG
         raise click.ClickException(f"links stopped: {error}") from None
     if as_json:
         click.echo(json.dumps(rows, indent=2))
