@@ -241,15 +241,19 @@ def read_clinic(
     invoicer: dict[str, str] | None = None,
     send_invoices: bool = True,
     without_email: bool = False,
+    memo: str = "Cliniko invoice {number}, owner {owner}",
 ) -> Clinic:
     """What PayPal should hold now. `was_in_paypal`: Cliniko ids PayPal already had, so that a
     Closed, archived or deleted one is expected CANCELLED rather than absent. `invoicer`: the
     target's invoicer settings (default `project_invoicer()`). `send_invoices` false (draft
     mode): open invoices stay DRAFT; paid ones are still MARKED_AS_PAID. `without_email`
     (`customers.missing_email: without_email`): a patient with no email at all (both empty)
-    has their invoices in PayPal without a recipient email; an invalid email is still parked."""
+    has their invoices in PayPal without a recipient email; an invalid email is still parked.
+    `memo`: the rules' `invoices.memo`, with `{number}`, `{owner}` and `{practitioner}` (the
+    practitioner's `display_name`, else "practitioner unknown")."""
     invoicer = project_invoicer() if invoicer is None else invoicer
     patients = {p["id"]: p for p in cliniko.records("patients")}
+    practitioners = {p["id"]: p for p in cliniko.records("practitioners")}
     invoices = {i["id"]: i for i in cliniko.records("invoices")}
     all_items = cliniko.records("invoice_items")
     items: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -329,7 +333,14 @@ def read_clinic(
                 ).isoformat(),
             },
             note=NOTE,
-            memo=f"Cliniko invoice {invoice['number']}, owner {OWNER}",
+            memo=memo.format(
+                number=invoice["number"],
+                owner=OWNER,
+                practitioner=(
+                    practitioners.get(str(link_id(invoice, "practitioner")), {}).get("display_name")
+                    or "practitioner unknown"
+                ),
+            ),
             name=recipient_name(patients.get(patient_id, {})),
             address=recipient_address(patients.get(patient_id, {})),
             phones=recipient_phones(patients.get(patient_id, {})),

@@ -5,6 +5,9 @@ with no email at all is in PayPal, field by field as Cliniko says, with no recip
 nobody was emailed about it; a patient whose email is invalid is still parked. Then `paypal-ops
 links` gives the front desk each open one's pay link and QR code, and reconcile finds PayPal
 matching Cliniko.
+
+The same rules put the practitioner's name on the memo (`{practitioner}`), so the run also
+checks that Cliniko's `display_name` reaches every PayPal invoice through the tap and mapper.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from target_paypal.store import Store
 
 JOB = "cliniko-to-paypal"
 CLINIC = {"seed": 42, "patients": 120, "invoices": 200}
+MEMO = "Cliniko invoice {number}, owner {owner}, seen by {practitioner}"
 SHIPPED_RULES = (
     Path(__file__).resolve().parents[1] / "transforms" / "map_cliniko_paypal" / "mapping.yaml"
 )
@@ -36,7 +40,10 @@ def rules_without_email(folder: Path) -> Path:
     text = SHIPPED_RULES.read_text()
     assert "  missing_email: park\n" in text, "the shipped mapping.yaml's missing_email moved"
     path = folder / "rules.yaml"
-    path.write_text(text.replace("  missing_email: park\n", "  missing_email: without_email\n"))
+    text = text.replace("  missing_email: park\n", "  missing_email: without_email\n")
+    shipped_memo = 'memo: "Cliniko invoice {number}, owner {owner}"'
+    assert shipped_memo in text, "the shipped mapping.yaml's memo changed"
+    path.write_text(text.replace(shipped_memo, f'memo: "{MEMO}"'))
     return path
 
 
@@ -48,7 +55,9 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     project = meltano_project(sandbox)
     project.env["MAP_CLINIKO_PAYPAL_MAPPING_FILE"] = str(rules_without_email(tmp_path))
     cliniko = sandbox.cliniko
-    before = read_clinic(cliniko, invoicer=project_invoicer(project.env), without_email=True)
+    before = read_clinic(
+        cliniko, invoicer=project_invoicer(project.env), without_email=True, memo=MEMO
+    )
     no_email = {pid for pid, p in before.patients.items() if not billing_email(p)}
     # A patient with an open invoice gets a typo for an email: still parked, to be corrected.
     typo_invoice = next(
@@ -58,7 +67,9 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     )
     typo_patient = before.expected[typo_invoice].patient_id
     cliniko.update("patients", typo_patient, {"email": "front.desk@clinic", "invoice_email": None})
-    clinic = read_clinic(cliniko, invoicer=project_invoicer(project.env), without_email=True)
+    clinic = read_clinic(
+        cliniko, invoicer=project_invoicer(project.env), without_email=True, memo=MEMO
+    )
     sent_without = {c for c, w in clinic.expected.items() if w.patient_id in no_email}
     open_without = {c for c in sent_without if clinic.expected[c].status == "UNPAID"}
     assert open_without and sent_without - open_without, "the seed lacks such invoices"

@@ -33,6 +33,7 @@ from target_paypal.store.approvals import HOLD, STAY_OUT, Gate, gate
 from target_paypal.store.kept import recipient_cut
 from target_paypal.store.runs import InvoiceOutcome
 
+UNKNOWN_PRACTITIONER = "practitioner unknown"  # the memo's {practitioner} without a name
 WRITE_BATCH = 100  # outcomes written to the store in one transaction
 WRITE_SECONDS = 1.0  # ... or as soon as the first of them has waited this long
 
@@ -155,7 +156,9 @@ class DirtyInvoiceApplier:
                 return held
         owner = inputs.owner or UNASSIGNED
         if header.get("memo"):
-            header = {**header, "memo": header["memo"].replace("{owner}", owner)[:500]}
+            memo = header["memo"].replace("{owner}", owner)
+            memo = memo.replace("{practitioner}", inputs.practitioner or UNKNOWN_PRACTITIONER)
+            header = {**header, "memo": memo[:500]}
         if customer is not None and recipient_cut(header, inputs.lines, customer):
             held_in = self.invoices.client.get_invoice(inputs.recipient_in or "") or {}
             customer = customer_from_paypal(customer, held_in)

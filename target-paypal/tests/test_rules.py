@@ -196,3 +196,42 @@ def test_a_line_left_out_by_a_rule_is_not_invoiced_but_counts_for_completeness(
     assert [i["name"] for i in invoice["items"]] == [
         ln["name"] for ln in data.lines[invoice_id][1:]
     ]
+
+
+def test_the_practitioners_name_on_the_memo_follows_cliniko(target, clinic, by_reference):
+    data = clinic(customers=3, invoices=10)
+    for n, header in enumerate(data.invoices.values()):
+        header["practitioner_id"] = ("p1", "p2", "p3")[n % 3]
+        header["memo"] = "Seen by {practitioner} ({owner})"
+    names = [
+        {"practitioner_id": "p1", "user_id": "u1", "display_name": "Dr Ana Lee"},
+        {"practitioner_id": "p2", "user_id": "u2", "display_name": None},
+    ]  # p3: never received
+    done = target.run(extra("practitioners", "practitioner_id", names) + data.messages())
+    assert done.returncode == 0, done.stderr[-3000:]
+    shown = {"p1": "Dr Ana Lee", "p2": "practitioner unknown", "p3": "practitioner unknown"}
+    for invoice_id, header in data.invoices.items():
+        if header["target_status"] == "VOID":
+            continue
+        memo = by_reference(target.sandbox)[invoice_id][0]["detail"]["memo"]
+        assert memo == f"Seen by {shown[header['practitioner_id']]} (unassigned)", invoice_id
+
+    # Her name changes in Cliniko: the open invoices she issued say so; no other is written.
+    target.sandbox.paypal.clear_call_log()
+    names[0]["display_name"] = "Dr Ana Lee-Park"
+    done = target.run(extra("practitioners", "practitioner_id", names))
+    assert done.returncode == 0, done.stderr[-3000:]
+    held = by_reference(target.sandbox)
+    changed = set()
+    for invoice_id, header in data.invoices.items():
+        invoice = held.get(invoice_id, [None])[0]
+        if header["practitioner_id"] == "p1" and invoice and invoice["status"] in (
+            "DRAFT",
+            "UNPAID",
+        ):
+            assert invoice["detail"]["memo"] == "Seen by Dr Ana Lee-Park (unassigned)"
+            changed.add(invoice["id"])
+    written = {
+        c.path.split("/")[4] for c in target.sandbox.paypal.writes() if c.path.count("/") >= 4
+    }
+    assert changed and written == changed, "only her open invoices are written"

@@ -208,6 +208,7 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         "business_id": record.get("business_id") or "unknown",
         "patient_id": record.get("patient_id") or "unknown",
         "owner": "{owner}",  # resolved by target-paypal, which knows the practitioner's user
+        "practitioner": "{practitioner}",  # the practitioner's name: target-paypal's too
     }
     paid = target_status == "PAID"
     payment_date = None
@@ -330,12 +331,22 @@ def map_invoice_item(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     return line
 
 
+def practitioner_name(record: dict[str, Any]) -> str | None:
+    """Cliniko's `display_name`, else title, first and last name (for `{practitioner}`)."""
+    name = text(record.get("display_name"))
+    if not name:
+        parts = (text(record.get(k)) for k in ("title", "first_name", "last_name"))
+        name = " ".join(p for p in parts if p)
+    return name[:140] or None
+
+
 def map_practitioner(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
-    """A Cliniko practitioner as a link to its user, from which target-paypal finds the owner."""
+    """A Cliniko practitioner: the link to its user (for the owner) and the name it goes by."""
     user_id = record.get("user_id")
     return {
         "practitioner_id": str(required(record, "id")),
         "user_id": str(user_id) if user_id else None,
+        "display_name": practitioner_name(record),
         "updated_at": record.get("updated_at"),
     }
 

@@ -21,7 +21,15 @@ from map_cliniko_paypal import approvals
 from map_cliniko_paypal.approvals import Approval
 
 DEFAULT_FILE = "mapping.yaml"
-MEMO_FIELDS = {"number", "invoice_id", "practitioner_id", "business_id", "patient_id", "owner"}
+MEMO_FIELDS = {
+    "number",
+    "invoice_id",
+    "practitioner_id",
+    "business_id",
+    "patient_id",
+    "owner",
+    "practitioner",
+}
 
 
 class RulesError(ValueError):

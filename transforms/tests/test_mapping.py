@@ -370,7 +370,34 @@ def test_owner_by_the_practitioners_user_email() -> None:
     _, other = one("users", {"id": "8", "email": "al@clinic.example"}, rules)
     assert other["owner"] == "unassigned"
     _, prac = one("practitioners", {"id": "35805565", "user_id": "7"}, rules)
-    assert prac == {"practitioner_id": "35805565", "user_id": "7", "updated_at": None}
+    assert prac == {
+        "practitioner_id": "35805565",
+        "user_id": "7",
+        "display_name": None,
+        "updated_at": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("record", "name"),
+    [
+        ({"display_name": "Dr Ana Lee", "first_name": "Ana", "last_name": "Lee"}, "Dr Ana Lee"),
+        (
+            {"display_name": " ", "title": "Dr", "first_name": "Ana", "last_name": "Lee"},
+            "Dr Ana Lee",
+        ),
+        ({"first_name": "Ana\u202e", "last_name": None}, "Ana"),
+    ],
+)
+def test_a_practitioners_name_for_the_memo(record, name) -> None:
+    _, prac = one("practitioners", {"id": "1", "user_id": "7", **record})
+    assert prac["display_name"] == name
+
+
+def test_the_memo_keeps_practitioner_for_target_paypal() -> None:
+    rules = replace(RULES, memo="{number}: {practitioner}, {owner}")
+    _, header = one("invoices", invoice(), rules)
+    assert header["memo"].endswith(": {practitioner}, {owner}")
 
 
 def test_singer_messages_through_the_mapper() -> None:

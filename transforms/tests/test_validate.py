@@ -25,6 +25,11 @@ def test_shipped_rules_are_valid(tmp_path: Path) -> None:
     assert result.returncode == 0 and result.stdout.strip() == f"{path}: OK"
 
 
+def test_the_practitioners_name_may_go_on_the_memo(tmp_path: Path) -> None:
+    path = broken(tmp_path, "owner {owner}", "owner {owner}, seen by {practitioner}")
+    assert validate(path).returncode == 0
+
+
 def broken(tmp_path: Path, old: str, new: str) -> Path:
     text = default_text()
     assert old in text
@@ -65,6 +70,12 @@ def line_of(path: Path, needle: str) -> int:
             "owner {owner_name}",
             "owner_name",
             "memo",
+        ),
+        (
+            "owner {owner}",
+            "seen by {practitioner_name}",
+            "practitioner_name",
+            "allowed: business_id, invoice_id, number, owner, patient_id, practitioner,",
         ),
         (
             "issue_date >= '2000-01-01'",

@@ -1,5 +1,7 @@
 """What the applier reads to apply invoices: header, lines, customer, owner, xref, approval.
 
+The owner and the practitioner's name fill the memo's `{owner}` and `{practitioner}`.
+
 Read for many invoices at once (`read_inputs`), a few statements per batch of ids in one
 transaction: read one by one, an invoice cost six statements in a transaction of its own.
 """
@@ -37,6 +39,7 @@ class InvoiceInputs:
     customer: dict | None
     customer_left_out: tuple[str, str] | None = None  # only read when the customer is missing
     owner: str | None = None
+    practitioner: str | None = None  # the practitioner's display name
     xref: Xref | None = None
     recipient_in: str | None = None  # a PayPal invoice holding the customer's recipient
     approval: Approval | None = None  # its row in the approval queue, if any
@@ -88,12 +91,14 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
             inputs[invoice_id] = InvoiceInputs(None, lines[invoice_id], None)
             continue
         customer, recipient_in = found.get(header["customer_id"], (None, None))
+        practitioner_id = header.get("practitioner_id") or ""
         inputs[invoice_id] = InvoiceInputs(
             header,
             lines[invoice_id],
             customer,
             customer_left_out=left_out.get(header["customer_id"]) if customer is None else None,
-            owner=owner_of.get(header.get("practitioner_id")),  # type: ignore[arg-type]
+            owner=owner_of.get(practitioner_id, (None, None))[0],
+            practitioner=owner_of.get(practitioner_id, (None, None))[1],
             xref=xref_of.get(invoice_id),
             recipient_in=recipient_in,
             approval=approval_of.get(invoice_id),
@@ -124,14 +129,19 @@ def _left_out(conn: Connection, stream: str, record_ids: list[str]) -> dict[str,
     return why
 
 
-def _owners(conn: Connection, practitioner_ids: list[str]) -> dict[str, str]:
-    """Map each practitioner that has one to the owner name of its user."""
-    found: dict[str, str] = {}
+OwnerAndName = tuple[str | None, str | None]
+
+
+def _owners(conn: Connection, practitioner_ids: list[str]) -> dict[str, OwnerAndName]:
+    """Map each known practitioner to (the owner name of its user, if any; its name)."""
+    found: dict[str, OwnerAndName] = {}
     for batch in id_batches(practitioner_ids):
         rows = conn.execute(
-            sa.select(practitioners.c.practitioner_id, owners.c.owner)
-            .join(owners, practitioners.c.user_id == owners.c.user_id)
+            sa.select(
+                practitioners.c.practitioner_id, owners.c.owner, practitioners.c.display_name
+            )
+            .outerjoin(owners, practitioners.c.user_id == owners.c.user_id)
             .where(practitioners.c.practitioner_id.in_(batch))
         )
-        found.update((practitioner_id, owner) for practitioner_id, owner in rows)
+        found.update((pid, (owner, name)) for pid, owner, name in rows)
     return found

@@ -98,6 +98,7 @@ practitioners = sa.Table(
     metadata,
     sa.Column("practitioner_id", sa.String(40), primary_key=True),
     sa.Column("user_id", sa.String(40)),
+    sa.Column("display_name", sa.String(140)),  # for the memo's {practitioner}
 )
 owners = sa.Table(
     "owners",

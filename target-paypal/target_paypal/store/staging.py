@@ -159,24 +159,27 @@ class Staging(EmailKey):
                 )
 
     def stage_practitioners(self, records: Iterable[dict[str, Any]]) -> None:
-        """Upsert practitioner -> user links; invoices whose owner that changes become dirty."""
-        self._stage_reference(practitioners, "practitioner_id", "user_id", records)
+        """Upsert practitioners (user link, name); invoices whose owner or name changes: dirty."""
+        named = ("user_id", "display_name")
+        self._stage_reference(practitioners, "practitioner_id", named, records)
 
     def stage_owners(self, records: Iterable[dict[str, Any]]) -> None:
         """Upsert user -> owner names; invoices whose owner that changes become dirty."""
-        self._stage_reference(owners, "user_id", "owner", records)
+        self._stage_reference(owners, "user_id", ("owner",), records)
 
     def _stage_reference(
-        self, table: sa.Table, key: str, value: str, records: Iterable[dict[str, Any]]
+        self, table: sa.Table, key: str, values: tuple[str, ...], records: Iterable[dict[str, Any]]
     ) -> None:
-        """Upsert a practitioner or owner; the invoices whose owner it changes become dirty."""
+        """Upsert a practitioner or owner; the invoices whose memo it changes become dirty."""
         with self.begin() as conn:
             for record in records:
                 old = conn.execute(
-                    sa.select(table.c[value]).where(table.c[key] == record[key])
+                    sa.select(*(table.c[v] for v in values)).where(table.c[key] == record[key])
                 ).one_or_none()
-                upsert_by_key(conn, table, key, {key: record[key], value: record.get(value)})
-                if old is not None and old[0] != record.get(value):
+                new = tuple(record.get(v) for v in values)
+                row = {key: record[key], **dict(zip(values, new, strict=True))}
+                upsert_by_key(conn, table, key, row)
+                if old is not None and tuple(old) != new:
                     practitioner_ids = (
                         [record[key]]
                         if table is practitioners
