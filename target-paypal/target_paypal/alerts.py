@@ -22,15 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import apprise
-from apprise.logger import LOGGER_NAME as APPRISE_LOGGER
-
 from target_paypal.store import Approval, Store
 from target_paypal.store.sql import utc_now
 from target_paypal.summary import CLINIKO_NAMES
 
 LOGGER = logging.getLogger("target_paypal.alerts")
 MAX_IDS = 10  # record IDs listed per reason or kind; the counts are always complete
+APPRISE_LOGGER = "apprise"  # apprise.logger.LOGGER_NAME (apprise is imported when sending)
 
 
 @dataclass(frozen=True)
@@ -205,6 +203,8 @@ def notify(
 def _send(url: str, alert: Alert, log: Any) -> bool:
     label = channel(url)
     with _quiet_apprise():
+        import apprise  # here, not at start-up: 0.2 s that a run without an alert never needs
+
         plugin = apprise.Apprise.instantiate(url.strip())
         if plugin is None:
             log.warning("Alert %s: %s is not a valid alert URL", alert.subject, label)
