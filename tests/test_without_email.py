@@ -25,15 +25,11 @@ from paypal_expected import (
     read_clinic,
     report,
 )
+from test_pipeline import CLINIC, JOB, SHIPPED_RULES
 
 from target_paypal.store import Store
 
-JOB = "cliniko-to-paypal"
-CLINIC = {"seed": 42, "patients": 120, "invoices": 200}
 MEMO = "Cliniko invoice {number}, owner {owner}, seen by {practitioner}"
-SHIPPED_RULES = (
-    Path(__file__).resolve().parents[1] / "transforms" / "map_cliniko_paypal" / "mapping.yaml"
-)
 
 
 def rules_without_email(folder: Path) -> Path:

@@ -91,14 +91,14 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
             inputs[invoice_id] = InvoiceInputs(None, lines[invoice_id], None)
             continue
         customer, recipient_in = found.get(header["customer_id"], (None, None))
-        practitioner_id = header.get("practitioner_id") or ""
+        owner, practitioner = owner_of.get(header.get("practitioner_id") or "", (None, None))
         inputs[invoice_id] = InvoiceInputs(
             header,
             lines[invoice_id],
             customer,
             customer_left_out=left_out.get(header["customer_id"]) if customer is None else None,
-            owner=owner_of.get(practitioner_id, (None, None))[0],
-            practitioner=owner_of.get(practitioner_id, (None, None))[1],
+            owner=owner,
+            practitioner=practitioner,
             xref=xref_of.get(invoice_id),
             recipient_in=recipient_in,
             approval=approval_of.get(invoice_id),
