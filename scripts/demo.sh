@@ -10,6 +10,7 @@ DEMO="$PWD/.demo"
 rm -rf "$DEMO" && mkdir -p "$DEMO"
 # Port 0: the sandbox asks the OS for two free loopback ports and prints them once it listens on
 # them, so the demo never talks to another program holding meltano.yml's dev ports (8765/8766).
+: > "$DEMO/sandbox.log"  # there before the first look: the background shell opens it later
 "$BIN/sandbox" serve --cliniko-port 0 --paypal-port 0 > "$DEMO/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 trap 'kill "$SANDBOX_PID" 2>/dev/null || true' EXIT
