@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -57,17 +58,36 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def recipient(customer: dict[str, Any]) -> dict[str, Any]:
-    """The invoice's recipient (name, email, address, phone) from a staged customer."""
+def payer(customer: dict[str, Any], header: dict[str, Any]) -> str | None:
+    """The third party an invoice is addressed to, or None when it goes to the customer.
+
+    Only a customer billed to a third party (with a `business_name`) has one: the invoice's
+    own `bill_to`, else the customer's. A `bill_to` naming the patient (their surname, as on
+    invoices made before the patient's billing details named a payer) gives way to the default.
+    """
+    default = customer.get("business_name")
+    if not default:
+        return None
+    bill_to = header.get("bill_to")
+    surname = str(customer.get("surname") or "").casefold()
+    if not bill_to or (surname and surname in re.findall(r"\w+", bill_to.casefold())):
+        return str(default)
+    return str(bill_to)
+
+
+def recipient(customer: dict[str, Any], header: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The invoice's recipient (name, payer, email, address, phone) from a staged customer."""
     name = {"given_name": customer.get("given_name"), "surname": customer.get("surname")}
     phone = customer.get("phone")
+    header = header or {}
     return {
         "billing_info": {
             "name": name,
-            "business_name": customer.get("business_name"),
+            "business_name": payer(customer, header),
             "email_address": customer.get("email"),
             "address": customer.get("address"),
             "phones": [{"phone_type": "MOBILE", **phone}] if phone else [],
+            "additional_info": header.get("additional_info"),
         }
     }
 
@@ -93,8 +113,11 @@ def customer_from_paypal(kept: dict[str, Any], invoice: dict[str, Any]) -> dict[
     }
 
 
-def item(line: dict[str, Any], currency: str) -> dict[str, Any]:
-    """One PayPal invoice item from a staged line; money stays a decimal string."""
+def item(line: dict[str, Any], currency: str, description: str | None = None) -> dict[str, Any]:
+    """One PayPal invoice item from a staged line; money stays a decimal string.
+
+    `description`: the invoice's `line_description`, for a line without one of its own.
+    """
     discount = None
     if line.get("discount_amount"):
         discount = {"amount": {"currency_code": currency, "value": line["discount_amount"]}}
@@ -105,7 +128,7 @@ def item(line: dict[str, Any], currency: str) -> dict[str, Any]:
         tax = {"name": line.get("tax_name") or "Tax", "percent": line["tax_percent"]}
     return {
         "name": line["name"],
-        "description": line.get("description"),
+        "description": line.get("description") or description,
         "quantity": line["quantity"],
         "unit_amount": {"currency_code": currency, "value": line["unit_amount"]},
         "tax": tax,
@@ -162,8 +185,8 @@ def compose(
     body = {
         "detail": detail,
         "invoicer": invoicer.as_paypal(),
-        "primary_recipients": [recipient(customer)],
-        "items": [item(ln, currency) for ln in invoiced],
+        "primary_recipients": [recipient(customer, header)],
+        "items": [item(ln, currency, header.get("line_description")) for ln in invoiced],
         "configuration": {
             "tax_inclusive": bool(header.get("tax_inclusive")),
             "tax_calculated_after_discount": True,

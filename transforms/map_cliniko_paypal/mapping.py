@@ -13,7 +13,14 @@ from simpleeval import SimpleEval
 import cliniko_paypal_contract as contract
 from map_cliniko_paypal import approvals
 from map_cliniko_paypal.approvals import Hold
+from map_cliniko_paypal.bill_to import (
+    first_line,
+    payer_of_patient,
+    place_extra_information,
+    shared_email_rule,
+)
 from map_cliniko_paypal.rules import WITHOUT_EMAIL, Rules
+from map_cliniko_paypal.staff import map_practitioner, map_user
 from map_cliniko_paypal.values import (
     Reject,
     Skip,
@@ -151,14 +158,16 @@ def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         if not re.match(r"^[A-Z]{2}$", country):
             country = rules.default_country_code
         address = {**address_fields, "country_code": country}
+    payer = payer_of_patient(record, rules)
     return {
         "customer_id": patient_id,
         "email": email,
         "given_name": text(record.get("preferred_first_name") or record.get("first_name")),
         "surname": text(record.get("last_name")),
+        "business_name": payer,
         "phone": _phone(record.get("patient_phone_numbers")),
         "address": address,
-        "shared_email": rules.shared_email,
+        "shared_email": shared_email_rule(record, payer, rules),
         "updated_at": record.get("updated_at"),
     }
 
@@ -235,6 +244,9 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         "tax_total": money(tax, "tax_amount") if tax not in (None, "") else None,
         "updated_at": record.get("updated_at"),
     }
+    if rules.third_party:
+        mapped["bill_to"] = first_line(record.get("invoice_to"))
+    place_extra_information(record, mapped, rules)
     if held is not None:
         mapped["approval"] = _approval(held, record, rules)
     return mapped
@@ -329,36 +341,6 @@ def map_invoice_item(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         if percent not in (None, "") and decimal_of(percent, "discount_percentage") != 0:
             line["discount_percent"] = plain_number(percent, "discount_percentage")
     return line
-
-
-def practitioner_name(record: dict[str, Any]) -> str | None:
-    """Cliniko's `display_name`, else title, first and last name (for `{practitioner}`)."""
-    name = text(record.get("display_name"))
-    if not name:
-        parts = (text(record.get(k)) for k in ("title", "first_name", "last_name"))
-        name = " ".join(p for p in parts if p)
-    return name[:140] or None
-
-
-def map_practitioner(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
-    """A Cliniko practitioner: the link to its user (for the owner) and the name it goes by."""
-    user_id = record.get("user_id")
-    return {
-        "practitioner_id": str(required(record, "id")),
-        "user_id": str(user_id) if user_id else None,
-        "display_name": practitioner_name(record),
-        "updated_at": record.get("updated_at"),
-    }
-
-
-def map_user(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
-    """A Cliniko user's owner: the owners table by the user's email, else the default."""
-    email = str(record.get("email") or "").strip().lower()
-    return {
-        "user_id": str(required(record, "id")),
-        "owner": rules.owners_by_email.get(email, rules.default_owner),
-        "updated_at": record.get("updated_at"),
-    }
 
 
 MAPPERS: dict[str, Callable[[dict[str, Any], Rules], dict[str, Any]]] = {

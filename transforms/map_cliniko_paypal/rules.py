@@ -51,6 +51,8 @@ class Filter:
 
 # customers.missing_email: a patient with no email goes to PayPal without one.
 WITHOUT_EMAIL = "without_email"
+# bill_to.extra_information: where Cliniko's extra patient information goes (NONE: nowhere).
+EXTRA_PLACES = ("none", "additional_info", "note", "memo", "line")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class Rules:
     missing_email: str = "park"  # or "skip", or WITHOUT_EMAIL
     shared_email: str = "park"
     default_country_code: str = "AU"
+    # A patient whose invoice_default_to names a third party has their invoices addressed to it.
+    third_party: bool = True
+    extra_information: str = "none"  # one of EXTRA_PLACES; off: it may be health information
     number_prefix: str = ""
     status: dict[int, Any] = field(
         default_factory=lambda: {
@@ -291,6 +296,7 @@ def build(data: dict[str, Any]) -> Rules:
     customers = data.get("customers") or {}
     invoices = data.get("invoices") or {}
     items = data.get("invoice_items") or {}
+    bill_to = data.get("bill_to") or {}
     owners = data.get("owners") or {}
     held = data.get("approvals") or {}
     defaults = Rules()
@@ -306,6 +312,8 @@ def build(data: dict[str, Any]) -> Rules:
         missing_email=customers.get("missing_email", defaults.missing_email),
         shared_email=customers.get("shared_email", defaults.shared_email),
         default_country_code=customers.get("default_country_code", defaults.default_country_code),
+        third_party=bill_to.get("third_party", defaults.third_party),
+        extra_information=bill_to.get("extra_information", defaults.extra_information),
         number_prefix=invoices.get("number_prefix", defaults.number_prefix),
         status=(
             {int(k): v for k, v in invoices["status"].items()}

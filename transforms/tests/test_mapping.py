@@ -100,6 +100,7 @@ def test_patient_to_customer() -> None:
         "email": "deb@example.com",
         "given_name": "Deborah",
         "surname": "Villegas",
+        "business_name": None,
         "phone": {"country_code": "61", "national_number": "423414363", "phone_type": "MOBILE"},
         "address": {
             "address_line_1": "63 John Nook",
@@ -192,6 +193,7 @@ def test_invoice_header() -> None:
         "total": "208.44",
         "tax_total": "7.50",
         "updated_at": "2025-07-02T18:51:22Z",
+        "bill_to": None,
     }
     assert "line_count" not in h
 

@@ -60,6 +60,14 @@ def line_of(path: Path, needle: str) -> int:
         ),
         ("  payment_method: OTHER", "  payment_methd: OTHER", "payment_methd", "unknown key"),
         (
+            "  extra_information: none",
+            "  extra_information: additional_information",
+            "extra_information: additional",
+            "bill_to.extra_information",
+        ),
+        ("  third_party: true", "  third_party: yes please", "third_party: yes", "third_party"),
+        ("  third_party: true", "  third_partys: true", "third_partys", "unknown key"),
+        (
             "time_zone: Australia/Sydney",
             "time_zone: Australia/Sydny",
             "Australia/Sydny",
