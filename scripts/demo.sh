@@ -75,6 +75,17 @@ echo "meltano run cliniko-to-paypal   (log: .demo/first-run.log)"
 took=$(run first-run)
 "$BIN/paypal-ops" summary
 echo "  Wall time of meltano run: $took s"
+# The sandbox's payers are made-up organisations, so the demo may name them (the summary never does).
+"$BIN/python" - "$PAYPAL/_sandbox/paypal/invoices" <<'PY'
+import collections, sys, requests
+payers = collections.Counter(
+    i["primary_recipients"][0]["billing_info"].get("business_name")
+    for i in requests.get(sys.argv[1], timeout=30).json()["items"]
+    if i.get("primary_recipients")
+)
+payers.pop(None, None)
+print("  In PayPal, addressed to the payer: " + ", ".join(f"{n} to {p}" for p, n in sorted(payers.items())))
+PY
 
 "$BIN/python" -c "import requests; requests.post('$CLINIKO/_sandbox/stats/reset'); requests.delete('$PAYPAL/_sandbox/paypal/calls')"
 echo

@@ -1,4 +1,4 @@
-"""Leak scan: credentials, tokens, patient names and emails must never be in output.
+"""Leak scan: credentials, tokens, patient names, emails and extra information never in output.
 
 The reliability suite hands every run's printed and written output to a `LeakScan` (the
 `leak_scan` fixture of tests/reliability/conftest.py), which fails the test on any hit.
@@ -29,6 +29,13 @@ def sandbox_secrets(sandbox) -> set[str]:
     found = {sandbox.api_key, sandbox.paypal_client_secret}
     found |= {token.access_token for token in sandbox.paypal.store.tokens()}
     found |= {patient.get("email") or "" for patient in sandbox.cliniko.records("patients")}
+    # Extra patient information (NDIS participant, Medicare and policy numbers) is health
+    # information: it may go to PayPal by rule, never into output.
+    found |= {p.get("invoice_extra_information") or "" for p in sandbox.cliniko.records("patients")}
+    found |= {
+        invoice.get("patient_extra_information") or ""
+        for invoice in sandbox.cliniko.records("invoices")
+    }
     return {value for value in found if value and len(value) >= 4}
 
 

@@ -27,6 +27,15 @@ The rules, as a clinic's finance team states them:
   last name, the address (address_1, address_2, city, state, post code, country code; AU when
   unset), and the first phone number when it is Australian (+61), typed as Cliniko types it
   (Mobile, Home, Fax, Pager; Work and others as OTHER).
+* Third-party payers: a patient whose billing details name one (`invoice_default_to`) has their
+  invoices addressed to it. PayPal's recipient keeps the patient's name and shows the payer's
+  name (the first line of the invoice's `invoice_to`, or of the patient's default when the
+  invoice's names the patient by surname or is blank) as the business name; the email is the
+  patient's billing email as above. Such a billing email (`invoice_email` of a patient with a
+  payer) may be shared by many patients: only personal emails count as shared. Everyone else
+  has no business name. The invoice's extra patient information goes nowhere by default; the
+  rules' `bill_to.extra_information` can put it in additional_info, the note, the memo or
+  each line's description.
 * The invoicer is the clinic as target-paypal's settings name it (email, business name,
   website, ABN as tax id): meltano.yml's environment, overridden by TARGET_PAYPAL_INVOICER_*.
 """
@@ -106,6 +115,9 @@ class Expected:
     address: dict[str, str] | None = None
     phones: list[dict[str, str]] = field(default_factory=list)
     invoicer: dict[str, str] = field(default_factory=dict)
+    business_name: str | None = None  # the third party that pays, if any
+    additional_info: str | None = None
+    line_description: str | None = None
 
 
 @dataclass
@@ -131,6 +143,36 @@ def link_id(record: dict[str, Any], name: str) -> str | None:
 
 def billing_email(patient: dict[str, Any]) -> str:
     return (patient.get("invoice_email") or "").strip() or (patient.get("email") or "").strip()
+
+
+def first_line(value: Any) -> str | None:
+    """The first line with words in it, as a person reads it (a payer's name)."""
+    for line in str(value or "").splitlines():
+        if shown(line):
+            return shown(line)[:300]  # type: ignore[index]
+    return None
+
+
+def payer_of(patient: dict[str, Any]) -> str | None:
+    """The third party the patient's billing details address invoices to, if any."""
+    return first_line(patient.get("invoice_default_to"))
+
+
+def payer_email(patient: dict[str, Any]) -> bool:
+    """Whether the billing email is a payer's (shared by its patients by design)."""
+    return bool(payer_of(patient)) and bool((patient.get("invoice_email") or "").strip())
+
+
+def addressed_to(invoice: dict[str, Any], patient: dict[str, Any]) -> str | None:
+    """The business name PayPal should show: the payer, for a patient with one."""
+    default = payer_of(patient)
+    if not default:
+        return None
+    named = first_line(invoice.get("invoice_to"))
+    surname = str(patient.get("last_name") or "").casefold()
+    if not named or (surname and surname in re.findall(r"\w+", named.casefold())):
+        return default
+    return named
 
 
 def usable(email: str) -> bool:
@@ -242,6 +284,7 @@ def read_clinic(
     send_invoices: bool = True,
     without_email: bool = False,
     memo: str = "Cliniko invoice {number}, owner {owner}",
+    extra_information: str = "none",
 ) -> Clinic:
     """What PayPal should hold now. `was_in_paypal`: Cliniko ids PayPal already had, so that a
     Closed, archived or deleted one is expected CANCELLED rather than absent. `invoicer`: the
@@ -250,7 +293,8 @@ def read_clinic(
     (`customers.missing_email: without_email`): a patient with no email at all (both empty)
     has their invoices in PayPal without a recipient email; an invalid email is still parked.
     `memo`: the rules' `invoices.memo`, with `{number}`, `{owner}` and `{practitioner}` (the
-    practitioner's `display_name`, else "practitioner unknown")."""
+    practitioner's `display_name`, else "practitioner unknown"). `extra_information`: the
+    rules' `bill_to.extra_information` (none, additional_info, note, memo or line)."""
     invoicer = project_invoicer() if invoicer is None else invoicer
     patients = {p["id"]: p for p in cliniko.records("patients")}
     practitioners = {p["id"]: p for p in cliniko.records("practitioners")}
@@ -271,7 +315,7 @@ def read_clinic(
     shared = {
         pid: sorted(set(by_email[email.lower()]) - {pid})
         for pid, email in emails.items()
-        if len(by_email[email.lower()]) > 1
+        if len(by_email[email.lower()]) > 1 and not payer_email(patients[pid])
     }
 
     expected: dict[str, Expected] = {}
@@ -312,6 +356,17 @@ def read_clinic(
             status_wanted = "MARKED_AS_PAID"
         else:
             raise AssertionError(f"Cliniko invoice {cid}: unknown status {status}")
+        patient = patients.get(patient_id, {})
+        extra = shown(invoice.get("patient_extra_information"))
+        placed = extra if extra_information != "none" else None
+        the_memo = memo.format(
+            number=invoice["number"],
+            owner=OWNER,
+            practitioner=(
+                practitioners.get(str(link_id(invoice, "practitioner")), {}).get("display_name")
+                or "practitioner unknown"
+            ),
+        )
         expected[cid] = Expected(
             cliniko_id=cid,
             number=f"CLK-{invoice['number']}",
@@ -332,18 +387,14 @@ def read_clinic(
                     date.fromisoformat(str(invoice["issue_date"])) + timedelta(days=NET_DAYS)
                 ).isoformat(),
             },
-            note=NOTE,
-            memo=memo.format(
-                number=invoice["number"],
-                owner=OWNER,
-                practitioner=(
-                    practitioners.get(str(link_id(invoice, "practitioner")), {}).get("display_name")
-                    or "practitioner unknown"
-                ),
-            ),
-            name=recipient_name(patients.get(patient_id, {})),
-            address=recipient_address(patients.get(patient_id, {})),
-            phones=recipient_phones(patients.get(patient_id, {})),
+            note=f"{NOTE}\n\n{placed}" if placed and extra_information == "note" else NOTE,
+            memo=f"{the_memo}\n\n{placed}" if placed and extra_information == "memo" else the_memo,
+            name=recipient_name(patient),
+            address=recipient_address(patient),
+            phones=recipient_phones(patient),
+            business_name=addressed_to(invoice, patient),
+            additional_info=placed if extra_information == "additional_info" else None,
+            line_description=placed if extra_information == "line" else None,
             invoicer=invoicer,
         )
     return Clinic(invoices, patients, dict(items), all_items, emails, shared, expected, left_out)
@@ -422,7 +473,8 @@ def invoice_problems(want: Expected, got: dict[str, Any]) -> list[str]:
     check("recipient name", want.name, billing.get("name") or {})
     check("recipient address", want.address, billing.get("address"))
     check("recipient phones", want.phones, billing.get("phones") or [])
-    check("recipient business name (patients are people)", None, billing.get("business_name"))
+    check("recipient business name (the payer)", want.business_name, billing.get("business_name"))
+    check("recipient additional info", want.additional_info, billing.get("additional_info"))
     check("number of recipients", 1, len(recipients))
     invoicer = got.get("invoicer") or {}
     for paypal_name in INVOICER_FIELDS:
@@ -437,8 +489,12 @@ def invoice_problems(want: Expected, got: dict[str, Any]) -> list[str]:
     if len(lines) == len(want.lines):
         for n, (wanted_line, line) in enumerate(zip(want.lines, lines, strict=True)):
             check(f"line {n + 1}", wanted_line, line)
-    described = [item.get("name") for item in got.get("items") or [] if item.get("description")]
-    check("lines with a description (treatment notes must never be sent)", [], described)
+    described = {item.get("description") for item in got.get("items") or []}
+    check(
+        "line descriptions (extra information by rule; treatment notes never)",
+        {want.line_description},
+        described,
+    )
     transactions = (got.get("payments") or {}).get("transactions") or []
     if want.status == "MARKED_AS_PAID":
         check("payments recorded", 1, len(transactions))

@@ -85,6 +85,9 @@ def test_demo_ignores_a_server_already_on_its_old_ports(impostor: list[str]) -> 
     assert impostor == [], f"the demo talked to the program on {DEV_PORTS}: {impostor}"
     assert "Sandbox clinic: 800 invoices in Cliniko; PayPal empty." in done.stdout
     assert "Invoices:       created " in done.stdout
+    assert "To third-party payers: " in done.stdout
+    delivered = next(ln for ln in done.stdout.splitlines() if "addressed to the payer:" in ln)
+    assert "Coastal Plan Management" in delivered and "Sample Health Insurance" in delivered
     assert "PayPal writes: 0" in done.stdout
     assert_dead_letters_need_a_person(done.stdout)
     assert_a_log_a_person_can_read(REPO / ".demo" / "first-run.log")

@@ -39,6 +39,7 @@ from paypal_expected import (
 
 from clinic_sandbox import SandboxServer
 from clinic_sandbox.cliniko.money import invoice_totals, item_amounts
+from target_paypal.apply import TO_PAYER
 from target_paypal.store import Store
 
 JOB = "cliniko-to-paypal"
@@ -153,6 +154,15 @@ def assert_coverage(clinic: Clinic) -> None:
     reasons = " | ".join(clinic.left_out.values())
     assert "no usable email" in reasons, "need a patient without a usable email"
     assert "shares its email" in reasons, "need patients sharing an email"
+    payers = Counter(w.business_name for w in synced if w.business_name)
+    assert {"Coastal Plan Management", "Sample Health Insurance"} <= set(payers), (
+        f"need plan-managed and insurer-billed invoices delivered to the payer; got {payers}"
+    )
+    readdressed = [
+        w for w in synced if w.business_name and clinic.invoices[w.cliniko_id]["invoice_to"]
+        and not clinic.invoices[w.cliniko_id]["invoice_to"].startswith(w.business_name)
+    ]
+    assert readdressed, "need a payer's invoice made before its billing details named the payer"
     statuses_synced = Counter(w.status for w in synced)
     assert statuses_synced["UNPAID"] >= 3 and statuses_synced["MARKED_AS_PAID"], statuses_synced
 
@@ -507,6 +517,13 @@ def test_the_run_summary_accounts_for_every_invoice(first_sync) -> None:
     assert outcomes["created"] == len(clinic.expected), outcomes
     assert summary["read"]["invoices"] == len(clinic.invoices)
     assert summary["read"]["customers"] == len(clinic.patients)
+    to_payers = sum(
+        n
+        for outcome in ("created", "updated")
+        for _, reason, n in store.run_reasons(store.runs()[-1]["id"], outcome)
+        if reason == TO_PAYER
+    )
+    assert to_payers == sum(1 for w in clinic.expected.values() if w.business_name)
     # Owner: no practitioner of the seed is in the shipped owners table.
     memos = {i["detail"].get("memo") for i in sandbox.paypal.invoices()}
     assert memos and all(m.endswith(", owner unassigned") for m in memos), memos

@@ -6,8 +6,10 @@ nobody was emailed about it; a patient whose email is invalid is still parked. T
 links` gives the front desk each open one's pay link and QR code, and reconcile finds PayPal
 matching Cliniko.
 
-The same rules put the practitioner's name on the memo (`{practitioner}`), so the run also
-checks that Cliniko's `display_name` reaches every PayPal invoice through the tap and mapper.
+The same rules put the practitioner's name on the memo (`{practitioner}`) and the invoice's
+extra patient information in the recipient's additional information (`bill_to.
+extra_information: additional_info`: an NDIS participant or policy number for the payer), so
+the run also checks that both reach every PayPal invoice through the tap and mapper.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from test_pipeline import CLINIC, JOB, SHIPPED_RULES
 from target_paypal.store import Store
 
 MEMO = "Cliniko invoice {number}, owner {owner}, seen by {practitioner}"
+EXTRA = "additional_info"
 
 
 def rules_without_email(folder: Path) -> Path:
@@ -39,6 +42,8 @@ def rules_without_email(folder: Path) -> Path:
     text = text.replace("  missing_email: park\n", "  missing_email: without_email\n")
     shipped_memo = 'memo: "Cliniko invoice {number}, owner {owner}"'
     assert shipped_memo in text, "the shipped mapping.yaml's memo changed"
+    assert "  extra_information: none\n" in text, "the shipped bill_to.extra_information moved"
+    text = text.replace("  extra_information: none\n", "  extra_information: additional_info\n")
     path.write_text(text.replace(shipped_memo, f'memo: "{MEMO}"'))
     return path
 
@@ -52,7 +57,11 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     project.env["MAP_CLINIKO_PAYPAL_MAPPING_FILE"] = str(rules_without_email(tmp_path))
     cliniko = sandbox.cliniko
     before = read_clinic(
-        cliniko, invoicer=project_invoicer(project.env), without_email=True, memo=MEMO
+        cliniko,
+        invoicer=project_invoicer(project.env),
+        without_email=True,
+        memo=MEMO,
+        extra_information=EXTRA,
     )
     no_email = {pid for pid, p in before.patients.items() if not billing_email(p)}
     # A patient with an open invoice gets a typo for an email: still parked, to be corrected.
@@ -64,12 +73,18 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     typo_patient = before.expected[typo_invoice].patient_id
     cliniko.update("patients", typo_patient, {"email": "front.desk@clinic", "invoice_email": None})
     clinic = read_clinic(
-        cliniko, invoicer=project_invoicer(project.env), without_email=True, memo=MEMO
+        cliniko,
+        invoicer=project_invoicer(project.env),
+        without_email=True,
+        memo=MEMO,
+        extra_information=EXTRA,
     )
     sent_without = {c for c, w in clinic.expected.items() if w.patient_id in no_email}
     open_without = {c for c in sent_without if clinic.expected[c].status == "UNPAID"}
     assert open_without and sent_without - open_without, "the seed lacks such invoices"
     assert typo_invoice in clinic.left_out
+    extra = {w.additional_info.split()[0] for w in clinic.expected.values() if w.additional_info}
+    assert {"NDIS", "Policy", "Medicare:"} <= extra, f"the seed lacks extra information: {extra}"
 
     project.run(JOB)
 

@@ -9,6 +9,7 @@ import click
 
 from paypal_ops.options import StoreAddress, open_store
 from paypal_ops.parked_reasons import HELD_BY_RULES, NEEDS_PERSON, split
+from target_paypal.apply import TO_PAYER
 from target_paypal.summary import CLINIKO_NAMES, INVOICE_OUTCOMES
 
 # How an outcome reads in the summary, where its bare name would not do.
@@ -38,15 +39,21 @@ def summary_command(store_url: StoreAddress, run_id: int | None, as_json: bool) 
     counts = run["counts"] or {}
     reasons = {outcome: store.run_reasons(run["id"], outcome) for outcome in OUTCOME_HEADINGS}
     now = split(store.open_dead_letters())
+    to_payers = sum(
+        n
+        for outcome in ("created", "updated")
+        for _, reason, n in store.run_reasons(run["id"], outcome)
+        if reason == TO_PAYER
+    )
     if as_json:
-        payload = {**counts, "run_id": run["id"], "reasons": reasons}
+        payload = {**counts, "run_id": run["id"], "reasons": reasons, "to_payers": to_payers}
         payload["open_dead_letters_now"] = {
             "needs_a_person": now[NEEDS_PERSON],
             "held_by_rules": now[HELD_BY_RULES],
         }
         click.echo(json.dumps(payload, indent=2, default=str))
         return
-    for line in describe_run(run["id"], counts, reasons, now):
+    for line in describe_run(run["id"], counts, reasons, now, to_payers):
         click.echo(line)
 
 
@@ -55,10 +62,12 @@ def describe_run(
     counts: dict[str, Any],
     reasons: dict[str, list[tuple[str, str, int]]],
     now: dict[str, int] | None = None,
+    to_payers: int = 0,
 ) -> list[str]:
     """The summary's lines: records read, every invoice's outcome, what was left out.
 
     `now`: the open dead letters at this moment by kind (parked_reasons.split), if known.
+    `to_payers`: how many of those created or updated are addressed to a third-party payer.
     """
     read = counts.get("read", {})
     invoices = counts.get("invoices", {})
@@ -71,6 +80,11 @@ def describe_run(
         + ", ".join(f"{OUTCOME_WORDS.get(k, k)} {invoices.get(k, 0)}" for k in INVOICE_OUTCOMES)
         + f"  (= {accounted})",
     ]
+    if to_payers:
+        lines.append(
+            f"  To third-party payers: {to_payers} of those created or updated (a plan "
+            "manager, an insurer or another payer named in the patient's billing details)"
+        )
     for outcome in OUTCOME_HEADINGS:
         rows = reasons.get(outcome, [])
         if rows:

@@ -92,3 +92,23 @@ def test_invoices_held_for_approval_are_counted_in_words_with_their_rules(tmp_pa
     )
     assert as_json["invoices"]["held"] == 3
     assert as_json["reasons"]["held"][0] == ["invoices", "held for approval: large-total", 2]
+
+
+def test_the_summary_counts_invoices_addressed_to_third_party_payers(target, clinic) -> None:
+    data = clinic(customers=4, invoices=20)
+    payer_customers = sorted(data.customers)[:2]
+    for customer_id in payer_customers:
+        data.customers[customer_id]["business_name"] = "Coastal Plan Management"
+    for header in data.invoices.values():
+        header["bill_to"] = "Coastal Plan Management"
+    assert target.run(data.messages()).returncode == 0
+    theirs = [
+        i for i, h in data.invoices.items()
+        if h["customer_id"] in payer_customers and h["target_status"] != "VOID"
+    ]
+    assert theirs and len(theirs) < len(data.invoices)
+
+    shown = ops_summary(target)
+    assert f"To third-party payers: {len(theirs)} of those created or updated" in shown
+    assert "Coastal" not in shown  # counts only
+    assert json.loads(ops_summary(target, "--json"))["to_payers"] == len(theirs)

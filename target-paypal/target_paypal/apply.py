@@ -53,6 +53,15 @@ class Outcome:
     approval: Gate | None = None  # what the approval queue decided, written with the outcome
 
 
+# The run's reason for an invoice created or updated for a third party (a plan manager...).
+TO_PAYER = "addressed to a third-party payer"
+
+
+def _to_payer(body: dict[str, Any]) -> bool:
+    recipients = body.get("primary_recipients") or [{}]
+    return bool((recipients[0].get("billing_info") or {}).get("business_name"))
+
+
 class InvoiceWriter:
     """Applies one invoice at a time; safe to run for different invoices in parallel."""
 
@@ -98,9 +107,14 @@ class InvoiceWriter:
         wanted, xref = content_hash(body, header), outcome.xref
         if xref is not None and xref.applied_hash == wanted and xref.paypal_status in EDITABLE:
             outcome.carries = xref.paypal_id  # brought in line with this body when last editable
-        return self._settle(
-            outcome, wanted, lambda: self._converge(header, body, outcome, held, untouched)
-        )
+
+        def converge() -> None:
+            self._converge(header, body, outcome, held, untouched)
+
+        self._settle(outcome, wanted, converge)
+        if outcome.result in ("created", "updated") and _to_payer(body):
+            outcome.summary_reason = TO_PAYER  # counted by the run's summary
+        return outcome
 
     def _settle(self, outcome: Outcome, wanted: str, converge: Callable[[], None]) -> Outcome:
         """Run `converge` unless already applied; a refusal parks the invoice."""

@@ -92,6 +92,9 @@ class Seeder:
     def __init__(self, store: ClinikoStore, seed: int) -> None:
         self.store = store
         self.rng = random.Random(seed)
+        # Third-party payers draw from a stream of their own, so that adding them left every
+        # other seeded record as it was.
+        self.payers = random.Random(seed * 7919 + 14)
         self.pools = Pools(seed)
         self.latest = START
 
@@ -280,8 +283,35 @@ def _patients(s: Seeder, count: int, ref: dict[str, list[Row]]) -> list[Row]:
             if rng.random() < 0.05 else None,
         )
         _maybe_remove(s, row, deleted=False)
+        _maybe_billed_to_a_payer(s, row)
         rows.append(row)
     return s.load("patients", rows)
+
+
+# Third parties who pay for patients: (Cliniko's "Invoice to", their billing email, extra info).
+PLAN_MANAGERS = (
+    ("Coastal Plan Management\nPO Box 12\nGosford NSW 2250",
+     "accounts@coastalplans.example.com.au"),
+    ("Harbour Plan Partners Pty Ltd\nLevel 3, 20 Bridge St\nSydney NSW 2000",
+     "invoices@harbourplans.example.com.au"),
+)
+INSURERS = (
+    ("Sample Health Insurance\nClaims, GPO Box 9\nSydney NSW 2001",
+     "claims@samplehealth.example.com.au"),
+    ("Example Workers Cover Ltd\nPO Box 77\nParramatta NSW 2124",
+     "accounts@examplecover.example.com.au"),
+)
+
+
+def _maybe_billed_to_a_payer(s: Seeder, row: Row) -> None:
+    """About 5 % of patients are NDIS plan-managed, 4 % billed to an insurer (billing details)."""
+    payers, r = s.payers, s.payers.random()
+    if r < 0.05:
+        row["invoice_default_to"], row["invoice_email"] = payers.choice(PLAN_MANAGERS)
+        row["invoice_extra_information"] = f"NDIS participant 43{payers.randrange(10**7):07d}"
+    elif r < 0.09:
+        row["invoice_default_to"], row["invoice_email"] = payers.choice(INSURERS)
+        row["invoice_extra_information"] = f"Policy {payers.randrange(10**7, 10**8)}"
 
 
 def _maybe_remove(s: Seeder, row: Row, deleted: bool, share: float = 0.02) -> None:
@@ -326,6 +356,7 @@ def _invoices(s: Seeder, count: int, patients: list[Row], ref: dict[str, list[Ro
             patient_extra_information=f"Medicare: {patient['medicare']}"
             if patient and patient.get("medicare") and rng.random() < 0.3 else None,
         )
+        _address_to_the_payer(s, invoice, patient)
         if status in (20, 30):
             invoice["closed_at"] = format_ts(s.moment(created, min(created + timedelta(days=30),
                                                                    END + timedelta(days=1))))
@@ -348,6 +379,17 @@ def _invoices(s: Seeder, count: int, patients: list[Row], ref: dict[str, list[Ro
     s.load("invoices", invoices)
     s.load("invoice_items", items)
     s.load("individual_appointments", appointments)
+
+
+def _address_to_the_payer(s: Seeder, invoice: Row, patient: Row | None) -> None:
+    """A payer's patient: most invoices preload the patient's billing details.
+
+    "Invoice to" and the extra information; a few were made before those were set, and keep the
+    patient's own name and address.
+    """
+    if patient and patient.get("invoice_default_to") and s.payers.random() < 0.85:
+        invoice["invoice_to"] = patient["invoice_default_to"]
+        invoice["patient_extra_information"] = patient["invoice_extra_information"]
 
 
 def _item(s: Seeder, invoice: Row, source: Row, taxes: dict[str, Row], gst: Row, method: int,
