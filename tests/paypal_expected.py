@@ -27,6 +27,9 @@ The rules, as a clinic's finance team states them:
   last name, the address (address_1, address_2, city, state, post code, country code; AU when
   unset), and the first phone number when it is Australian (+61), typed as Cliniko types it
   (Mobile, Home, Fax, Pager; Work and others as OTHER).
+* A patient merged into another (`merged_with_patient`): their invoices go to the surviving
+  patient, recipient and rules as that patient's; the merged record's own email counts for
+  nothing (not shared with the survivor's).
 * Third-party payers: a patient whose billing details name one (`invoice_default_to`) has their
   invoices addressed to it. PayPal's recipient keeps the patient's name and shows the payer's
   name (the first line of the invoice's `invoice_to`, or of the patient's default when the
@@ -305,10 +308,18 @@ def read_clinic(
         if not gone(item):
             items[str(link_id(item, "invoice"))].append(item)
 
+    # A merged patient's invoices go to the surviving patient, as that one's billing details
+    # say; the merged record's own email is nobody's.
+    merged = {pid: link_id(p, "merged_with_patient") for pid, p in patients.items()}
+    merged = {pid: into for pid, into in merged.items() if into}
     # Archived patients count too when looking for a shared email (in this seed no archived
     # patient shares one, so the choice does not change what is expected).
-    emails = {pid: billing_email(p) for pid, p in patients.items() if usable(billing_email(p))}
-    no_email = {pid for pid, p in patients.items() if not billing_email(p)}
+    emails = {
+        pid: billing_email(p)
+        for pid, p in patients.items()
+        if pid not in merged and usable(billing_email(p))
+    }
+    no_email = {pid for pid, p in patients.items() if pid not in merged and not billing_email(p)}
     by_email: dict[str, list[str]] = defaultdict(list)
     for pid, email in emails.items():
         by_email[email.lower()].append(pid)
@@ -323,6 +334,8 @@ def read_clinic(
     for cid, invoice in invoices.items():
         status = int(invoice["status"])
         patient_id = str(link_id(invoice, "patient"))
+        while patient_id in merged:
+            patient_id = str(merged[patient_id])  # the surviving patient's billing details
         voided = (
             "deleted"
             if invoice.get("deleted_at")

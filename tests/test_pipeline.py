@@ -163,6 +163,10 @@ def assert_coverage(clinic: Clinic) -> None:
         and not clinic.invoices[w.cliniko_id]["invoice_to"].startswith(w.business_name)
     ]
     assert readdressed, "need a payer's invoice made before its billing details named the payer"
+    merged = {pid for pid, p in clinic.patients.items() if link_id(p, "merged_with_patient")}
+    assert any(link_id(clinic.invoices[w.cliniko_id], "patient") in merged for w in synced), (
+        "need an invoice of a merged patient, delivered to the patient it was merged into"
+    )
     statuses_synced = Counter(w.status for w in synced)
     assert statuses_synced["UNPAID"] >= 3 and statuses_synced["MARKED_AS_PAID"], statuses_synced
 

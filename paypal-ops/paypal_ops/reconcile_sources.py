@@ -82,13 +82,23 @@ def wanted_invoices(records: dict[str, list[dict[str, Any]]], rules: Rules) -> d
 def customer_emails(records: dict[str, list[dict[str, Any]]], rules: Rules) -> dict[str, str]:
     """Each patient's email as the sync sends it to PayPal (lower case), by customer id.
 
-    "" for a patient sent without one (`customers.missing_email: without_email`).
+    "" for a patient sent without one (`customers.missing_email: without_email`). A merged
+    patient's invoices go to the surviving patient's email.
     """
-    emails = {}
+    emails, merged = {}, {}
     for record in records["patients"]:
         out = map_record("patients", record, rules)
         if out and out[0].stream == "customers":
-            emails[out[0].record["customer_id"]] = (out[0].record["email"] or "").lower()
+            customer = out[0].record
+            if customer.get("merged_into"):
+                merged[customer["customer_id"]] = customer["merged_into"]
+            else:
+                emails[customer["customer_id"]] = (customer["email"] or "").lower()
+    for merged_id, survivor in merged.items():
+        for _ in range(5):  # a survivor merged later: followed as far as the sync does
+            survivor = merged.get(survivor, survivor)
+        if survivor in emails:
+            emails[merged_id] = emails[survivor]
     return emails
 
 

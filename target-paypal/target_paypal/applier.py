@@ -176,7 +176,8 @@ class DirtyInvoiceApplier:
         _note_approval(outcome, queue)
         if outcome.carries == inputs.recipient_in or outcome.result in ("conflict", "parked"):
             outcome.carries = None  # nothing new to note
-        outcome.owner, outcome.customer_id = owner, header["customer_id"]
+        # The customer whose recipient it carries: the survivor, for a merged patient's invoice.
+        outcome.owner, outcome.customer_id = owner, (customer or header)["customer_id"]
         if outcome.xref is not None:
             outcome.xref = replace(outcome.xref, owner=owner)
         return outcome
@@ -216,7 +217,7 @@ class DirtyInvoiceApplier:
                 reason=f"patient {customer_id}: {why}",
                 summary_reason=f"patient {why}",
             )
-        others = self.shared.get(customer_id)
+        others = self.shared.get(customer["customer_id"])  # the survivor's, if merged
         rule = customer.get("shared_email") or "park"
         if not others or rule == "allow":
             return None

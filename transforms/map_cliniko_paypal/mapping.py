@@ -135,6 +135,9 @@ def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     email: str | None = (
         (record.get("invoice_email") or "").strip() or (record.get("email") or "").strip()
     )
+    merged_into = record.get("merged_with_patient_id")
+    if merged_into:
+        return _merged(patient_id, str(merged_into), record)
     if not email and rules.missing_email == WITHOUT_EMAIL:
         email = None
     elif not email or len(email) > 254 or not EMAIL.match(email):
@@ -168,6 +171,16 @@ def map_patient(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         "phone": _phone(record.get("patient_phone_numbers")),
         "address": address,
         "shared_email": shared_email_rule(record, payer, rules),
+        "updated_at": record.get("updated_at"),
+    }
+
+
+def _merged(patient_id: str, survivor: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A patient merged into another: their invoices follow the survivor's billing details."""
+    return {
+        "customer_id": patient_id,
+        "merged_into": survivor,
+        "email": None,
         "updated_at": record.get("updated_at"),
     }
 

@@ -480,3 +480,19 @@ def test_tax_rates_rule_accepts_the_clinics_rates_only() -> None:
     assert one("invoice_items", item(tax_rate="0.0"))[0] == "invoice_lines"
     anything = replace(RULES, tax_rates=None)  # a rules file without the list
     assert one("invoice_items", item(tax_rate="15.0"), anything)[0] == "invoice_lines"
+
+
+def test_a_merged_patient_follows_the_patient_it_was_merged_into() -> None:
+    # Its own email (here invalid) is nobody's: the survivor's billing details apply.
+    merged = patient(
+        merged_with_patient_id="7783301", email="deb@example", archived_at="2025-01-01T00:00:00Z"
+    )
+    stream, c = one("patients", merged)
+    assert stream == "customers"
+    assert c == {
+        "customer_id": "7783300",
+        "merged_into": "7783301",
+        "email": None,
+        "updated_at": "2024-03-15T04:37:32Z",
+    }
+    assert_contract("customers", c)

@@ -285,7 +285,28 @@ def _patients(s: Seeder, count: int, ref: dict[str, list[Row]]) -> list[Row]:
         _maybe_remove(s, row, deleted=False)
         _maybe_billed_to_a_payer(s, row)
         rows.append(row)
+    _merge_duplicates(s, rows)
     return s.load("patients", rows)
+
+
+def _merge_duplicates(s: Seeder, rows: list[Row], merges: int = 3) -> None:
+    """A few patients entered twice, then merged: the duplicate keeps its invoices, archived.
+
+    The duplicate has the survivor's name and email, as a person entered twice would: those
+    must not count as an email two patients share.
+    """
+    if len(rows) < 2 * merges:
+        return
+    people = s.payers.sample(range(len(rows)), 2 * merges)
+    for duplicate, survivor in zip(people[::2], people[1::2], strict=True):
+        twin, kept = rows[duplicate], rows[survivor]
+        for name in ("first_name", "last_name", "email", "invoice_email"):
+            twin[name] = kept.get(name)
+        later = max(twin["created_at"], kept["created_at"])
+        stamp = format_ts(s.moment(datetime.fromisoformat(later.replace("Z", "+00:00")), END))
+        twin["merged_with_patient_id"] = kept["id"]
+        twin["merged_at"] = twin["archived_at"] = stamp
+        twin["updated_at"] = max(twin["updated_at"], stamp)
 
 
 # Third parties who pay for patients: (Cliniko's "Invoice to", their billing email, extra info).

@@ -1,5 +1,8 @@
 """What the applier reads to apply invoices: header, lines, customer, owner, xref, approval.
 
+The customer is the one the invoice's customer was merged into, if it was (Cliniko: a merged
+patient's invoices follow the surviving patient's billing details).
+
 The owner and the practitioner's name fill the memo's `{owner}` and `{practitioner}`.
 
 Read for many invoices at once (`read_inputs`), a few statements per batch of ids in one
@@ -76,7 +79,10 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
             customers.c.customer_id, customers.c.record, customers.c.recipient_in
         ).where(customers.c.customer_id.in_(batch))
         found.update((cid, (record, held_in)) for cid, record, held_in in conn.execute(query))
-    left_out = _left_out(conn, "customers", [c for c in wanted if c not in found])
+    _add_survivors(conn, found)
+    survivor_of = {cid: _survivor(found, cid) for cid in wanted}
+    missing = sorted({s for s in survivor_of.values() if s not in found})
+    left_out = _left_out(conn, "customers", missing)
     practitioner_ids = {h.get("practitioner_id") for h in headers.values()} - {None, ""}
     owner_of = _owners(conn, sorted(practitioner_ids))  # type: ignore[arg-type]
     xref_of: dict[str, Xref] = {}
@@ -90,13 +96,14 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
         if header is None:
             inputs[invoice_id] = InvoiceInputs(None, lines[invoice_id], None)
             continue
-        customer, recipient_in = found.get(header["customer_id"], (None, None))
+        survivor = survivor_of[header["customer_id"]]
+        customer, recipient_in = found.get(survivor, (None, None))
         owner, practitioner = owner_of.get(header.get("practitioner_id") or "", (None, None))
         inputs[invoice_id] = InvoiceInputs(
             header,
             lines[invoice_id],
             customer,
-            customer_left_out=left_out.get(header["customer_id"]) if customer is None else None,
+            customer_left_out=left_out.get(survivor) if customer is None else None,
             owner=owner,
             practitioner=practitioner,
             xref=xref_of.get(invoice_id),
@@ -105,6 +112,35 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
             untouched=invoice_id in untouched,
         )
     return inputs
+
+
+MERGE_HOPS = 5  # a patient merged into one merged later: followed this far
+
+
+def _add_survivors(conn: Connection, found: dict[str, tuple[dict, str | None]]) -> None:
+    """Read the customers that customers in `found` were merged into, into `found`."""
+    for _ in range(MERGE_HOPS):
+        wanted = {r.get("merged_into") for r, _ in found.values()} - set(found) - {None}
+        if not wanted:
+            return
+        for batch in id_batches(sorted(wanted)):  # type: ignore[arg-type]
+            query = sa.select(
+                customers.c.customer_id, customers.c.record, customers.c.recipient_in
+            ).where(customers.c.customer_id.in_(batch))
+            found.update((cid, (record, held_in)) for cid, record, held_in in conn.execute(query))
+        if wanted - set(found):
+            return  # a survivor not staged (yet): its invoices wait or are left out with it
+
+
+def _survivor(found: dict[str, tuple[dict, str | None]], customer_id: str) -> str:
+    """The customer whose recipient an invoice of `customer_id` goes to (merges followed)."""
+    seen = {customer_id}
+    while customer_id in found and found[customer_id][0].get("merged_into"):
+        customer_id = found[customer_id][0]["merged_into"]
+        if customer_id in seen:
+            break  # merged in a circle: not Cliniko's way, and never looped over
+        seen.add(customer_id)
+    return customer_id
 
 
 def _left_out(conn: Connection, stream: str, record_ids: list[str]) -> dict[str, tuple[str, str]]:

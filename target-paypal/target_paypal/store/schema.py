@@ -25,6 +25,8 @@ customers = sa.Table(
     # record was cut down to its IDs (NULL: it holds its full content).
     sa.Column("recipient_in", sa.String(40)),
     sa.Column("stripped_at", sa.DateTime(timezone=True)),
+    # The customer it was merged into: its invoices go to that one's recipient (`inputs`).
+    sa.Column("merged_into", sa.String(40)),
 )
 invoices = sa.Table(
     "invoices",

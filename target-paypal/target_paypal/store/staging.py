@@ -72,9 +72,10 @@ class Staging(EmailKey):
     def stage_customers(self, records: Iterable[dict[str, Any]]) -> None:
         """Upsert customers, marking dirty the invoices whose recipient may change.
 
-        Invoices become dirty for a customer that is new or changed, and for every customer
-        sharing its old or new email (the shared-email rule may now apply). A customer cut
-        down to its IDs (`kept`) that comes again unchanged stays cut down.
+        Invoices become dirty for a customer that is new or changed, for every customer merged
+        into it, and for every customer sharing its old or new email (the shared-email rule may
+        now apply). A customer cut down to its IDs (`kept`) that comes again unchanged stays cut
+        down.
         """
         records = _last_per_key(records, "customer_id")
         hashes = {r["customer_id"]: self.hash_email(r.get("email")) for r in records}
@@ -99,6 +100,7 @@ class Staging(EmailKey):
                     "staged_at": now,
                     "recipient_in": None,
                     "stripped_at": None,
+                    "merged_into": r.get("merged_into"),
                 }
                 for r in changed
             ]
@@ -108,6 +110,10 @@ class Staging(EmailKey):
             emails |= {hashes[cid] for cid in changed_ids}
             for batch in id_batches(changed_ids):
                 _mark_dirty(conn, invoices.c.customer_id.in_(batch))
+                merged = sa.select(customers.c.customer_id).where(
+                    customers.c.merged_into.in_(batch)
+                )
+                _mark_dirty(conn, invoices.c.customer_id.in_(merged))  # theirs follow this one
             for batch in id_batches(sorted(e for e in emails if e)):
                 sharing = sa.select(customers.c.customer_id).where(
                     customers.c.email_hash.in_(batch)
