@@ -66,14 +66,19 @@ class CustomerDirectory(StoreBase):
         """The invoices in PayPal, in these statuses, whose patient has no email.
 
         PayPal holds them without a recipient email (`customers.missing_email: without_email`).
-        In Cliniko id order.
+        A merged patient's invoices go by the patient it was merged into. In Cliniko id order.
         """
+        survivor = customers.alias("survivor")
         query = (
             sa.select(xrefs)
             .join(invoices, invoices.c.invoice_id == xrefs.c.invoice_id)
             .join(customers, customers.c.customer_id == invoices.c.customer_id)
+            .outerjoin(survivor, survivor.c.customer_id == customers.c.merged_into)
             .where(
-                customers.c.email_hash.is_(None),
+                sa.or_(
+                    sa.and_(customers.c.merged_into.is_(None), customers.c.email_hash.is_(None)),
+                    sa.and_(survivor.c.customer_id.is_not(None), survivor.c.email_hash.is_(None)),
+                ),
                 xrefs.c.paypal_id.is_not(None),
                 xrefs.c.paypal_status.in_(list(statuses)),
             )
