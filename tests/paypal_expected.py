@@ -49,7 +49,7 @@ import os
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -178,6 +178,24 @@ def addressed_to(invoice: dict[str, Any], patient: dict[str, Any]) -> str | None
     return named
 
 
+def custom_fields(patient: dict[str, Any]) -> dict[str, str]:
+    """The patient's custom fields by name, as Cliniko shows them: a text, or the selected
+    options' names joined by ", "; archived sections and fields left out."""
+    found: dict[str, str] = defaultdict(str)
+    for section in (patient.get("custom_fields") or {}).get("sections") or []:
+        if section.get("archived"):
+            continue
+        for item in section.get("fields") or []:
+            if item.get("archived"):
+                continue
+            if item.get("type") in ("checkboxes", "radiobuttons"):
+                chosen = [o["name"] for o in item.get("options") or [] if o.get("selected")]
+                found[item["name"]] = ", ".join(chosen)
+            else:
+                found[item["name"]] = shown(item.get("value")) or ""
+    return found
+
+
 def usable(email: str) -> bool:
     return bool(email) and len(email) <= 254 and EMAIL.match(email) is not None
 
@@ -288,6 +306,7 @@ def read_clinic(
     without_email: bool = False,
     memo: str = "Cliniko invoice {number}, owner {owner}",
     extra_information: str = "none",
+    skip_patient: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Clinic:
     """What PayPal should hold now. `was_in_paypal`: Cliniko ids PayPal already had, so that a
     Closed, archived or deleted one is expected CANCELLED rather than absent. `invoicer`: the
@@ -295,9 +314,13 @@ def read_clinic(
     mode): open invoices stay DRAFT; paid ones are still MARKED_AS_PAID. `without_email`
     (`customers.missing_email: without_email`): a patient with no email at all (both empty)
     has their invoices in PayPal without a recipient email; an invalid email is still parked.
-    `memo`: the rules' `invoices.memo`, with `{number}`, `{owner}` and `{practitioner}` (the
+    `memo`: the rules' `invoices.memo`, with `{number}`, `{owner}`, `{custom[Name]}` (the
+    patient's custom field, empty when absent) and `{practitioner}` (the
     practitioner's `display_name`, else "practitioner unknown"). `extra_information`: the
-    rules' `bill_to.extra_information` (none, additional_info, note, memo or line)."""
+    rules' `bill_to.extra_information` (none, additional_info, note, memo or line).
+    `skip_patient`: a `filters.patients` skip rule, as a test of a Cliniko patient; a skipped
+    patient's invoices (or those of a patient merged into one) stay out, and its email is
+    nobody's."""
     invoicer = project_invoicer() if invoicer is None else invoicer
     patients = {p["id"]: p for p in cliniko.records("patients")}
     practitioners = {p["id"]: p for p in cliniko.records("practitioners")}
@@ -312,12 +335,13 @@ def read_clinic(
     # say; the merged record's own email is nobody's.
     merged = {pid: link_id(p, "merged_with_patient") for pid, p in patients.items()}
     merged = {pid: into for pid, into in merged.items() if into}
+    skipped = {pid for pid, p in patients.items() if skip_patient and skip_patient(p)}
     # Archived patients count too when looking for a shared email (in this seed no archived
     # patient shares one, so the choice does not change what is expected).
     emails = {
         pid: billing_email(p)
         for pid, p in patients.items()
-        if pid not in merged and usable(billing_email(p))
+        if pid not in merged and pid not in skipped and usable(billing_email(p))
     }
     no_email = {pid for pid, p in patients.items() if pid not in merged and not billing_email(p)}
     by_email: dict[str, list[str]] = defaultdict(list)
@@ -334,6 +358,7 @@ def read_clinic(
     for cid, invoice in invoices.items():
         status = int(invoice["status"])
         patient_id = str(link_id(invoice, "patient"))
+        skip = patient_id in skipped
         while patient_id in merged:
             patient_id = str(merged[patient_id])  # the surviving patient's billing details
         voided = (
@@ -353,6 +378,9 @@ def read_clinic(
                 continue
         elif status == OPEN_CREDIT:
             left_out[cid] = "status 40 (Open credit): parked"
+            continue
+        elif skip or patient_id in skipped:
+            left_out[cid] = f"patient {patient_id} skipped by a filter"
             continue
         elif patient_id not in emails and not (without_email and patient_id in no_email):
             left_out[cid] = f"patient {patient_id} has no usable email: parked"
@@ -379,6 +407,7 @@ def read_clinic(
                 practitioners.get(str(link_id(invoice, "practitioner")), {}).get("display_name")
                 or "practitioner unknown"
             ),
+            custom=custom_fields(patient),
         )
         expected[cid] = Expected(
             cliniko_id=cid,

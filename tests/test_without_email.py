@@ -8,8 +8,10 @@ matching Cliniko.
 
 The same rules put the practitioner's name on the memo (`{practitioner}`) and the invoice's
 extra patient information in the recipient's additional information (`bill_to.
-extra_information: additional_info`: an NDIS participant or policy number for the payer), so
-the run also checks that both reach every PayPal invoice through the tap and mapper.
+extra_information: additional_info`: an NDIS participant or policy number for the payer), and
+the patient's "Funding type" custom field on the memo, while a patient filter on that field
+skips workers-cover patients; so the run also checks that these reach every PayPal invoice
+through the tap and mapper.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 from paypal_expected import (
     billing_email,
+    custom_fields,
     link_id,
     paypal_by_reference,
     paypal_problems,
@@ -31,8 +34,13 @@ from test_pipeline import CLINIC, JOB, SHIPPED_RULES
 
 from target_paypal.store import Store
 
-MEMO = "Cliniko invoice {number}, owner {owner}, seen by {practitioner}"
+MEMO = "Cliniko invoice {number}, owner {owner}, seen by {practitioner}, {custom[Funding type]}"
 EXTRA = "additional_info"
+WORKERS_COVER = "Workers cover"  # skipped by a patient filter on a custom field
+
+
+def workers_cover(patient: dict) -> bool:
+    return custom_fields(patient)["Funding type"] == WORKERS_COVER
 
 
 def rules_without_email(folder: Path) -> Path:
@@ -44,6 +52,12 @@ def rules_without_email(folder: Path) -> Path:
     assert shipped_memo in text, "the shipped mapping.yaml's memo changed"
     assert "  extra_information: none\n" in text, "the shipped bill_to.extra_information moved"
     text = text.replace("  extra_information: none\n", "  extra_information: additional_info\n")
+    assert "  patients: []\n" in text, "the shipped filters.patients moved"
+    text = text.replace(
+        "  patients: []\n",
+        f"  patients:\n    - keep: \"custom('Funding type') != '{WORKERS_COVER}'\"\n"
+        "      action: skip\n      reason: workers cover is claimed through the insurer's portal\n",
+    )
     path.write_text(text.replace(shipped_memo, f'memo: "{MEMO}"'))
     return path
 
@@ -62,6 +76,7 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
         without_email=True,
         memo=MEMO,
         extra_information=EXTRA,
+        skip_patient=workers_cover,
     )
     no_email = {pid for pid, p in before.patients.items() if not billing_email(p)}
     # A patient with an open invoice gets a typo for an email: still parked, to be corrected.
@@ -78,6 +93,7 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
         without_email=True,
         memo=MEMO,
         extra_information=EXTRA,
+        skip_patient=workers_cover,
     )
     sent_without = {c for c, w in clinic.expected.items() if w.patient_id in no_email}
     open_without = {c for c in sent_without if clinic.expected[c].status == "UNPAID"}
@@ -85,6 +101,8 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     assert typo_invoice in clinic.left_out
     extra = {w.additional_info.split()[0] for w in clinic.expected.values() if w.additional_info}
     assert {"NDIS", "Policy", "Medicare:"} <= extra, f"the seed lacks extra information: {extra}"
+    assert any("skipped by a filter" in why for why in clinic.left_out.values())
+    assert any(w.memo.endswith(", NDIS plan managed") for w in clinic.expected.values())
 
     project.run(JOB)
 

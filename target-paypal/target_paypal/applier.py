@@ -32,8 +32,8 @@ from target_paypal.store import InvoiceInputs, Store
 from target_paypal.store.approvals import HOLD, STAY_OUT, Gate, gate
 from target_paypal.store.kept import recipient_cut
 from target_paypal.store.runs import InvoiceOutcome
+from target_paypal.templates import fill_templates
 
-UNKNOWN_PRACTITIONER = "practitioner unknown"  # the memo's {practitioner} without a name
 WRITE_BATCH = 100  # outcomes written to the store in one transaction
 WRITE_SECONDS = 1.0  # ... or as soon as the first of them has waited this long
 
@@ -155,10 +155,7 @@ class DirtyInvoiceApplier:
             if held is not None:
                 return held
         owner = inputs.owner or UNASSIGNED
-        if header.get("memo"):
-            memo = header["memo"].replace("{owner}", owner)
-            memo = memo.replace("{practitioner}", inputs.practitioner or UNKNOWN_PRACTITIONER)
-            header = {**header, "memo": memo[:500]}
+        header = fill_templates(header, owner, inputs.practitioner, customer)
         if customer is not None and recipient_cut(header, inputs.lines, customer):
             held_in = self.invoices.client.get_invoice(inputs.recipient_in or "") or {}
             customer = customer_from_paypal(customer, held_in)

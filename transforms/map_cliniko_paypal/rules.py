@@ -19,6 +19,7 @@ from jsonschema.exceptions import ValidationError
 
 from map_cliniko_paypal import approvals
 from map_cliniko_paypal.approvals import Approval
+from map_cliniko_paypal.custom_fields import TEMPLATE, names_in
 
 DEFAULT_FILE = "mapping.yaml"
 MEMO_FIELDS = {
@@ -92,6 +93,8 @@ class Rules:
     approvals: tuple[Approval, ...] = ()
     # Days an invoice may wait for approval before an alert fires (None: never).
     alert_after_days: int | None = 3
+    # The patients' custom fields the templates name ({custom[Name]}): customers carry these.
+    custom_field_names: tuple[str, ...] = ()
 
 
 @cache
@@ -251,6 +254,37 @@ def _approval_problems(data: dict[str, Any], root: yaml.Node | None) -> list[tup
     return found
 
 
+def _template_problems(data: dict[str, Any], root: yaml.Node | None) -> list[tuple[int, str]]:
+    """`invoices.memo` names known fields only; a custom field is written `{custom[Name]}`."""
+    found: list[tuple[int, str]] = []
+    invoices = data.get("invoices") or {}
+    for key, allowed in (("memo", MEMO_FIELDS), ("note", set())):
+        template = invoices.get(key)
+        if not template:
+            continue
+        line = _line(_node_at(root, ["invoices", key])[0])
+        if "{custom" in template.replace("{{", "") and not TEMPLATE.search(template):
+            found.append((line, f"invoices.{key}: write a custom field as {{custom[Field name]}}"))
+            continue
+        if key == "note":
+            continue  # the note is fixed text, with custom fields only
+        try:
+            names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        except ValueError as exc:
+            found.append((line, f"invoices.{key}: {exc}"))
+            continue
+        unknown = {n for n in names if not TEMPLATE.fullmatch("{" + n + "}")} - allowed
+        if unknown:
+            found.append(
+                (
+                    line,
+                    f"invoices.{key}: unknown field(s) {', '.join(sorted(unknown))} "
+                    f"(allowed: {', '.join(sorted(allowed))}, custom[Field name])",
+                )
+            )
+    return found
+
+
 def _semantic_problems(data: dict[str, Any], root: yaml.Node | None) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     zone = data.get("time_zone")
@@ -261,22 +295,7 @@ def _semantic_problems(data: dict[str, Any], root: yaml.Node | None) -> list[tup
             found.append(
                 (_line(_node_at(root, ["time_zone"])[0]), f"time_zone: unknown time zone {zone!r}")
             )
-    memo = (data.get("invoices") or {}).get("memo")
-    if memo:
-        try:
-            names = {f for _, f, _, _ in string.Formatter().parse(memo) if f is not None}
-        except ValueError as exc:
-            names, bad = set(), str(exc)
-            found.append((_line(_node_at(root, ["invoices", "memo"])[0]), f"invoices.memo: {bad}"))
-        unknown = names - MEMO_FIELDS
-        if unknown:
-            found.append(
-                (
-                    _line(_node_at(root, ["invoices", "memo"])[0]),
-                    f"invoices.memo: unknown field(s) {', '.join(sorted(unknown))} "
-                    f"(allowed: {', '.join(sorted(MEMO_FIELDS))})",
-                )
-            )
+    found.extend(_template_problems(data, root))
     for stream, entries in (data.get("filters") or {}).items():
         for index, entry in enumerate(entries or []):
             expression = entry if isinstance(entry, str) else entry["keep"]
@@ -341,6 +360,9 @@ def build(data: dict[str, Any]) -> Rules:
             Approval(name=e["name"], when=e["when"]) for e in held.get("invoices") or []
         ),
         alert_after_days=int(alert) if alert is not None else None,
+        custom_field_names=names_in(
+            invoices.get("memo", defaults.memo), invoices.get("note", defaults.note)
+        ),
     )
 
 

@@ -329,7 +329,7 @@ def test_the_three_forms_and_the_shipped_examples_validate() -> None:
     data = yaml.safe_load(examples)
     assert [e["name"] for e in data["approvals"]["invoices"]] == [
         OVER.name,
-        PAYER.name,
+        "extra patient information",
         DR.name,
     ]
 

@@ -284,6 +284,7 @@ def _patients(s: Seeder, count: int, ref: dict[str, list[Row]]) -> list[Row]:
         )
         _maybe_remove(s, row, deleted=False)
         _maybe_billed_to_a_payer(s, row)
+        row["custom_fields"] = _custom_fields(s, row)
         rows.append(row)
     _merge_duplicates(s, rows)
     return s.load("patients", rows)
@@ -322,6 +323,41 @@ INSURERS = (
     ("Example Workers Cover Ltd\nPO Box 77\nParramatta NSW 2124",
      "accounts@examplecover.example.com.au"),
 )
+
+
+# The clinic's custom patient fields (Settings → Custom fields): tokens are the clinic's own.
+FUNDING_TYPES = ("Self-funded", "NDIS plan managed", "Private health insurance", "Workers cover")
+
+
+def _custom_fields(s: Seeder, row: Row) -> dict[str, Any]:
+    """The patient's custom fields: a Funding section, and an archived intake section.
+
+    Funding holds the NDIS number (plan-managed patients have theirs) and the funding type.
+    """
+    extra = str(row.get("invoice_extra_information") or "")
+    ndis = extra.rsplit(" ", 1)[-1] if extra.startswith("NDIS") else ""
+    if ndis:
+        funding = FUNDING_TYPES[1]
+    elif extra.startswith("Policy"):
+        funding = FUNDING_TYPES[2 + s.payers.randrange(2)]
+    else:
+        funding = FUNDING_TYPES[0] if s.payers.random() < 0.3 else None
+    options = [{"name": name, "token": f"5f1d0c3e-0000-4000-8000-00000000001{n}",
+                "archived": False, "selected": name == funding}
+               for n, name in enumerate(FUNDING_TYPES)]
+    return {"sections": [
+        {"name": "Funding", "token": "5f1d0c3e-0000-4000-8000-000000000001", "archived": False,
+         "fields": [
+             {"name": "NDIS number", "type": "text", "archived": False,
+              "token": "5f1d0c3e-0000-4000-8000-000000000002", "value": ndis},
+             {"name": "Funding type", "type": "radiobuttons", "archived": False,
+              "token": "5f1d0c3e-0000-4000-8000-000000000003", "options": options,
+              "other": {"enabled": False, "archived": False, "selected": False, "value": ""}},
+         ]},
+        {"name": "Old intake", "token": "5f1d0c3e-0000-4000-8000-000000000004", "archived": True,
+         "fields": [{"name": "NDIS number", "type": "text", "archived": False,
+                     "token": "5f1d0c3e-0000-4000-8000-000000000005", "value": "old"}]},
+    ]}
 
 
 def _maybe_billed_to_a_payer(s: Seeder, row: Row) -> None:

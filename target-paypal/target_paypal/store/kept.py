@@ -52,7 +52,8 @@ LINE_FIELDS = (
     "line_id", "invoice_id", "position", "quantity", "unit_amount", "tax_name", "tax_percent",
     "discount_percent", "discount_amount", "item_date", "deleted", "updated_at",
 )  # fmt: skip
-CUSTOMER_FIELDS = ("customer_id", "merged_into", "shared_email", "updated_at")
+# The custom fields the templates name stay too: a later invoice of theirs still needs them.
+CUSTOMER_FIELDS = ("customer_id", "merged_into", "shared_email", "custom_fields", "updated_at")
 
 
 def is_kept(record: dict[str, Any] | None) -> bool:
