@@ -336,6 +336,7 @@ def _custom_fields(s: Seeder, row: Row) -> dict[str, Any]:
     """
     extra = str(row.get("invoice_extra_information") or "")
     ndis = extra.rsplit(" ", 1)[-1] if extra.startswith("NDIS") else ""
+    funding: str | None
     if ndis:
         funding = FUNDING_TYPES[1]
     elif extra.startswith("Policy"):
