@@ -18,6 +18,7 @@ from map_cliniko_paypal.values import text
 
 TEMPLATE = re.compile(r"\{custom\[([^\]{}]+)\]\}")  # {custom[NDIS number]}
 VALUE_MAX = 1000
+NAME_MAX = 200
 
 
 def by_name(custom_fields: Any) -> dict[str, str | None]:
@@ -32,7 +33,7 @@ def by_name(custom_fields: Any) -> dict[str, str | None]:
                 continue
             name = text(field.get("name"))
             if name:
-                found[name] = _value(field)
+                found[name[:NAME_MAX]] = _value(field)
     return found
 
 

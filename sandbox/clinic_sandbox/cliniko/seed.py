@@ -95,6 +95,7 @@ class Seeder:
         # Third-party payers draw from a stream of their own, so that adding them left every
         # other seeded record as it was.
         self.payers = random.Random(seed * 7919 + 14)
+        self.custom = random.Random(seed * 7919 + 15)  # custom fields: a stream of their own
         self.pools = Pools(seed)
         self.latest = START
 
@@ -339,10 +340,12 @@ def _custom_fields(s: Seeder, row: Row) -> dict[str, Any]:
     funding: str | None
     if ndis:
         funding = FUNDING_TYPES[1]
+    elif str(row.get("invoice_default_to")).startswith("Example Workers Cover"):
+        funding = FUNDING_TYPES[3]
     elif extra.startswith("Policy"):
-        funding = FUNDING_TYPES[2 + s.payers.randrange(2)]
+        funding = FUNDING_TYPES[2]
     else:
-        funding = FUNDING_TYPES[0] if s.payers.random() < 0.3 else None
+        funding = FUNDING_TYPES[0] if s.custom.random() < 0.3 else None
     options = [{"name": name, "token": f"5f1d0c3e-0000-4000-8000-00000000001{n}",
                 "archived": False, "selected": name == funding}
                for n, name in enumerate(FUNDING_TYPES)]
