@@ -13,7 +13,14 @@ from bench.sandbox import API_KEY, CLIENT_ID, CLIENT_SECRET, Sandbox
 from tap_cliniko.registry import all_definitions
 from target_paypal.store import Store
 
-BILLING_STREAMS = ("users", "practitioners", "patients", "invoices", "invoice_items")
+BILLING_STREAMS = (
+    "users",
+    "practitioners",
+    "patients",
+    "invoices",
+    "invoice_items",
+    "individual_appointments",
+)
 
 
 def billing_endpoints() -> int:

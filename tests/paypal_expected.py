@@ -307,6 +307,7 @@ def read_clinic(
     memo: str = "Cliniko invoice {number}, owner {owner}",
     extra_information: str = "none",
     skip_patient: Callable[[dict[str, Any]], bool] | None = None,
+    line_description: str | None = None,
 ) -> Clinic:
     """What PayPal should hold now. `was_in_paypal`: Cliniko ids PayPal already had, so that a
     Closed, archived or deleted one is expected CANCELLED rather than absent. `invoicer`: the
@@ -320,11 +321,14 @@ def read_clinic(
     rules' `bill_to.extra_information` (none, additional_info, note, memo or line).
     `skip_patient`: a `filters.patients` skip rule, as a test of a Cliniko patient; a skipped
     patient's invoices (or those of a patient merged into one) stay out, and its email is
-    nobody's."""
+    nobody's. `line_description`: the rules' `invoices.line_description`, with `{number}`,
+    `{practitioner}` and `{service_date}` (the Sydney day of the invoice's appointment, else
+    "date unknown")."""
     invoicer = project_invoicer() if invoicer is None else invoicer
     patients = {p["id"]: p for p in cliniko.records("patients")}
     practitioners = {p["id"]: p for p in cliniko.records("practitioners")}
     invoices = {i["id"]: i for i in cliniko.records("invoices")}
+    appointments = {a["id"]: a for a in cliniko.records("individual_appointments")}
     all_items = cliniko.records("invoice_items")
     items: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for item in all_items:
@@ -400,15 +404,23 @@ def read_clinic(
         patient = patients.get(patient_id, {})
         extra = shown(invoice.get("patient_extra_information"))
         placed = extra if extra_information != "none" else None
-        the_memo = memo.format(
-            number=invoice["number"],
-            owner=OWNER,
-            practitioner=(
+        appointment = appointments.get(str(link_id(invoice, "appointment")))
+        fields = {
+            "number": invoice["number"],
+            "owner": OWNER,
+            "practitioner": (
                 practitioners.get(str(link_id(invoice, "practitioner")), {}).get("display_name")
                 or "practitioner unknown"
             ),
-            custom=custom_fields(patient),
-        )
+            "custom": custom_fields(patient),
+            "service_date": (
+                sydney_date(appointment["starts_at"]) if appointment else "date unknown"
+            ),
+        }
+        the_memo = memo.format(**fields)
+        the_line = line_description.format(**fields) if line_description else None
+        if placed and extra_information == "line":
+            the_line = "\n\n".join(part for part in (the_line, placed) if part)
         expected[cid] = Expected(
             cliniko_id=cid,
             number=f"CLK-{invoice['number']}",
@@ -436,7 +448,7 @@ def read_clinic(
             phones=recipient_phones(patient),
             business_name=addressed_to(invoice, patient),
             additional_info=placed if extra_information == "additional_info" else None,
-            line_description=placed if extra_information == "line" else None,
+            line_description=the_line,
             invoicer=invoicer,
         )
     return Clinic(invoices, patients, dict(items), all_items, emails, shared, expected, left_out)

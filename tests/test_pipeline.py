@@ -45,7 +45,7 @@ from target_paypal.store import Store
 JOB = "cliniko-to-paypal"
 # Small enough for a quick run, big enough to hold every case (asserted in `assert_coverage`).
 CLINIC = {"seed": 42, "patients": 120, "invoices": 200}
-# Every list request of the job's five streams (practitioners reads active and inactive).
+# Every list request of the job's six streams (practitioners reads active and inactive).
 ONE_REQUEST_PER_STREAM = {
     "/v1/patients": 1,
     "/v1/invoices": 1,
@@ -53,6 +53,7 @@ ONE_REQUEST_PER_STREAM = {
     "/v1/practitioners": 1,
     "/v1/practitioners/inactive": 1,
     "/v1/users": 1,
+    "/v1/individual_appointments": 1,
 }
 INVOICES_PATH = "/v2/invoicing/invoices/"
 # The clinic's ABN and website, set as a clinic would (environment; meltano.yml's dev

@@ -10,13 +10,15 @@ The same rules put the practitioner's name on the memo (`{practitioner}`) and th
 extra patient information in the recipient's additional information (`bill_to.
 extra_information: additional_info`: an NDIS participant or policy number for the payer), and
 the patient's "Funding type" custom field on the memo, while a patient filter on that field
-skips workers-cover patients; so the run also checks that these reach every PayPal invoice
-through the tap and mapper.
+skips workers-cover patients, and each line says when and by whom the patient was seen
+(`invoices.line_description` with `{service_date}`, from the appointments stream); so the run
+also checks that these reach every PayPal invoice through the tap and mapper.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,7 @@ from target_paypal.store import Store
 
 MEMO = "Cliniko invoice {number}, owner {owner}, seen by {practitioner}, {custom[Funding type]}"
 EXTRA = "additional_info"
+LINE = "Seen {service_date} by {practitioner}"
 WORKERS_COVER = "Workers cover"  # skipped by a patient filter on a custom field
 
 
@@ -52,6 +55,8 @@ def rules_without_email(folder: Path) -> Path:
     assert shipped_memo in text, "the shipped mapping.yaml's memo changed"
     assert "  extra_information: none\n" in text, "the shipped bill_to.extra_information moved"
     text = text.replace("  extra_information: none\n", "  extra_information: additional_info\n")
+    assert "  line_description: null\n" in text, "the shipped line_description moved"
+    text = text.replace("  line_description: null\n", f'  line_description: "{LINE}"\n')
     assert "  patients: []\n" in text, "the shipped filters.patients moved"
     text = text.replace(
         "  patients: []\n",
@@ -77,6 +82,7 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
         memo=MEMO,
         extra_information=EXTRA,
         skip_patient=workers_cover,
+        line_description=LINE,
     )
     no_email = {pid for pid, p in before.patients.items() if not billing_email(p)}
     # A patient with an open invoice gets a typo for an email: still parked, to be corrected.
@@ -94,6 +100,7 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
         memo=MEMO,
         extra_information=EXTRA,
         skip_patient=workers_cover,
+        line_description=LINE,
     )
     sent_without = {c for c, w in clinic.expected.items() if w.patient_id in no_email}
     open_without = {c for c in sent_without if clinic.expected[c].status == "UNPAID"}
@@ -103,6 +110,9 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     assert {"NDIS", "Policy", "Medicare:"} <= extra, f"the seed lacks extra information: {extra}"
     assert any("skipped by a filter" in why for why in clinic.left_out.values())
     assert any(w.memo.endswith(", NDIS plan managed") for w in clinic.expected.values())
+    seen = [w.line_description or "" for w in clinic.expected.values()]
+    assert any(s.startswith("Seen date unknown by ") for s in seen), "no invoice lacks a visit"
+    assert sum(bool(re.match(r"Seen \d{4}-\d\d-\d\d by \w", s)) for s in seen) > 10
 
     project.run(JOB)
 

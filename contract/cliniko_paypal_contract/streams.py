@@ -13,6 +13,7 @@ KEYS = {
     "rejects": "record_id",
     "practitioners": "practitioner_id",
     "owners": "user_id",
+    "appointments": "appointment_id",
 }
 
 # The Cliniko stream each contract stream is mapped from (`rejects` carries records of any).
@@ -22,6 +23,7 @@ CLINIKO_STREAM = {
     "invoice_lines": "invoice_items",
     "practitioners": "practitioners",
     "owners": "users",
+    "appointments": "individual_appointments",
 }
 
 # The other way round: the contract stream a Cliniko stream's records become.

@@ -155,7 +155,9 @@ class DirtyInvoiceApplier:
             if held is not None:
                 return held
         owner = inputs.owner or UNASSIGNED
-        header = fill_templates(header, owner, inputs.practitioner, customer)
+        header = fill_templates(
+            header, owner, inputs.practitioner, customer, service_date=inputs.service_date
+        )
         if customer is not None and recipient_cut(header, inputs.lines, customer):
             held_in = self.invoices.client.get_invoice(inputs.recipient_in or "") or {}
             customer = customer_from_paypal(customer, held_in)

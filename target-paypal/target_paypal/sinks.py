@@ -99,6 +99,7 @@ class StagingSink(BatchSink):
             "invoice_lines": self.store.stage_lines,
             "practitioners": self.store.stage_practitioners,
             "owners": self.store.stage_owners,
+            "appointments": self.store.stage_appointments,
             "rejects": self._left_out,
         }[self.stream_name]
         stage(records)

@@ -11,6 +11,7 @@ CLINIKO_NAMES = {
     "invoice_lines": "invoice items",
     "practitioners": "practitioners",
     "owners": "users",
+    "appointments": "appointments",
 }
 # The order a finance user reads them in; every invoice of a run ends in exactly one.
 # `held`: waiting for approval, a draft in PayPal (paypal-ops approvals).

@@ -64,13 +64,11 @@ def place_extra_information(record: dict[str, Any], mapped: dict[str, Any], rule
             )
         mapped["additional_info"] = extra
         return
-    if where == "line":
-        combined = extra
-    else:
-        combined = "\n\n".join(part for part in (mapped.get(where), extra) if part)
+    field = "line_description" if where == "line" else where
+    combined = "\n\n".join(part for part in (mapped.get(field), extra) if part)
     if len(combined) > LIMITS[where]:
         raise Reject(
             f"patient_extra_information makes the {where} longer than PayPal's "
             f"{LIMITS[where]} characters: shorten it in Cliniko"
         )
-    mapped["line_description" if where == "line" else where] = combined
+    mapped[field] = combined

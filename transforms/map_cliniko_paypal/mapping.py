@@ -16,7 +16,7 @@ from map_cliniko_paypal.bill_to import first_line, place_extra_information
 from map_cliniko_paypal.custom_fields import KeepCustom, by_name
 from map_cliniko_paypal.patients import map_patient
 from map_cliniko_paypal.rules import Rules
-from map_cliniko_paypal.staff import map_practitioner, map_user
+from map_cliniko_paypal.staff import map_appointment, map_practitioner, map_user
 from map_cliniko_paypal.values import (
     Reject,
     Skip,
@@ -138,6 +138,7 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         raise Reject("calculation_method is neither 2 (tax exclusive) nor 3 (tax inclusive)")
     target_status, held = _status(record, rules)
     practitioner = record.get("practitioner_id")
+    appointment = record.get("appointment_id")
     ids = {
         "number": number,
         "invoice_id": invoice_id,
@@ -147,6 +148,7 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         "owner": "{owner}",  # resolved by target-paypal, which knows the practitioner's user
         "practitioner": "{practitioner}",  # the practitioner's name: target-paypal's too
         "custom": KeepCustom(),  # the patient's custom fields: target-paypal's too
+        "service_date": "{service_date}",  # the appointment's date: target-paypal's too
     }
     paid = target_status == "PAID"
     payment_date = None
@@ -159,6 +161,7 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         "invoice_id": invoice_id,
         "customer_id": str(required(record, "patient_id")),
         "practitioner_id": str(practitioner) if practitioner else None,
+        "appointment_id": str(appointment) if appointment else None,
         "invoice_number": invoice_number,
         "invoice_date": date_in_zone(record.get("issue_date"), rules.time_zone, "issue_date"),
         "currency_code": rules.currency_code,
@@ -167,6 +170,7 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         "payment_term": dict(rules.payment_term) if rules.payment_term else None,
         "note": rules.note,
         "memo": rules.memo.format(**ids)[:500] if rules.memo else None,
+        "line_description": _line_description(rules, ids),
         "payment_date": payment_date,
         "payment_method": rules.payment_method if paid else None,
         "total": money(total, "total_amount") if total not in (None, "") else None,
@@ -179,6 +183,16 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     if held is not None:
         mapped["approval"] = _approval(held, record, rules)
     return mapped
+
+
+def _line_description(rules: Rules, ids: dict[str, Any]) -> str | None:
+    """`invoices.line_description` with the invoice's number (the rest filled by the target)."""
+    if not rules.line_description:
+        return None
+    line = rules.line_description.format(**ids)
+    if len(line) > 1000:
+        raise Reject("invoices.line_description is longer than PayPal's 1000 characters")
+    return line
 
 
 # --- approvals ----------------------------------------------------------------------------------
@@ -278,6 +292,7 @@ MAPPERS: dict[str, Callable[[dict[str, Any], Rules], dict[str, Any]]] = {
     "invoice_items": map_invoice_item,
     "practitioners": map_practitioner,
     "users": map_user,
+    "individual_appointments": map_appointment,
 }
 
 

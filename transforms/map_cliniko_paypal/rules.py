@@ -30,7 +30,10 @@ MEMO_FIELDS = {
     "patient_id",
     "owner",
     "practitioner",
+    "service_date",
 }
+# invoices.line_description: what every line shows the payer (no IDs, no owner).
+LINE_FIELDS = {"number", "practitioner", "service_date"}
 
 
 class RulesError(ValueError):
@@ -83,6 +86,8 @@ class Rules:
     payment_method: str = "OTHER"
     note: str | None = None
     memo: str | None = "Cliniko invoice {number}, owner {owner}"
+    # Each line's description, e.g. "Seen {service_date} by {practitioner}" (None: none).
+    line_description: str | None = None
     name_max_length: int = 200
     # The clinic's tax rates in percent; a line with any other rate is parked (None: any 0-100).
     tax_rates: frozenset[Decimal] | None = None
@@ -255,10 +260,10 @@ def _approval_problems(data: dict[str, Any], root: yaml.Node | None) -> list[tup
 
 
 def _template_problems(data: dict[str, Any], root: yaml.Node | None) -> list[tuple[int, str]]:
-    """`invoices.memo` names known fields only; a custom field is written `{custom[Name]}`."""
+    """Templates name known fields only; a custom field is written `{custom[Name]}`."""
     found: list[tuple[int, str]] = []
     invoices = data.get("invoices") or {}
-    for key, allowed in (("memo", MEMO_FIELDS), ("note", set())):
+    for key, allowed in (("memo", MEMO_FIELDS), ("note", set()), ("line_description", LINE_FIELDS)):
         template = invoices.get(key)
         if not template:
             continue
@@ -345,6 +350,7 @@ def build(data: dict[str, Any]) -> Rules:
         payment_method=invoices.get("payment_method", defaults.payment_method),
         note=invoices.get("note", defaults.note),
         memo=invoices.get("memo", defaults.memo),
+        line_description=invoices.get("line_description", defaults.line_description),
         name_max_length=items.get("name_max_length", defaults.name_max_length),
         tax_rates=(
             frozenset(Decimal(str(rate)) for rate in items["tax_rates"])
@@ -361,7 +367,9 @@ def build(data: dict[str, Any]) -> Rules:
         ),
         alert_after_days=int(alert) if alert is not None else None,
         custom_field_names=names_in(
-            invoices.get("memo", defaults.memo), invoices.get("note", defaults.note)
+            invoices.get("memo", defaults.memo),
+            invoices.get("note", defaults.note),
+            invoices.get("line_description"),
         ),
     )
 

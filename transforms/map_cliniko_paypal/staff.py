@@ -1,11 +1,11 @@
-"""Cliniko's practitioners and users: who an invoice's owner is, and the name it is seen by."""
+"""Cliniko's practitioners, users and appointments: an invoice's owner, who saw them, and when."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from map_cliniko_paypal.rules import Rules
-from map_cliniko_paypal.values import required, text
+from map_cliniko_paypal.values import date_in_zone, required, text
 
 
 def practitioner_name(record: dict[str, Any]) -> str | None:
@@ -34,5 +34,15 @@ def map_user(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
     return {
         "user_id": str(required(record, "id")),
         "owner": rules.owners_by_email.get(email, rules.default_owner),
+        "updated_at": record.get("updated_at"),
+    }
+
+
+def map_appointment(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    """A Cliniko appointment: its day in the clinic's zone, the date of service."""
+    starts = record.get("starts_at")
+    return {
+        "appointment_id": str(required(record, "id")),
+        "service_date": date_in_zone(starts, rules.time_zone, "starts_at") if starts else None,
         "updated_at": record.get("updated_at"),
     }

@@ -21,6 +21,7 @@ from cliniko_paypal_contract import CLINIKO_STREAM
 from target_paypal.store.approvals import Approval, read_approvals
 from target_paypal.store.directory import Xref, xref_from_row
 from target_paypal.store.schema import (
+    appointments,
     customers,
     dead_letters,
     invoice_lines,
@@ -43,6 +44,7 @@ class InvoiceInputs:
     customer_left_out: tuple[str, str] | None = None  # only read when the customer is missing
     owner: str | None = None
     practitioner: str | None = None  # the practitioner's display name
+    service_date: str | None = None  # the day of the invoice's appointment
     xref: Xref | None = None
     recipient_in: str | None = None  # a PayPal invoice holding the customer's recipient
     approval: Approval | None = None  # its row in the approval queue, if any
@@ -90,6 +92,8 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
         rows = conn.execute(sa.select(xrefs).where(xrefs.c.invoice_id.in_(batch))).mappings()
         xref_of.update((row["invoice_id"], xref_from_row(row)) for row in rows)
     approval_of = read_approvals(conn, list(headers))
+    appointment_ids = {h.get("appointment_id") for h in headers.values()} - {None, ""}
+    date_of = _service_dates(conn, sorted(appointment_ids))  # type: ignore[arg-type]
     inputs = {}
     for invoice_id in ids:
         header = headers.get(invoice_id)
@@ -106,12 +110,23 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
             customer_left_out=left_out.get(survivor) if customer is None else None,
             owner=owner,
             practitioner=practitioner,
+            service_date=date_of.get(header.get("appointment_id") or ""),
             xref=xref_of.get(invoice_id),
             recipient_in=recipient_in,
             approval=approval_of.get(invoice_id),
             untouched=invoice_id in untouched,
         )
     return inputs
+
+
+def _service_dates(conn: Connection, appointment_ids: list[str]) -> dict[str, str | None]:
+    """Map each staged appointment to its day."""
+    found: dict[str, str | None] = {}
+    for batch in id_batches(appointment_ids):
+        query = sa.select(appointments.c.appointment_id, appointments.c.service_date)
+        rows = conn.execute(query.where(appointments.c.appointment_id.in_(batch)))
+        found.update((key, day) for key, day in rows)
+    return found
 
 
 MERGE_HOPS = 5  # a patient merged into one merged later: followed this far

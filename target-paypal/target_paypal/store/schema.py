@@ -34,6 +34,7 @@ invoices = sa.Table(
     sa.Column("invoice_id", sa.String(40), primary_key=True),
     sa.Column("customer_id", sa.String(40), index=True),
     sa.Column("practitioner_id", sa.String(40), index=True),
+    sa.Column("appointment_id", sa.String(40), index=True),
     sa.Column("record", sa.JSON, nullable=False),
     sa.Column("dirty", sa.Boolean, nullable=False, default=True, index=True),
     sa.Column("staged_at", sa.DateTime(timezone=True), nullable=False),
@@ -101,6 +102,13 @@ practitioners = sa.Table(
     sa.Column("practitioner_id", sa.String(40), primary_key=True),
     sa.Column("user_id", sa.String(40)),
     sa.Column("display_name", sa.String(140)),  # for the memo's {practitioner}
+)
+# The day of each appointment an invoice is for (for {service_date}).
+appointments = sa.Table(
+    "appointments",
+    metadata,
+    sa.Column("appointment_id", sa.String(40), primary_key=True),
+    sa.Column("service_date", sa.String(10)),
 )
 owners = sa.Table(
     "owners",

@@ -21,6 +21,7 @@ from target_paypal.store.kept import is_kept, same_content
 from target_paypal.store.parking import Letter, park_letters
 from target_paypal.store.runs import OUTCOME_KEY, outcome_row
 from target_paypal.store.schema import (
+    appointments,
     customers,
     invoice_lines,
     invoices,
@@ -133,6 +134,7 @@ class Staging(EmailKey):
                     "invoice_id": r["invoice_id"],
                     "customer_id": r["customer_id"],
                     "practitioner_id": r.get("practitioner_id"),
+                    "appointment_id": r.get("appointment_id"),
                     "record": r,
                     "dirty": True,
                     "staged_at": now,
@@ -168,6 +170,29 @@ class Staging(EmailKey):
         """Upsert practitioners (user link, name); invoices whose owner or name changes: dirty."""
         named = ("user_id", "display_name")
         self._stage_reference(practitioners, "practitioner_id", named, records)
+
+    def stage_appointments(self, records: Iterable[dict[str, Any]]) -> None:
+        """Upsert appointments' dates; invoices for one new or changed become dirty.
+
+        New too: an invoice applied before its appointment arrived showed no date of service.
+        """
+        records = _last_per_key(records, "appointment_id")
+        with self.begin() as conn:
+            ids = [r["appointment_id"] for r in records]
+            old: dict[str, str | None] = {}
+            for batch in id_batches(ids):
+                query = sa.select(appointments.c.appointment_id, appointments.c.service_date)
+                rows = conn.execute(query.where(appointments.c.appointment_id.in_(batch)))
+                old.update((key, day) for key, day in rows)
+            changed = [
+                {"appointment_id": r["appointment_id"], "service_date": r.get("service_date")}
+                for r in records
+                if r["appointment_id"] not in old
+                or old[r["appointment_id"]] != r.get("service_date")
+            ]
+            upsert_rows(conn, appointments, ("appointment_id",), changed)
+            for batch in id_batches([r["appointment_id"] for r in changed]):
+                _mark_dirty(conn, invoices.c.appointment_id.in_(batch))
 
     def stage_owners(self, records: Iterable[dict[str, Any]]) -> None:
         """Upsert user -> owner names; invoices whose owner that changes become dirty."""
