@@ -32,11 +32,24 @@ def samples() -> dict[str, list[dict[str, Any]]]:
     invoices = list(clinic.invoices.values())
     held = {"rule": "over 1,000", "basis": "a" * 64, "alert_after_days": 3}
     return {
-        "customers": list(clinic.customers.values()),
-        "invoices": [*invoices, {**invoices[0], "approval": held}],
+        "customers": [
+            *clinic.customers.values(),
+            {
+                **next(iter(clinic.customers.values())),
+                "business_name": "Coastal Plan Management",
+                "merged_into": "9",
+                "custom_fields": {"NDIS number": "430123456", "Goals": None},
+            },
+        ],
+        "invoices": [
+            *invoices,
+            {**invoices[0], "approval": held},
+            {**invoices[1], "bill_to": "Coastal", "additional_info": "NDIS", "appointment_id": "9"},
+        ],
         "invoice_lines": [ln for lines in clinic.lines.values() for ln in lines],
         "practitioners": [{"practitioner_id": "7", "user_id": "70"}],
         "owners": [{"user_id": "70", "owner": "Physiotherapy"}],
+        "appointments": [{"appointment_id": "9", "service_date": "2026-02-28"}],
         "rejects": [reject("patients", "5"), reject("invoices", "6", action="skip")],
     }
 

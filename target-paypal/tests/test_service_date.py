@@ -25,7 +25,7 @@ def appointment_messages(days: dict[str, str]) -> str:
 def test_the_line_and_memo_show_the_date_of_service_and_follow_a_change(target, clinic):
     data = clinic(customers=3, invoices=12)
     days = {}
-    for n, (invoice_id, header) in enumerate(sorted(data.invoices.items())):
+    for n, (_, header) in enumerate(sorted(data.invoices.items())):
         header["memo"], header["line_description"] = "Service {service_date}", LINE
         if n % 4:  # one in four has no appointment
             header["appointment_id"] = f"appt-{n}"

@@ -53,7 +53,8 @@ def test_extra_information_on_the_line_follows_the_line_template() -> None:
 
 
 def test_validate_keeps_the_owner_and_ids_off_the_line(tmp_path: Path) -> None:
-    path = broken(tmp_path, "  line_description: null", '  line_description: "{owner} {patient_id}"')
+    wrong = '  line_description: "{owner} {patient_id}"'
+    path = broken(tmp_path, "  line_description: null", wrong)
     result = validate(path)
     assert result.returncode == 1
     first = result.stdout.splitlines()[0]
