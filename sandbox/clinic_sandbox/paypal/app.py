@@ -326,6 +326,18 @@ def _add_invoice_routes(app: FastAPI, state: PayPalState) -> None:
         ops.delete_payment(invoice_id, transaction_id)
         return Response(status_code=204)
 
+    @app.post(INVOICES + "/{invoice_id}/refunds", dependencies=auth)
+    async def record_refund(invoice_id: str, request: Request) -> Response:
+        async def run() -> tuple[int, Any]:
+            body = await json_body(request)
+            return 200, {"refund_id": ops.record_refund(invoice_id, body)}
+        return await _replayable(state, request, run)
+
+    @app.delete(INVOICES + "/{invoice_id}/refunds/{transaction_id}", dependencies=auth)
+    async def delete_refund(invoice_id: str, transaction_id: str) -> Response:
+        ops.delete_refund(invoice_id, transaction_id)
+        return Response(status_code=204)
+
     @app.post(INVOICES + "/{invoice_id}/generate-qr-code", dependencies=auth)
     async def generate_qr_code(invoice_id: str, request: Request) -> Response:
         config = qr_config(await json_body(request, required=False))

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from . import amounts
+from . import amounts, refunds
 from .errors import PayPalError, detail, not_found, unprocessable
 from .store import PayPalStore, new_external_payment_id, new_paypal_transaction_id
 from .validation import parse_date, validate_invoice, validate_notification, validate_payment
@@ -341,6 +341,21 @@ class Invoicing:
             invoice["status"] = "MARKED_AS_REFUNDED" if external else "REFUNDED"
             self.store.put(invoice)
             return str(refund["refund_id"])
+
+    def record_refund(self, invoice_id: str, body: dict[str, Any]) -> str:
+        """Record an external refund (refunds.py); returns its id."""
+        with self.store.lock:
+            invoice = self.get(invoice_id)
+            refund_id = refunds.record_refund(invoice, body, self.today().isoformat())
+            self.store.put(invoice)
+            return refund_id
+
+    def delete_refund(self, invoice_id: str, refund_id: str) -> None:
+        """Remove a recorded (external) refund."""
+        with self.store.lock:
+            invoice = self.get(invoice_id)
+            refunds.delete_refund(invoice, refund_id, self.rules.paid_status)
+            self.store.put(invoice)
 
     def delete_payment(self, invoice_id: str, payment_id: str) -> None:
         """Remove a recorded (external) payment and settle the invoice again."""
