@@ -14,6 +14,7 @@ KEYS = {
     "practitioners": "practitioner_id",
     "owners": "user_id",
     "appointments": "appointment_id",
+    "reversals": "reversal_id",
 }
 
 # The Cliniko stream each contract stream is mapped from (`rejects` carries records of any).
@@ -24,10 +25,13 @@ CLINIKO_STREAM = {
     "practitioners": "practitioners",
     "owners": "users",
     "appointments": "individual_appointments",
+    "reversals": "invoices",
 }
 
 # The other way round: the contract stream a Cliniko stream's records become.
-TARGET_STREAM = {cliniko: target for target, cliniko in CLINIKO_STREAM.items()}
+TARGET_STREAM = {
+    cliniko: target for target, cliniko in CLINIKO_STREAM.items() if target != "reversals"
+}
 
 # The optional field of `customers`, `invoices` and `rejects` records naming the mapping rules they
 # were mapped with: the target tries its held-back invoices again once when it changes.

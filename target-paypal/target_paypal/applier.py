@@ -28,6 +28,7 @@ from target_paypal.client import PayPalError
 from target_paypal.compose import customer_from_paypal
 from target_paypal.progress import Progress
 from target_paypal.reader import printable
+from target_paypal.reversals import PAID_IN_PAYPAL, decide
 from target_paypal.store import InvoiceInputs, Store
 from target_paypal.store.approvals import HOLD, STAY_OUT, Gate, gate
 from target_paypal.store.kept import recipient_cut
@@ -150,6 +151,14 @@ class DirtyInvoiceApplier:
             header = {**header, "target_status": VOID}
         elif queue.verdict == HOLD:  # waiting for approval: a complete draft, not sent
             header = {**header, "target_status": "DRAFT"}
+        in_paypal = inputs.xref.paypal_status if inputs.xref else None
+        reversed_ = decide(header, inputs.reversals, in_paypal)
+        if reversed_.park is not None:
+            why = "paid or part reversal in Cliniko: see the reason"
+            return Outcome(invoice_id, "parked", reason=reversed_.park, summary_reason=why)
+        if reversed_.settled:  # our refunds closed it in PayPal: nothing can be written again
+            return Outcome(invoice_id, "unchanged", inputs.xref)
+        header = reversed_.header
         if header["target_status"] != VOID:  # a patient's rules cannot hold back a void
             held = self._held_by_customer(header, customer, inputs.customer_left_out)
             if held is not None:
@@ -164,14 +173,21 @@ class DirtyInvoiceApplier:
             if customer is None:
                 why = f"patient {header['customer_id']}: {RECIPIENT_GONE}"
                 return Outcome(invoice_id, "parked", reason=why)
-        outcome = self.invoices.apply(
-            header,
-            inputs.lines,
-            customer,
-            inputs.xref,
-            held=queue.verdict == HOLD,
-            untouched=inputs.untouched and self._sees_every_write(),
-        )
+        if reversed_.refunds and in_paypal in PAID_IN_PAYPAL:
+            # Paid in PayPal, so closed there: only its refunds are left to record.
+            outcome = Outcome(invoice_id, "unchanged", inputs.xref)
+        else:
+            outcome = self.invoices.apply(
+                header,
+                inputs.lines,
+                customer,
+                inputs.xref,
+                held=queue.verdict == HOLD,
+                untouched=inputs.untouched and self._sees_every_write(),
+            )
+        if reversed_.refunds:
+            claimed = {r["refund_id"] for r in inputs.reversals if r.get("refund_id")}
+            self.invoices.refund(outcome, reversed_.refunds, claimed)
         _note_approval(outcome, queue)
         if outcome.carries == inputs.recipient_in or outcome.result in ("conflict", "parked"):
             outcome.carries = None  # nothing new to note
@@ -272,6 +288,7 @@ class DirtyInvoiceApplier:
                 reason=outcome.summary_reason or outcome.reason,
                 approval=outcome.approval,
                 carries=carries,
+                refunds=outcome.refunds,
             )
         )
         if len(self._unwritten) >= WRITE_BATCH or self.clock() - self._since >= WRITE_SECONDS:

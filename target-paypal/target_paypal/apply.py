@@ -22,6 +22,7 @@ from target_paypal.compose import (
     compose,
     content_hash,
 )
+from target_paypal.reversals import refund_body
 from target_paypal.settle import NumberTaken, SettledWrites, differs
 from target_paypal.store import Xref
 from target_paypal.store.approvals import Gate
@@ -51,6 +52,7 @@ class Outcome:
     carries: str | None = None  # a PayPal invoice now holding the customer's recipient
     customer_id: str | None = None
     approval: Gate | None = None  # what the approval queue decided, written with the outcome
+    refunds: list[tuple[str, str]] = field(default_factory=list)  # (reversal id, refund id)
 
 
 # The run's reason for an invoice created or updated for a third party (a plan manager...).
@@ -115,6 +117,33 @@ class InvoiceWriter:
         if outcome.result in ("created", "updated") and _to_payer(body):
             outcome.summary_reason = TO_PAYER  # counted by the run's summary
         return outcome
+
+    def refund(self, outcome: Outcome, reversals: tuple[dict, ...], claimed: set[str]) -> None:
+        """Record the refunds of these reversals on the invoice PayPal now holds as paid.
+
+        A refusal parks the invoice; the refunds recorded before it are noted all the same.
+        """
+        xref = outcome.xref
+        if xref is None or not xref.paypal_id or outcome.result in ("parked", "conflict"):
+            return
+        currency = (self.client.get_invoice(xref.paypal_id) or {}).get("detail", {}).get(
+            "currency_code", "AUD"
+        )
+        try:
+            for reversal in reversals:
+                refund_id = self.writes.record_refund(
+                    xref.paypal_id, outcome.invoice_id, refund_body(reversal, currency), claimed
+                )
+                claimed.add(refund_id)
+                outcome.refunds.append((reversal["reversal_id"], refund_id))
+                self._log(outcome, "record_refund", xref.paypal_id, "refunded")
+        except PayPalError as error:
+            outcome.result, outcome.reason, outcome.debug_id = "parked", str(error), error.debug_id
+            outcome.summary_reason = f"PayPal refused a refund: {replace(error, debug_id=None)}"
+        now = self.client.get_invoice(xref.paypal_id) or {}
+        outcome.xref = replace(xref, paypal_status=now.get("status", xref.paypal_status))
+        if outcome.refunds and outcome.result == "unchanged":
+            outcome.result = "updated"
 
     def _settle(self, outcome: Outcome, wanted: str, converge: Callable[[], None]) -> Outcome:
         """Run `converge` unless already applied; a refusal parks the invoice."""

@@ -285,6 +285,17 @@ class PayPalClient:
         )
         return str(response.json().get("payment_id", ""))
 
+    def record_refund(self, paypal_id: str, refund: dict[str, Any]) -> str:
+        """Record a refund made outside PayPal (`refund_detail`); returns PayPal's refund id."""
+        response = self.call(
+            "POST",
+            f"/v2/invoicing/invoices/{paypal_id}/refunds",
+            "record_refund",
+            write=True,
+            json=refund,
+        )
+        return str(response.json().get("refund_id", ""))
+
     def qr_code(self, paypal_id: str, size: int = 300, action: str = "pay") -> bytes:
         """The QR code of a sent invoice as PNG bytes: its pay page (`pay`) or its details."""
         answer = self.call(

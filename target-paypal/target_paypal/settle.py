@@ -8,7 +8,8 @@ on a write, PayPal may or may not have done it, so each write here reads back fi
   else's number is reported (`NumberTaken`), never guessed at;
 * update: the invoice already holds what we sent;
 * send, cancel, delete: the invoice's status (or its absence);
-* record payment: a payment carrying our note (`payment_note`) is on the invoice.
+* record payment: a payment carrying our note (`payment_note`) is on the invoice;
+* record refund: a refund of that date and amount that no other reversal claims is on it.
 
 Only when PayPal did not do it is the write sent again (with backoff, at most the client's
 `max_tries` times). Every decision is logged with IDs only.
@@ -115,6 +116,39 @@ class SettledWrites:
             "record_payment",
             invoice_id,
             lambda: self.client.record_payment(paypal_id, {**payment, "note": note}),
+            landed,
+        )
+
+    def record_refund(
+        self, paypal_id: str, invoice_id: str, refund: dict[str, Any], claimed: set[str]
+    ) -> str:
+        """Record a refund, unless PayPal holds it already; returns its refund id.
+
+        A refund carries no note, so ours is told by its date and amount among the refunds
+        no other reversal has claimed: one recorded before a crash is adopted, not repeated.
+        """
+
+        def landed() -> str | None:
+            found = self.client.get_invoice(paypal_id) or {}
+            for t in (found.get("refunds") or {}).get("transactions") or []:
+                amount = (t.get("amount") or {}).get("value")
+                if (
+                    t.get("refund_id") not in claimed
+                    and t.get("refund_date") == refund.get("refund_date")
+                    and amount is not None
+                    and Decimal(amount) == Decimal(refund["amount"]["value"])
+                ):
+                    return str(t["refund_id"])
+            return None
+
+        earlier = landed()
+        if earlier is not None:
+            _decided("record_refund", invoice_id, paypal_id, "already in PayPal: adopted")
+            return earlier
+        return self._settled(
+            "record_refund",
+            invoice_id,
+            lambda: self.client.record_refund(paypal_id, refund),
             landed,
         )
 

@@ -14,6 +14,7 @@ from singer_sdk.sinks import BatchSink
 from cliniko_paypal_contract import KEYS, RULES_FINGERPRINT, TARGET_STREAM
 from target_paypal.contract_check import problems
 from target_paypal.reader import printable
+from target_paypal.store.reversals import NOT_A_LINE
 from target_paypal.store.staging import LeftOut
 
 MAX_BATCH = 1000
@@ -100,6 +101,7 @@ class StagingSink(BatchSink):
             "practitioners": self.store.stage_practitioners,
             "owners": self.store.stage_owners,
             "appointments": self.store.stage_appointments,
+            "reversals": self.store.stage_reversals,
             "rejects": self._left_out,
         }[self.stream_name]
         stage(records)
@@ -111,9 +113,15 @@ class StagingSink(BatchSink):
         purpose. Either way the run's summary counts it.
         """
         left_out = []
+        reversed_lines = self.store.reversal_ids(
+            str(r.get("invoice_id")) for r in rejects if r["stream"] == "invoice_items"
+        )
         for reject in rejects:
             source, record_id = reject["stream"], reject["record_id"]
             stream = TARGET_STREAM.get(source, source)
+            if source == "invoice_items" and str(reject.get("invoice_id")) in reversed_lines:
+                left_out.append(LeftOut(stream, record_id, f"skipped: {NOT_A_LINE}"))
+                continue
             if reject.get("action") == "skip":
                 reason = f"skipped by a rule: {reject['reason']}"
                 left_out.append(LeftOut(stream, record_id, reason))

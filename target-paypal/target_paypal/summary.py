@@ -12,6 +12,7 @@ CLINIKO_NAMES = {
     "practitioners": "practitioners",
     "owners": "users",
     "appointments": "appointments",
+    "reversals": "reversals",
 }
 # The order a finance user reads them in; every invoice of a run ends in exactly one.
 # `held`: waiting for approval, a draft in PayPal (paypal-ops approvals).

@@ -15,6 +15,7 @@ from map_cliniko_paypal.approvals import Hold
 from map_cliniko_paypal.bill_to import first_line, place_extra_information
 from map_cliniko_paypal.custom_fields import KeepCustom, by_name
 from map_cliniko_paypal.patients import map_patient
+from map_cliniko_paypal.reversals import is_reversal, map_reversal
 from map_cliniko_paypal.rules import Rules
 from map_cliniko_paypal.staff import map_appointment, map_practitioner, map_user
 from map_cliniko_paypal.values import (
@@ -301,6 +302,9 @@ def map_record(stream: str, record: dict[str, Any], rules: Rules) -> list[Out]:
     mapper = MAPPERS.get(stream)
     if mapper is None:
         return []
+    target = contract.TARGET_STREAM[stream]
+    if stream == "invoices" and is_reversal(record):
+        mapper, target = map_reversal, "reversals"
     excluded = None
     held = None
     try:
@@ -311,7 +315,7 @@ def map_record(stream: str, record: dict[str, Any], rules: Rules) -> list[Out]:
                 raise
             excluded = str(exc)  # the line still counts towards Cliniko's total
         mapped = mapper(record, rules)
-        if stream == "invoices":
+        if target == "invoices":
             hold_for_approval(record, mapped, rules, held)
     except Skip as exc:
         return [reject_record(stream, record, str(exc), action="skip")]
@@ -319,7 +323,6 @@ def map_record(stream: str, record: dict[str, Any], rules: Rules) -> list[Out]:
         return [reject_record(stream, record, str(exc))]
     if excluded:
         mapped["excluded"] = excluded[:300]
-    target = contract.TARGET_STREAM[stream]
     problem = contract.problems(target, mapped)
     if problem:
         return [reject_record(stream, record, problem)]

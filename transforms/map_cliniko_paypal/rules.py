@@ -84,6 +84,8 @@ class Rules:
     deleted: Any = "VOID"
     payment_term: dict[str, Any] | None = field(default_factory=lambda: {"term_type": "NET_30"})
     payment_method: str = "OTHER"
+    # invoices.reversals.paid: a paid invoice reversed in Cliniko: "park" or "refund" (recorded).
+    reversals_paid: str = "park"
     note: str | None = None
     memo: str | None = "Cliniko invoice {number}, owner {owner}"
     # Each line's description, e.g. "Seen {service_date} by {practitioner}" (None: none).
@@ -348,6 +350,7 @@ def build(data: dict[str, Any]) -> Rules:
         deleted=invoices.get("deleted", defaults.deleted),
         payment_term=invoices.get("payment_term", defaults.payment_term),
         payment_method=invoices.get("payment_method", defaults.payment_method),
+        reversals_paid=(invoices.get("reversals") or {}).get("paid", defaults.reversals_paid),
         note=invoices.get("note", defaults.note),
         memo=invoices.get("memo", defaults.memo),
         line_description=invoices.get("line_description", defaults.line_description),

@@ -130,6 +130,10 @@ class PayPalState:
         """
         return self.invoicing.refund(invoice_id)
 
+    def record_refund(self, invoice_id: str, body: dict[str, Any]) -> str:
+        """Record a refund as the API does (refunds.py), e.g. one whose answer a client lost."""
+        return self.invoicing.record_refund(invoice_id, body)
+
     def cancel(self, invoice_id: str) -> None:
         """The merchant cancels in PayPal's web UI (same status rules as the API)."""
         self.invoicing.cancel(invoice_id, {}, by=f"{self.rules.merchant_email} (web)")

@@ -8,9 +8,10 @@ of PayPal writes (IDs and outcomes, no personal data), dead letters, and runs.
 writing through the engine `StoreBase` opens (`engine`): `staging` (with `email_key`, the
 keyed hash of emails), `directory`, `kept` (records cut down once applied), `dead_letters`,
 `runs`, `webhooks`, `approvals` (the approval queue), `retention` (how long each is kept),
-`retry` (which parked invoices a run tries again) and `first_writes` (which invoices never
-reached PayPal). The tables are in `schema`, the shared
-upsert in `sql`; where each clinic's tables live in `clinics`.
+`retry` (which parked invoices a run tries again), `first_writes` (which invoices never
+reached PayPal) and `reversals` (invoices reversed, and the refunds recorded for them). The
+tables are in `schema`, the shared upsert in `sql`; where each clinic's tables live in
+`clinics`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from target_paypal.store.first_writes import FirstWrites
 from target_paypal.store.kept import KeptRecords
 from target_paypal.store.retention import Removal, Retention, RetentionDays
 from target_paypal.store.retry import RetryPlans
+from target_paypal.store.reversals import Reversals
 from target_paypal.store.runs import RunHistory
 from target_paypal.store.staging import InvoiceInputs, Staging
 from target_paypal.store.webhooks import WebhookEvent, WebhookLog
@@ -53,6 +55,7 @@ class Store(
     Retention,
     RetryPlans,
     FirstWrites,
+    Reversals,
 ):
     """Every read and write of one clinic's data, one transaction per call.
 

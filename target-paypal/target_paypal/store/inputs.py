@@ -12,7 +12,7 @@ transaction: read one by one, an invoice cost six statements in a transaction of
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from cliniko_paypal_contract import CLINIKO_STREAM
 from target_paypal.store.approvals import Approval, read_approvals
 from target_paypal.store.directory import Xref, xref_from_row
+from target_paypal.store.reversals import reversals_of
 from target_paypal.store.schema import (
     appointments,
     customers,
@@ -49,6 +50,7 @@ class InvoiceInputs:
     recipient_in: str | None = None  # a PayPal invoice holding the customer's recipient
     approval: Approval | None = None  # its row in the approval queue, if any
     untouched: bool = False  # never handed to a PayPal write (first_writes.py)
+    reversals: list[dict] = field(default_factory=list)  # its reversals (store/reversals.py)
 
 
 def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, InvoiceInputs]:
@@ -92,6 +94,7 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
         rows = conn.execute(sa.select(xrefs).where(xrefs.c.invoice_id.in_(batch))).mappings()
         xref_of.update((row["invoice_id"], xref_from_row(row)) for row in rows)
     approval_of = read_approvals(conn, list(headers))
+    reversed_by = reversals_of(conn, list(headers))
     appointment_ids = {h.get("appointment_id") for h in headers.values()} - {None, ""}
     date_of = _service_dates(conn, sorted(appointment_ids))  # type: ignore[arg-type]
     inputs = {}
@@ -115,6 +118,7 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
             recipient_in=recipient_in,
             approval=approval_of.get(invoice_id),
             untouched=invoice_id in untouched,
+            reversals=reversed_by.get(invoice_id, []),
         )
     return inputs
 

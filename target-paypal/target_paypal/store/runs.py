@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +31,7 @@ from target_paypal.store.schema import (
     invoices,
     notifications,
     outcomes,
+    reversals,
     runs,
 )
 from target_paypal.store.sql import as_utc, id_batches, upsert_by_key, upsert_rows, utc_now
@@ -41,6 +42,11 @@ AUDIT_COLUMNS = {c.name: None for c in audit.columns if c.name != "id"}
 
 OUTCOME_KEY = ("run_id", "stream", "record_id")
 # The PayPal invoice now holding a customer's recipient (`kept`), for many in one executemany.
+REFUNDED = (
+    reversals.update()
+    .where(reversals.c.reversal_id == sa.bindparam("b_id"))
+    .values(refund_id=sa.bindparam("b_refund"))
+)
 CARRIED = (
     customers.update()
     .where(customers.c.customer_id == sa.bindparam("b_id"))
@@ -61,6 +67,7 @@ class InvoiceOutcome:
     reason: str | None = None
     approval: Gate | None = None
     carries: tuple[str, str] | None = None  # (customer_id, paypal_id) holding its recipient
+    refunds: list[tuple[str, str]] = field(default_factory=list)  # (reversal, PayPal refund)
 
 
 def outcome_row(
@@ -268,6 +275,9 @@ class RunHistory(StoreBase):
             carried = [{"b_id": o.carries[0], "b_in": o.carries[1]} for o in done_with if o.carries]
             if carried:
                 conn.execute(CARRIED, carried)
+            refunded = [{"b_id": r, "b_refund": f} for o in done_with for r, f in o.refunds]
+            if refunded:
+                conn.execute(REFUNDED, refunded)
             if run_id is not None:
                 rows = [
                     outcome_row(run_id, "invoices", o.invoice_id, o.result, o.reason)

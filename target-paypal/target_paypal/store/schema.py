@@ -103,6 +103,16 @@ practitioners = sa.Table(
     sa.Column("user_id", sa.String(40)),
     sa.Column("display_name", sa.String(140)),  # for the memo's {practitioner}
 )
+# Reversals of invoices (Cliniko: reversing invoices), and the PayPal refund recorded for each.
+reversals = sa.Table(
+    "reversals",
+    metadata,
+    sa.Column("reversal_id", sa.String(40), primary_key=True),
+    sa.Column("invoice_id", sa.String(40), nullable=False, index=True),
+    sa.Column("record", sa.JSON, nullable=False),
+    sa.Column("refund_id", sa.String(40)),
+    sa.Column("staged_at", sa.DateTime(timezone=True), nullable=False),
+)
 # The day of each appointment an invoice is for (for {service_date}).
 appointments = sa.Table(
     "appointments",

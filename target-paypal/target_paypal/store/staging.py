@@ -19,6 +19,7 @@ from target_paypal.store.email_key import EmailKey
 from target_paypal.store.inputs import InvoiceInputs, read_inputs
 from target_paypal.store.kept import is_kept, same_content
 from target_paypal.store.parking import Letter, park_letters
+from target_paypal.store.reversals import reversal_ids
 from target_paypal.store.runs import OUTCOME_KEY, outcome_row
 from target_paypal.store.schema import (
     appointments,
@@ -149,6 +150,8 @@ class Staging(EmailKey):
         """Upsert invoice lines, marking their invoices dirty (unless cut down and unchanged)."""
         records = _last_per_key(records, "line_id")
         with self.begin() as conn:
+            not_lines = reversal_ids(conn, (r["invoice_id"] for r in records))
+            records = [r for r in records if r["invoice_id"] not in not_lines]
             line_ids = [r["line_id"] for r in records]
             supersede_rejects(conn, "invoice_lines", "invoice_items", line_ids)
             old = _kept_records(conn, invoice_lines.c.line_id, invoice_lines.c.record, line_ids)
