@@ -118,6 +118,7 @@ class Expected:
     address: dict[str, str] | None = None
     phones: list[dict[str, str]] = field(default_factory=list)
     invoicer: dict[str, str] = field(default_factory=dict)
+    refunds: list[tuple[Decimal, str]] = field(default_factory=list)  # (amount, date), sorted
     business_name: str | None = None  # the third party that pays, if any
     additional_info: str | None = None
     line_description: str | None = None
@@ -194,6 +195,38 @@ def custom_fields(patient: dict[str, Any]) -> dict[str, str]:
             else:
                 found[item["name"]] = shown(item.get("value")) or ""
     return found
+
+
+PAID_STATUSES = ("MARKED_AS_PAID", "PARTIALLY_REFUNDED", "MARKED_AS_REFUNDED")
+
+
+@dataclass(frozen=True)
+class Reversed:
+    status: str  # CANCELLED, or what PayPal shows once refunds are recorded (or still paid)
+    refunds: list[tuple[Decimal, str]] = field(default_factory=list)
+
+
+def reversed_as(
+    invoice: dict[str, Any], reversals: list[dict[str, Any]], was_in_paypal: bool, paid_rule: str
+) -> Reversed | str | None:
+    """What Cliniko's reversals of an open or paid invoice make of it in PayPal: a status (and
+    the refunds recorded), why it is not there (a reason), or None (not reversed)."""
+    status = int(invoice["status"])
+    if not reversals or status not in (OPEN, PAID) or gone(invoice):
+        return None
+    amounts = [abs(Decimal(str(r["total_amount"]))) for r in reversals]
+    in_full = sum(amounts) >= Decimal(str(invoice["total_amount"]))
+    paid = status == PAID
+    if not was_in_paypal and in_full:
+        return "reversed in full before it reached PayPal: never created"
+    if not paid:
+        if in_full:
+            return Reversed("CANCELLED")
+        return Reversed("UNPAID") if was_in_paypal else "reversed in part while unpaid: parked"
+    if paid_rule != "refund":
+        return Reversed("MARKED_AS_PAID") if was_in_paypal else "paid, then reversed: parked"
+    refunds = sorted((a, str(r["issue_date"])) for a, r in zip(amounts, reversals, strict=True))
+    return Reversed("MARKED_AS_REFUNDED" if in_full else "PARTIALLY_REFUNDED", refunds)
 
 
 def usable(email: str) -> bool:
@@ -308,6 +341,7 @@ def read_clinic(
     extra_information: str = "none",
     skip_patient: Callable[[dict[str, Any]], bool] | None = None,
     line_description: str | None = None,
+    reversals_paid: str = "park",
 ) -> Clinic:
     """What PayPal should hold now. `was_in_paypal`: Cliniko ids PayPal already had, so that a
     Closed, archived or deleted one is expected CANCELLED rather than absent. `invoicer`: the
@@ -323,7 +357,7 @@ def read_clinic(
     patient's invoices (or those of a patient merged into one) stay out, and its email is
     nobody's. `line_description`: the rules' `invoices.line_description`, with `{number}`,
     `{practitioner}` and `{service_date}` (the Sydney day of the invoice's appointment, else
-    "date unknown")."""
+    "date unknown"). `reversals_paid`: the rules' `invoices.reversals.paid` (park or refund)."""
     invoicer = project_invoicer() if invoicer is None else invoicer
     patients = {p["id"]: p for p in cliniko.records("patients")}
     practitioners = {p["id"]: p for p in cliniko.records("practitioners")}
@@ -359,8 +393,20 @@ def read_clinic(
 
     expected: dict[str, Expected] = {}
     left_out: dict[str, str] = {}
+    reversals_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for invoice in invoices.values():
+        if link_id(invoice, "original_invoice") and not gone(invoice):
+            reversals_of[str(link_id(invoice, "original_invoice"))].append(invoice)
     for cid, invoice in invoices.items():
         status = int(invoice["status"])
+        if link_id(invoice, "original_invoice"):
+            left_out[cid] = "a reversal: never an invoice in PayPal"
+            continue
+        reversal = reversed_as(invoice, reversals_of.get(cid, []), cid in was_in_paypal,
+                               reversals_paid)
+        if isinstance(reversal, str):
+            left_out[cid] = reversal
+            continue
         patient_id = str(link_id(invoice, "patient"))
         skip = patient_id in skipped
         while patient_id in merged:
@@ -374,6 +420,8 @@ def read_clinic(
             if status == CLOSED
             else None
         )
+        if reversal and reversal.status == "CANCELLED":
+            voided = "reversed in full"
         if voided:
             if cid in was_in_paypal:
                 status_wanted = "CANCELLED"
@@ -395,6 +443,8 @@ def read_clinic(
                 f"{', '.join(shared[patient_id])}: parked for review"
             )
             continue
+        elif reversal:
+            status_wanted = reversal.status
         elif status == OPEN:
             status_wanted = "UNPAID" if send_invoices else "DRAFT"
         elif status == PAID:
@@ -433,8 +483,9 @@ def read_clinic(
             patient_id=patient_id,
             lines=sorted((line_of(i) for i in items[cid]), key=Line.sort_key),
             payment_date=sydney_date(invoice["closed_at"])
-            if status_wanted == "MARKED_AS_PAID"
+            if status_wanted in PAID_STATUSES
             else None,
+            refunds=reversal.refunds if reversal else [],
             payment_term={
                 "term_type": f"NET_{NET_DAYS}",
                 "due_date": (
@@ -550,7 +601,13 @@ def invoice_problems(want: Expected, got: dict[str, Any]) -> list[str]:
         described,
     )
     transactions = (got.get("payments") or {}).get("transactions") or []
-    if want.status == "MARKED_AS_PAID":
+    refunds = (got.get("refunds") or {}).get("transactions") or []
+    check(
+        "refunds recorded (amount, date)",
+        want.refunds,
+        sorted((money(t.get("amount")), t.get("refund_date")) for t in refunds),
+    )
+    if want.status in PAID_STATUSES:
         check("payments recorded", 1, len(transactions))
         check("payment date(s)", [want.payment_date], [t.get("payment_date") for t in transactions])
         check("paid amount", want.total, money((got.get("payments") or {}).get("paid_amount")))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,8 @@ def rules_without_email(folder: Path) -> Path:
     assert shipped_memo in text, "the shipped mapping.yaml's memo changed"
     assert "  extra_information: none\n" in text, "the shipped bill_to.extra_information moved"
     text = text.replace("  extra_information: none\n", "  extra_information: additional_info\n")
+    assert "    paid: park\n" in text, "the shipped invoices.reversals.paid moved"
+    text = text.replace("    paid: park\n", "    paid: refund\n")
     assert "  line_description: null\n" in text, "the shipped line_description moved"
     text = text.replace("  line_description: null\n", f'  line_description: "{LINE}"\n')
     assert "  patients: []\n" in text, "the shipped filters.patients moved"
@@ -83,6 +86,7 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
         extra_information=EXTRA,
         skip_patient=workers_cover,
         line_description=LINE,
+        reversals_paid="refund",
     )
     no_email = {pid for pid, p in before.patients.items() if not billing_email(p)}
     # A patient with an open invoice gets a typo for an email: still parked, to be corrected.
@@ -101,6 +105,7 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
         extra_information=EXTRA,
         skip_patient=workers_cover,
         line_description=LINE,
+        reversals_paid="refund",
     )
     sent_without = {c for c, w in clinic.expected.items() if w.patient_id in no_email}
     open_without = {c for c in sent_without if clinic.expected[c].status == "UNPAID"}
@@ -110,6 +115,8 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     assert {"NDIS", "Policy", "Medicare:"} <= extra, f"the seed lacks extra information: {extra}"
     assert any("skipped by a filter" in why for why in clinic.left_out.values())
     assert any(w.memo.endswith(", NDIS plan managed") for w in clinic.expected.values())
+    refunded = [w for w in clinic.expected.values() if w.status == "PARTIALLY_REFUNDED"]
+    assert refunded, "the seed needs a paid invoice reversed in part"
     seen = [w.line_description or "" for w in clinic.expected.values()]
     assert any(s.startswith("Seen date unknown by ") for s in seen), "no invoice lacks a visit"
     assert sum(bool(re.match(r"Seen \d{4}-\d\d-\d\d by \w", s)) for s in seen) > 10
@@ -148,3 +155,47 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     project.run("reconcile")
     report_file = json.loads((project.workdir / "reconcile" / "reconcile.json").read_text())
     assert report_file["items"] == [], report_file["items"]
+
+    # Cliniko reverses an open and a paid invoice PayPal holds: the next run cancels the open
+    # one and records the paid one's refund (invoices.reversals.paid: refund).
+    open_one = next(c for c, w in sorted(clinic.expected.items()) if w.status == "UNPAID")
+    paid_one = next(c for c, w in sorted(clinic.expected.items()) if w.status == "MARKED_AS_PAID")
+    number = max(int(i["number"]) for i in clinic.invoices.values())
+    for n, original in enumerate((open_one, paid_one), start=1):
+        reverse(cliniko, clinic.invoices[original], number + n)
+    was_in_paypal = set(paypal_by_reference(sandbox))
+    project.run(JOB)
+    after = read_clinic(
+        cliniko,
+        was_in_paypal=was_in_paypal,
+        invoicer=project_invoicer(project.env),
+        without_email=True,
+        memo=MEMO,
+        extra_information=EXTRA,
+        skip_patient=workers_cover,
+        line_description=LINE,
+        reversals_paid="refund",
+    )
+    assert (after.expected[open_one].status, after.expected[paid_one].status) == (
+        "CANCELLED", "MARKED_AS_REFUNDED")
+    problems = paypal_problems(sandbox, after)
+    assert not problems, report(problems)
+
+
+def reverse(cliniko, original: dict, number: int) -> None:
+    """Reverse an invoice in full in Cliniko, as a reversing invoice of its own."""
+    negated = {k: str(-Decimal(str(original[k]))) for k in ("total_amount", "tax_amount")}
+    cliniko.create(
+        "invoices",
+        {
+            "original_invoice_id": original["id"],
+            "patient_id": link_id(original, "patient"),
+            "practitioner_id": link_id(original, "practitioner"),
+            "business_id": link_id(original, "business"),
+            "number": number,
+            "status": 30,
+            "issue_date": "2026-11-30",
+            "calculation_method": original["calculation_method"],
+            **negated,
+        },
+    )

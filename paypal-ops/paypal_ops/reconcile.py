@@ -35,6 +35,7 @@ KINDS = tuple(KIND_TITLES)
 
 # Held back on purpose (`held` in the report), apart from mismatches.
 HELD_BY_RULES = "parked or skipped by the sync's rules"
+REVERSED = "reversed in Cliniko (cancelled, refunded or parked by the sync)"
 # The approval queue (paypal-ops approvals): a draft waiting for a person, one approved that the
 # next run sends, one rejected (its draft deleted by the next run, and kept out).
 APPROVAL_HELD = {
@@ -81,7 +82,7 @@ class Wanted:
 
     invoice_id: str
     number: str
-    status: str  # DRAFT, SENT, PAID, VOID, or HELD (the mapper parks or skips it)
+    status: str  # DRAFT, SENT, PAID, VOID, HELD (parked or skipped by the mapper), REVERSED
     date: str
     total: Decimal | None
     tax: Decimal | None
@@ -154,6 +155,7 @@ def reconcile(
     for invoice in mine:
         by_reference[str((invoice.get("detail") or {}).get("reference") or "")].append(invoice)
     held_ids = _held_by_the_sync(store)
+    reversed_ids = {k for k, w in wanted.items() if w.status == "REVERSED"}
     queue = _approval_states(store)
     rejected = {i for i, state in queue.items() if state == "rejected"}
     xrefs = store.xrefs() if store else []
@@ -166,6 +168,9 @@ def reconcile(
         copies = copies or by_reference.get(invoice_id, [])
         if invoice_id in rejected and want.status not in ("HELD", "VOID"):
             held[APPROVAL_HELD["rejected"]] += 1  # its draft deleted, or deleted next run
+            continue
+        if want.status == "REVERSED":
+            held[REVERSED] += 1
             continue
         if want.status == "HELD" or (invoice_id in held_ids and not copies):
             held[HELD_BY_RULES] += 1
@@ -256,8 +261,12 @@ def reconcile(
         items=[asdict(i) for i in items],
         held=dict(held),
         gst_by_month=gst_by_month(
-            {k: w for k, w in wanted.items() if k not in held_ids | rejected},
-            [i for i in mine if (i.get("detail") or {}).get("reference") not in rejected],
+            {k: w for k, w in wanted.items() if k not in held_ids | rejected | reversed_ids},
+            [
+                i
+                for i in mine
+                if (i.get("detail") or {}).get("reference") not in rejected | reversed_ids
+            ],
         ),
     )
 

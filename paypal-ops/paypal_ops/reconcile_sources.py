@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,20 @@ def _run(command: list[str]) -> str:
 
 
 def wanted_invoices(records: dict[str, list[dict[str, Any]]], rules: Rules) -> dict[str, Wanted]:
-    """Each Cliniko invoice as the mapper turns it into target-paypal's input."""
+    """Each Cliniko invoice as the mapper turns it into target-paypal's input.
+
+    A reversal is no invoice; one it reverses is REVERSED (cancelled, refunded or parked by the
+    sync, which reports each: reconcile does not check those yet).
+    """
     wanted: dict[str, Wanted] = {}
+    reversed_ids: set[str] = set()
     for record in records["invoices"]:
         out = map_record("invoices", record, rules)
         invoice_id = str(record.get("id"))
+        if out and out[0].stream == "reversals":
+            if not out[0].record.get("withdrawn"):
+                reversed_ids.add(out[0].record["invoice_id"])
+            continue
         if not out or out[0].stream != "invoices":
             wanted[invoice_id] = Wanted(invoice_id, "", "HELD", "", None, None, "")
             continue
@@ -76,6 +86,8 @@ def wanted_invoices(records: dict[str, list[dict[str, Any]]], rules: Rules) -> d
             Decimal(header["tax_total"]) if header.get("tax_total") else None,
             header["customer_id"],
         )
+    for invoice_id in reversed_ids & set(wanted):
+        wanted[invoice_id] = replace(wanted[invoice_id], status="REVERSED")
     return wanted
 
 

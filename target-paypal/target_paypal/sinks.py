@@ -101,7 +101,7 @@ class StagingSink(BatchSink):
             "practitioners": self.store.stage_practitioners,
             "owners": self.store.stage_owners,
             "appointments": self.store.stage_appointments,
-            "reversals": self.store.stage_reversals,
+            "reversals": lambda rs: self.store.stage_reversals(rs, self.target.run_id),
             "rejects": self._left_out,
         }[self.stream_name]
         stage(records)

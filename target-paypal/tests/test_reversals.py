@@ -72,6 +72,8 @@ def test_reversals_cancel_refund_or_park_the_invoice_they_reverse(target, clinic
     assert set(letters) == {(sent[1], "invoices"), (paid[1], "invoices")}, letters
     assert "reversed in part" in letters[(sent[1], "invoices")]
     assert "invoices.reversals.paid" in letters[(paid[1], "invoices")]
+    run = store.runs(limit=1)[0]
+    assert run["counts"]["left_out"]["invoice_lines"] == {"skipped": 4}  # not parked
 
     # Run again with the same input: every refund is noted, nothing is written twice.
     target.sandbox.paypal.clear_call_log()

@@ -67,6 +67,7 @@ def line_of(path: Path, needle: str) -> int:
         ),
         ("  third_party: true", "  third_party: yes please", "third_party: yes", "third_party"),
         ("  third_party: true", "  third_partys: true", "third_partys", "unknown key"),
+        ("    paid: park", "    paid: refunded", "paid: refunded", "invoices.reversals.paid"),
         (
             "time_zone: Australia/Sydney",
             "time_zone: Australia/Sydny",

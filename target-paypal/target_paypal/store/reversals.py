@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from target_paypal.store.engine import StoreBase
-from target_paypal.store.schema import dead_letters, invoice_lines, invoices, reversals
+from target_paypal.store.schema import dead_letters, invoice_lines, invoices, outcomes, reversals
 from target_paypal.store.sql import id_batches, upsert_rows, utc_now
 
 LINE_LETTERS = "rejects:invoice_items"
@@ -46,8 +46,11 @@ def reversal_ids(conn: Connection, ids: Iterable[str]) -> set[str]:
 class Reversals(StoreBase):
     """The store's part that stages reversals and notes the refunds recorded for them."""
 
-    def stage_reversals(self, records: Iterable[dict[str, Any]]) -> None:
-        """Upsert reversals (a refund already noted is kept); their invoices become dirty."""
+    def stage_reversals(self, records: Iterable[dict[str, Any]], run_id: int | None = None) -> None:
+        """Upsert reversals (a refund already noted is kept); their invoices become dirty.
+
+        Their lines' letters this run (`run_id`) opened count as skipped in it, not parked.
+        """
         rows = {r["reversal_id"]: r for r in records}
         with self.begin() as conn:
             ids = sorted(rows)
@@ -68,7 +71,17 @@ class Reversals(StoreBase):
                 )
             for batch in id_batches(ids):
                 conn.execute(invoice_lines.delete().where(invoice_lines.c.invoice_id.in_(batch)))
-            _close_line_letters(conn, set(ids))
+            closed = _close_line_letters(conn, set(ids))
+            for batch in id_batches(closed):
+                conn.execute(
+                    outcomes.update()
+                    .where(
+                        outcomes.c.run_id == run_id,
+                        outcomes.c.stream == "invoice_lines",
+                        outcomes.c.record_id.in_(batch),
+                    )
+                    .values(outcome="skipped", reason=f"skipped: {NOT_A_LINE}")
+                )
 
     def reversal_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of these invoice ids are reversals (their lines are no invoice's)."""
@@ -86,21 +99,22 @@ class Reversals(StoreBase):
                 )
 
 
-def _close_line_letters(conn: Connection, reversal_ids: set[str]) -> None:
-    """Close the open letters of these reversals' lines, as left out on purpose."""
+def _close_line_letters(conn: Connection, reversal_ids: set[str]) -> list[str]:
+    """Close the open letters of these reversals' lines, as left out on purpose; their ids."""
     open_lines = conn.execute(
         sa.select(dead_letters.c.id, dead_letters.c.record).where(
             dead_letters.c.stream == LINE_LETTERS, dead_letters.c.resolved_at.is_(None)
         )
     ).all()
-    ids = [
-        letter_id
+    theirs = {
+        letter_id: str(record.get("record_id") or "")
         for letter_id, record in open_lines
         if isinstance(record, dict) and str(record.get("invoice_id")) in reversal_ids
-    ]
-    for batch in id_batches(ids):  # type: ignore[arg-type]
+    }
+    for batch in id_batches(list(theirs)):  # type: ignore[arg-type]
         conn.execute(
             dead_letters.update()
             .where(dead_letters.c.id.in_(batch))
             .values(resolved_at=utc_now(), resolution=NOT_A_LINE, record=sa.null())
         )
+    return sorted(theirs.values())
