@@ -187,7 +187,7 @@ class DirtyInvoiceApplier:
             )
         if reversed_.refunds:
             claimed = {r["refund_id"] for r in inputs.reversals if r.get("refund_id")}
-            self.invoices.refund(outcome, reversed_.refunds, claimed)
+            self.invoices.refund(outcome, reversed_.refunds, claimed, header["currency_code"])
         _note_approval(outcome, queue)
         if outcome.carries == inputs.recipient_in or outcome.result in ("conflict", "parked"):
             outcome.carries = None  # nothing new to note

@@ -118,7 +118,9 @@ class InvoiceWriter:
             outcome.summary_reason = TO_PAYER  # counted by the run's summary
         return outcome
 
-    def refund(self, outcome: Outcome, reversals: tuple[dict, ...], claimed: set[str]) -> None:
+    def refund(
+        self, outcome: Outcome, reversals: tuple[dict, ...], claimed: set[str], currency: str
+    ) -> None:
         """Record the refunds of these reversals on the invoice PayPal now holds as paid.
 
         A refusal parks the invoice; the refunds recorded before it are noted all the same.
@@ -126,9 +128,6 @@ class InvoiceWriter:
         xref = outcome.xref
         if xref is None or not xref.paypal_id or outcome.result in ("parked", "conflict"):
             return
-        currency = (self.client.get_invoice(xref.paypal_id) or {}).get("detail", {}).get(
-            "currency_code", "AUD"
-        )
         try:
             for reversal in reversals:
                 refund_id = self.writes.record_refund(
