@@ -24,7 +24,7 @@ from target_paypal.private_files import create_private_file, open_private, write
 from target_paypal.store import Store, StoreError
 from target_paypal.store.clinics import clinic_sqlite_url
 
-OPERATIONS = ("create", "update", "send", "record_payment", "cancel", "delete")
+OPERATIONS = ("create", "update", "send", "record_payment", "record_refund", "cancel", "delete")
 
 
 def _as_line(item: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +124,18 @@ class PlanningClient:
             paypal_id, status="MARKED_AS_PAID", due_amount={"currency_code": currency, "value": "0"}
         )
         return "PLANNED-PAYMENT"
+
+    def record_refund(self, paypal_id: str, refund: dict[str, Any]) -> str:
+        """Plan a refund: the simulated invoice shows it, refunded in part or in full."""
+        current = self.get_invoice(paypal_id) or {}
+        refunds = copy.deepcopy(current.get("refunds") or {"transactions": []})
+        planned = f"PLANNED-REFUND-{next(self._ids)}"
+        refunds["transactions"].append({**refund, "refund_id": planned, "type": "EXTERNAL"})
+        refunded = sum(Decimal(t["amount"]["value"]) for t in refunds["transactions"])
+        whole = refunded >= Decimal((current.get("amount") or {}).get("value") or "0")
+        status = "MARKED_AS_REFUNDED" if whole else "PARTIALLY_REFUNDED"
+        self._change(paypal_id, status=status, refunds=refunds)
+        return planned
 
     def cancel_invoice(self, paypal_id: str) -> None:
         """Plan a cancel: the simulated invoice becomes CANCELLED."""

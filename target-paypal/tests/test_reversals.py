@@ -5,6 +5,7 @@ Each reversal comes as a `reversals` record; its negative lines come as the mapp
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from target_harness import input_messages, paypal_by_reference, reject
@@ -102,3 +103,18 @@ def test_a_refund_recorded_before_a_crash_is_adopted_not_repeated(target, clinic
     assert after["status"] == "MARKED_AS_REFUNDED"
     assert Store(target.config["store_url"]).open_dead_letters() == []  # no conflict either
     assert Decimal(after["refunds"]["refund_amount"]["value"]) == Decimal(total)
+
+
+def test_a_dry_run_plans_the_refund_and_writes_nothing(target, clinic, tmp_path) -> None:
+    data = clinic(customers=3, invoices=10)
+    assert target.run(data.messages()).returncode == 0
+    paid = by_status(data, "PAID")[0]
+    target.sandbox.paypal.clear_call_log()
+    plan_dir = tmp_path / "plan"
+    done = target.run(
+        reversals_in(reversal(paid, "5.00", 1)), dry_run=True, plan_dir=str(plan_dir)
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not target.sandbox.paypal.writes()
+    plan = json.loads((plan_dir / "plan.json").read_text())
+    assert plan["operations"]["record_refund"]["count"] == 1
