@@ -27,7 +27,9 @@ from typing import Any
 NEEDS_PERSON = "person"
 HELD_BY_RULES = "rules"
 MAPPER = "parked by the mapper: "
-PAYPAL_OPERATIONS = "token|create|get|update|delete|send|cancel|record_payment|search"
+PAYPAL_OPERATIONS = (
+    "token|create|get|update|delete|send|cancel|record_payment|record_refund|search"
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,32 @@ REASONS: tuple[Reason, ...] = (
     ),
     # --- needs a person ---------------------------------------------------------------------
     Reason(
+        "reversed-paid",
+        NEEDS_PERSON,
+        "Invoices paid, then reversed in Cliniko",
+        "Record the refund in PayPal by hand, then resolve the letter (or ask whoever runs the "
+        "sync to set invoices.reversals.paid: refund, and the sync records them).",
+        r"invoice (?P<detail>\S+) was paid, then reversed",
+        streams="invoices",
+    ),
+    Reason(
+        "reversed-in-part",
+        NEEDS_PERSON,
+        "Unpaid invoices reversed in part in Cliniko",
+        "PayPal cannot show a part reversal: change the invoice in Cliniko (or in PayPal by "
+        "hand), then resolve the letter.",
+        r"invoice (?P<detail>\S+) is reversed in part",
+        streams="invoices",
+    ),
+    Reason(
+        "reversal-withdrawn",
+        NEEDS_PERSON,
+        "Reversals withdrawn after their refund was recorded",
+        "If the refund was not made, delete it in PayPal by hand; then resolve the letter.",
+        r"reversal (?P<detail>\S+ of invoice \S+) was withdrawn",
+        streams="invoices",
+    ),
+    Reason(
         "paypal-refused",
         NEEDS_PERSON,
         "PayPal refused it or did not answer",
@@ -163,7 +191,9 @@ REASONS: tuple[Reason, ...] = (
         "Fill in or correct the field named in Cliniko; the next run reads it again.",
         MAPPER
         + r"(?P<detail>[\w/]+ is (?:missing|not a decimal number|not a timestamp"
-        + r"|not a number|neither 2 \(tax exclusive\) nor 3 \(tax inclusive\)))$",
+        + r"|not a number|neither 2 \(tax exclusive\) nor 3 \(tax inclusive\)"
+        + r"|zero: a reversal of nothing)"
+        + r"|patient_extra_information (?:is longer|makes the \w+ longer) than .*)$",
         streams=REJECTS,
     ),
     Reason(
@@ -173,7 +203,8 @@ REASONS: tuple[Reason, ...] = (
         INTEGRATOR + "correct the mapping rules, then re-read Cliniko with a full refresh.",
         MAPPER
         + r"(?P<detail>status \d+ has no entry in the status table|filter .* could not be "
-        + r"evaluated.*|invoice_number \(prefix \+ number\) is longer than .*)",
+        + r"evaluated.*|invoice_number \(prefix \+ number\) is longer than .*"
+        + r"|invoices\.line_description is longer than .*)",
         streams=REJECTS,
     ),
     Reason(

@@ -264,3 +264,36 @@ def test_a_reason_the_table_does_not_know_needs_a_person() -> None:
     keys = [r.key for r in REASONS]
     assert len(keys) == len(set(keys)) and UNKNOWN.key not in keys
     assert all(r.kind in (NEEDS_PERSON, HELD_BY_RULES) and r.todo for r in REASONS)
+
+
+def test_reversals_the_sync_parks_are_classified_for_a_person(target, clinic) -> None:
+    data = clinic(customers=3, invoices=12)
+    assert target.run(data.messages()).returncode == 0
+    sent = [i for i, h in sorted(data.invoices.items()) if h["target_status"] == "SENT"][0]
+    paid = [i for i, h in sorted(data.invoices.items()) if h["target_status"] == "PAID"][0]
+    reversals = [
+        {"reversal_id": "91", "invoice_id": sent, "amount": "1.00", "paid": "park"},
+        {"reversal_id": "92", "invoice_id": paid, "amount": "1.00", "paid": "park"},
+    ]
+    assert target.run(input_messages("reversals", "reversal_id", reversals)).returncode == 0
+    letters = Store(target.config["store_url"]).open_dead_letters()
+    kinds = {d["record_id"]: classify(d["stream"], d["reason"]).reason for d in letters}
+    assert {k: r.key for k, r in kinds.items()} == {
+        sent: "reversed-in-part", paid: "reversed-paid"
+    }
+    assert {r.kind for r in kinds.values()} == {NEEDS_PERSON}
+
+
+def test_the_mappers_bill_to_and_reversal_reasons_are_classified() -> None:
+    # As map_cliniko_paypal/bill_to.py, reversals.py and mapping.py word them.
+    samples = {
+        "patient_extra_information is longer than PayPal's 40 characters for additional_info: "
+        "shorten it in Cliniko, or set bill_to.extra_information to note": "cliniko-field",
+        "patient_extra_information makes the memo longer than PayPal's 500 characters: "
+        "shorten it in Cliniko": "cliniko-field",
+        "total_amount is zero: a reversal of nothing": "cliniko-field",
+        "invoices.line_description is longer than PayPal's 1000 characters": "rules-incomplete",
+    }
+    for reason, key in samples.items():
+        found = classify("rejects:invoices", "parked by the mapper: " + reason)
+        assert found.reason.key == key, reason
