@@ -105,7 +105,13 @@ def assert_a_log_a_person_can_read(log: Path) -> None:
 
 
 # What a person does about each kind of dead letter the demo's clinic leaves (its reason says it).
-FOR_A_PERSON = ("open credit: refund or apply it by hand", "no usable email", "shares its email")
+FOR_A_PERSON = (
+    "open credit: refund or apply it by hand",
+    "no usable email",
+    "shares its email",
+    "reversed in part in Cliniko",
+    "paid, then reversed in Cliniko",
+)
 
 
 def assert_dead_letters_need_a_person(summary: str) -> None:

@@ -50,6 +50,10 @@ def samples() -> dict[str, list[dict[str, Any]]]:
         "practitioners": [{"practitioner_id": "7", "user_id": "70"}],
         "owners": [{"user_id": "70", "owner": "Physiotherapy"}],
         "appointments": [{"appointment_id": "9", "service_date": "2026-02-28"}],
+        "reversals": [
+            {"reversal_id": "8", "invoice_id": "7", "amount": "12.50", "paid": "refund",
+             "reversal_date": "2026-02-28", "withdrawn": False, "refund_method": "CASH"}
+        ],
         "rejects": [reject("patients", "5"), reject("invoices", "6", action="skip")],
     }
 
