@@ -47,6 +47,21 @@ def workers_cover(patient: dict) -> bool:
     return custom_fields(patient)["Funding type"] == WORKERS_COVER
 
 
+def expected_by_these_rules(project, cliniko, was_in_paypal=()):
+    """What PayPal should hold under `rules_without_email` (the oracle, told each rule)."""
+    return read_clinic(
+        cliniko,
+        was_in_paypal=was_in_paypal,
+        invoicer=project_invoicer(project.env),
+        without_email=True,
+        memo=MEMO,
+        extra_information=EXTRA,
+        skip_patient=workers_cover,
+        line_description=LINE,
+        reversals_paid="refund",
+    )
+
+
 def rules_without_email(folder: Path) -> Path:
     text = SHIPPED_RULES.read_text()
     assert "  missing_email: park\n" in text, "the shipped mapping.yaml's missing_email moved"
@@ -78,16 +93,7 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     project = meltano_project(sandbox)
     project.env["MAP_CLINIKO_PAYPAL_MAPPING_FILE"] = str(rules_without_email(tmp_path))
     cliniko = sandbox.cliniko
-    before = read_clinic(
-        cliniko,
-        invoicer=project_invoicer(project.env),
-        without_email=True,
-        memo=MEMO,
-        extra_information=EXTRA,
-        skip_patient=workers_cover,
-        line_description=LINE,
-        reversals_paid="refund",
-    )
+    before = expected_by_these_rules(project, cliniko)
     no_email = {pid for pid, p in before.patients.items() if not billing_email(p)}
     # A patient with an open invoice gets a typo for an email: still parked, to be corrected.
     typo_invoice = next(
@@ -97,16 +103,7 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     )
     typo_patient = before.expected[typo_invoice].patient_id
     cliniko.update("patients", typo_patient, {"email": "front.desk@clinic", "invoice_email": None})
-    clinic = read_clinic(
-        cliniko,
-        invoicer=project_invoicer(project.env),
-        without_email=True,
-        memo=MEMO,
-        extra_information=EXTRA,
-        skip_patient=workers_cover,
-        line_description=LINE,
-        reversals_paid="refund",
-    )
+    clinic = expected_by_these_rules(project, cliniko)
     sent_without = {c for c, w in clinic.expected.items() if w.patient_id in no_email}
     open_without = {c for c in sent_without if clinic.expected[c].status == "UNPAID"}
     assert open_without and sent_without - open_without, "the seed lacks such invoices"
@@ -165,17 +162,7 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
         reverse(cliniko, clinic.invoices[original], number + n)
     was_in_paypal = set(paypal_by_reference(sandbox))
     project.run(JOB)
-    after = read_clinic(
-        cliniko,
-        was_in_paypal=was_in_paypal,
-        invoicer=project_invoicer(project.env),
-        without_email=True,
-        memo=MEMO,
-        extra_information=EXTRA,
-        skip_patient=workers_cover,
-        line_description=LINE,
-        reversals_paid="refund",
-    )
+    after = expected_by_these_rules(project, cliniko, was_in_paypal)
     assert (after.expected[open_one].status, after.expected[paid_one].status) == (
         "CANCELLED", "MARKED_AS_REFUNDED")
     problems = paypal_problems(sandbox, after)
