@@ -72,10 +72,13 @@ def apply_filters(stream: str, record: dict[str, Any], rules: Rules) -> Hold | N
     such filter is returned, to hold the invoice for approval.
     """
     held = None
-    functions = dict(DEFAULT_FUNCTIONS)
+    filters = rules.filters.get(stream, ())
+    if not filters:
+        return None
+    functions = DEFAULT_FUNCTIONS
     if stream == "patients":  # custom('NDIS number'): a custom field's value by name, or None
-        functions["custom"] = by_name(record.get("custom_fields")).get
-    for index, rule in enumerate(rules.filters.get(stream, ())):
+        functions = {**DEFAULT_FUNCTIONS, "custom": by_name(record.get("custom_fields")).get}
+    for index, rule in enumerate(filters):
         evaluator = SimpleEval(names=dict(record), functions=functions)
         try:
             keep = bool(evaluator.eval(rule.keep))

@@ -20,10 +20,17 @@ from typing import Any
 from . import amounts
 from .errors import PayPalError, detail, unprocessable
 from .store import new_external_payment_id
-from .validation import DECIMAL_PATTERN, PAYMENT_METHODS, Checker, decimal_places, parse_date
+from .validation import PAYMENT_METHODS, AmountTexts, Checker, check_amount, parse_date
 
 REFUNDABLE = frozenset({"PAID", "MARKED_AS_PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED"})
 METHOD_TEXT = "The value provided is not an acceptable method of refund."
+REFUND_TEXTS = AmountTexts(
+    not_money="Amount value is invalid. Should be a numeric value.",
+    currency="Currency code is not supported. Please provide a valid currency code.",
+    zero="Refund amount cannot be zero.",
+    invalid="Refund amount value is invalid. Can have non-negative value with maximum 7 digits "
+    "and upto 2 fractions.",
+)
 
 
 def validate_refund(body: dict[str, Any], currency: str) -> list[dict[str, Any]]:
@@ -39,38 +46,8 @@ def validate_refund(body: dict[str, Any], currency: str) -> list[dict[str, Any]]
         check.add("INVALID_PARAMETER_SYNTAX", METHOD_TEXT, "/refund_date", body["refund_date"])
     amount = body.get("amount")
     if amount is not None:
-        _check_amount(check, amount, currency)
+        check_amount(check, amount, currency, REFUND_TEXTS)
     return check.details
-
-
-def _check_amount(check: Checker, amount: Any, currency: str) -> None:
-    if not isinstance(amount, dict):
-        check.add("INVALID_PARAMETER_SYNTAX", "Amount value is invalid. Should be a numeric value.",
-                  "/amount")
-        return
-    code = amount.get("currency_code")
-    if not isinstance(code, str) or len(code) != 3:
-        check.add("INVALID_STRING_LENGTH", "Currency code length should be 3 characters.",
-                  "/amount/currency_code", code)
-    elif code != currency:
-        check.add("NOT_SUPPORTED", "Currency code is not supported. Please provide a valid "
-                  "currency code.", "/amount/currency_code", code)
-    value, pointer = amount.get("value"), "/amount/value"
-    if value is None:
-        check.add("MISSING_REQUIRED_PARAMETER",
-                  "Amount value is missing. Please provide a valid amount.", pointer)
-    elif not isinstance(value, str) or not DECIMAL_PATTERN.match(value):
-        check.add("INVALID_PARAMETER_SYNTAX", "Amount value is invalid. Should be a numeric value.",
-                  pointer, value)
-    elif len(value) > 32:
-        check.add("INVALID_STRING_MAX_LENGTH", "Amount value cannot be greater than the maximum "
-                  "limit of 32 characters length.", pointer, value)
-    elif Decimal(value) == 0:
-        check.add("VALUE_CANNOT_BE_ZERO", "Refund amount cannot be zero.", pointer, value)
-    elif Decimal(value) < 0 or decimal_places(Decimal(value)) > 2 \
-            or Decimal(value) >= Decimal(10) ** 7:
-        check.add("INVALID_DECIMAL_VALUE", "Refund amount value is invalid. Can have non-negative "
-                  "value with maximum 7 digits and upto 2 fractions.", pointer, value)
 
 
 def record_refund(invoice: dict[str, Any], body: dict[str, Any], today: str) -> str:

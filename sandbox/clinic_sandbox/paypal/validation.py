@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -385,21 +386,40 @@ def validate_payment(body: dict[str, Any], currency: str) -> list[dict[str, Any]
     check.string(body, "note", 2000, "Note length should be less than 2000 characters.", "")
     amount = body.get("amount")
     if amount is not None:
-        _check_payment_amount(check, amount, currency)
+        check_amount(check, amount, currency, PAYMENT_TEXTS)
     return check.details
 
 
-def _check_payment_amount(check: Checker, amount: Any, currency: str) -> None:
+@dataclass(frozen=True)
+class AmountTexts:
+    """The issue texts of an `amount` check that differ between payments and refunds."""
+
+    not_money: str
+    currency: str
+    zero: str
+    invalid: str
+
+
+PAYMENT_TEXTS = AmountTexts(
+    not_money="Expected a money object.",
+    currency="Currency code is not supported.",
+    zero="Payment amount cannot be zero. Please provide a valid amount.",
+    invalid="Payment amount value is invalid. Can have non-negative value with maximum 7 "
+    "digits and upto 2 fractions.",
+)
+
+
+def check_amount(check: Checker, amount: Any, currency: str, texts: AmountTexts) -> None:
+    """A payment's or refund's `amount`: a money object in the invoice's currency, 0 < value."""
     if not isinstance(amount, dict):
-        check.add("INVALID_PARAMETER_SYNTAX", "Expected a money object.", "/amount")
+        check.add("INVALID_PARAMETER_SYNTAX", texts.not_money, "/amount")
         return
     code = amount.get("currency_code")
     if not isinstance(code, str) or len(code) != 3:
         check.add("INVALID_STRING_LENGTH", "Currency code length should be 3 characters.",
                   "/amount/currency_code", code)
     elif code != currency:
-        check.add("NOT_SUPPORTED", "Currency code is not supported.", "/amount/currency_code",
-                  code)
+        check.add("NOT_SUPPORTED", texts.currency, "/amount/currency_code", code)
     value = amount.get("value")
     pointer = "/amount/value"
     if value is None:
@@ -412,12 +432,10 @@ def _check_payment_amount(check: Checker, amount: Any, currency: str) -> None:
         check.add("INVALID_STRING_MAX_LENGTH", "Amount value cannot be greater than the maximum "
                   "limit of 32 characters length.", pointer, value)
     elif Decimal(value) == 0:
-        check.add("VALUE_CANNOT_BE_ZERO", "Payment amount cannot be zero. Please provide a valid "
-                  "amount.", pointer, value)
+        check.add("VALUE_CANNOT_BE_ZERO", texts.zero, pointer, value)
     elif Decimal(value) < 0 or decimal_places(Decimal(value)) > 2 \
             or Decimal(value) >= Decimal(10) ** 7:
-        check.add("INVALID_DECIMAL_VALUE", "Payment amount value is invalid. Can have "
-                  "non-negative value with maximum 7 digits and upto 2 fractions.", pointer, value)
+        check.add("INVALID_DECIMAL_VALUE", texts.invalid, pointer, value)
 
 
 def validate_search(body: dict[str, Any]) -> list[dict[str, Any]]:
