@@ -31,6 +31,7 @@ from target_paypal.reader import printable
 from target_paypal.reversals import PAID_IN_PAYPAL, decide
 from target_paypal.store import InvoiceInputs, Store
 from target_paypal.store.approvals import HOLD, STAY_OUT, Gate, gate
+from target_paypal.store.directory import others_sharing
 from target_paypal.store.kept import recipient_cut
 from target_paypal.store.runs import InvoiceOutcome
 from target_paypal.templates import fill_templates
@@ -58,7 +59,7 @@ class DirtyInvoiceApplier:
         self.max_concurrency = max(1, max_concurrency)
         self.run_id = run_id
         self.final = False
-        self.shared: dict[str, list[str]] = {}
+        self.shared: dict[str, tuple[str, ...]] = {}
         # Invoices already parked when the run started: logged when first parked, not again
         # on every run that retries them (the run summary counts them).
         self.parked_before: set[str] = set()
@@ -232,12 +233,13 @@ class DirtyInvoiceApplier:
                 reason=f"patient {customer_id}: {why}",
                 summary_reason=f"patient {why}",
             )
-        others = self.shared.get(customer["customer_id"])  # the survivor's, if merged
+        # The survivor's, if merged; five are enough to name in the reason.
+        others = others_sharing(self.shared, customer["customer_id"], 5)
         rule = customer.get("shared_email") or "park"
         if not others or rule == "allow":
             return None
         reason = (
-            f"patient {customer_id} shares its email with patient(s) {', '.join(others[:5])}: "
+            f"patient {customer_id} shares its email with patient(s) {', '.join(others)}: "
             "give each patient their own email or invoice_email in Cliniko, or set the "
             "mapping's customers.shared_email to allow"
         )

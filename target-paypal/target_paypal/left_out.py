@@ -22,6 +22,8 @@ CLINIKO_ID = re.compile(r"\b\d{6,}\b")  # Cliniko's ids are 64-bit numbers; coun
 # The applier's summed-up reasons for invoices held by their patient: not retried on every run,
 # only when the patient (its record or reject) or the mapping rules change.
 HELD_BY_PATIENT = ("patient parked by the mapper", "patient shares its email")
+# The applier's summed-up reason for invoices held by a reversal (applier.py, reversals.py).
+HELD_BY_REVERSAL = "paid or part reversal in Cliniko"
 # Reasons the target gives a record it cannot stage (sinks.input_problem, the reader).
 INPUT_PROBLEMS = (
     "does not match the contract",
@@ -45,6 +47,11 @@ def what_to_do(outcome: str, stream: str, reason: str) -> str:
         says = reason.rstrip().endswith(ADVICE_ENDINGS)  # the reason already says what to do
         fix = "correct the patient in Cliniko; " * (not says)
         return f"{fix}retried when the patient or the mapping rules change ({DEAD_LETTERS})"
+    if stream == "invoices" and reason.startswith(HELD_BY_REVERSAL):  # store/retry.py
+        return (
+            "act in PayPal or Cliniko as each letter says; retried when the invoice or its "
+            f"reversal changes in Cliniko ({DEAD_LETTERS})"
+        )
     if reason.rstrip().endswith(ADVICE_ENDINGS):  # the reason already says what to do
         return f"retried on every run ({DEAD_LETTERS})"
     if stream == "input":

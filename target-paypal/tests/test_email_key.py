@@ -45,7 +45,7 @@ def test_shared_emails_are_found_by_a_keyed_hash_with_the_key_outside_the_store(
             {"customer_id": "3", "email": "own@example.org"},
         ]
     )
-    assert store.shared_emails() == {"1": ["2"], "2": ["1"]}
+    assert store.shared_emails() == {"1": ("1", "2"), "2": ("1", "2")}
     assert emails_in_clear(store_url) == []
     path = key_file(store.engine, None)
     assert path.exists() and path.stat().st_mode & 0o777 == 0o600, "the key is owner-only"
@@ -74,9 +74,9 @@ def test_an_older_store_has_its_emails_hashed_and_cleared_when_opened(store_url:
     old.dispose()
     store = Store(store_url)
     assert emails_in_clear(store_url) == [], "the old email column is cleared"
-    assert store.shared_emails() == {"1": ["2"], "2": ["1"]}, "and sharing is still found"
+    assert store.shared_emails() == {"1": ("1", "2"), "2": ("1", "2")}, "and sharing is still found"
     store.stage_customers([{"customer_id": "3", "email": "A@X.org"}])
-    assert store.shared_emails()["3"] == ["1", "2"]
+    assert store.shared_emails()["3"] == ("1", "2", "3")
     store.engine.dispose()
 
 
@@ -101,7 +101,7 @@ def test_a_store_opened_without_its_key_or_with_another_stops_with_one_line(
     monkeypatch.setenv(SECRET_ENV, path.with_suffix(".moved").read_text().strip())
     store = Store(store_url)  # the secret it was made with, as a setting: it works
     store.stage_customers([{"customer_id": "2", "email": "A@x.org"}])
-    assert store.shared_emails() == {"1": ["2"], "2": ["1"]}
+    assert store.shared_emails() == {"1": ("1", "2"), "2": ("1", "2")}
     assert not path.exists(), "with the setting, no key file is made"
     store.engine.dispose()
 

@@ -11,9 +11,17 @@ from target_harness import reject
 from target_paypal.applier import DirtyInvoiceApplier
 from target_paypal.apply import INCOMPLETE, RECIPIENT_GONE
 from target_paypal.client import PayPalError
+from target_paypal.reversals import decide
 from target_paypal.sinks import input_problem
 from target_paypal.store import Store
-from target_paypal.store.retry import EVERY_RUN, WITH_PATIENT, WITH_RECORD, cause_of, retried
+from target_paypal.store.retry import (
+    EVERY_RUN,
+    WITH_PATIENT,
+    WITH_RECORD,
+    WITH_REVERSAL,
+    cause_of,
+    retried,
+)
 
 NOT_OURS = "someone.else@example.com"  # PayPal refuses invoices from another invoicer (422)
 
@@ -69,9 +77,23 @@ def with_rules(stdin_records: list[dict], fingerprint: str) -> list[dict]:
 # --- what a reason means for retrying: the reasons as the code writes them --------------------
 
 
+def reversal_reasons() -> list[str]:
+    """reversals.decide's three reasons to park: nothing a run does by itself can clear them."""
+    header = {"invoice_id": "i1", "total": "100.00", "target_status": "SENT"}
+    part = {"reversal_id": "r1", "amount": "40.00"}
+    cases = [
+        decide(header, [part], "UNPAID"),  # reversed in part while unpaid
+        decide(header, [{**part, "paid": "park"}], "MARKED_AS_PAID"),  # paid, then reversed
+        decide(header, [{**part, "withdrawn": True, "refund_id": "R-1"}], "MARKED_AS_REFUNDED"),
+    ]
+    reasons = [case.park for case in cases]
+    assert all(reasons), reasons
+    return [str(reason) for reason in reasons]
+
+
 def test_each_reason_the_target_writes_is_retried_as_its_cause_allows() -> None:
     applier = DirtyInvoiceApplier.__new__(DirtyInvoiceApplier)
-    applier.shared = {"c1": ["c2"]}
+    applier.shared = {"c1": ("c1", "c2"), "c2": ("c1", "c2")}
     header = {"invoice_id": "i1", "customer_id": "c1", "target_status": "SENT"}
     parked_patient = applier._held_by_customer(
         {**header, "customer_id": "c9"}, None, ("park", "parked by the mapper: no usable email")
@@ -93,6 +115,7 @@ def test_each_reason_the_target_writes_is_retried_as_its_cause_allows() -> None:
         str(parked_patient.reason): WITH_PATIENT,
         str(shared.reason): WITH_PATIENT,
         str(input_problem("invoices", {"invoice_id": "1"}, "AUD")): WITH_RECORD,
+        **{reason: WITH_REVERSAL for reason in reversal_reasons()},
     }
     for reason, expected in cases.items():
         assert retried("invoices", reason) == expected, (reason, cause_of(reason))

@@ -84,6 +84,16 @@ def test_reversals_cancel_refund_or_park_the_invoice_they_reverse(target, clinic
     assert not [c for c in calls if c.method != "GET" and "oauth2" not in c.path]
     assert len(paypal_by_reference(target.sandbox)[paid[0]][0]["refunds"]["transactions"]) == 1
 
+    # A run with nothing new leaves the invoices parked by a reversal alone: no run can clear
+    # them by itself, and retrying each on every run made a no-change rerun grow with them.
+    target.sandbox.paypal.clear_call_log()
+    again = target.run("")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "Retrying" not in again.stderr
+    assert "2 parked invoices wait for their invoice or its reversal" in again.stderr
+    assert not [c for c in target.sandbox.paypal.call_log if "oauth2" not in c.path]
+    assert set(store.run_invoice_outcomes(store.runs(limit=1)[0]["id"])) == set()
+
 
 def test_a_refund_recorded_before_a_crash_is_adopted_not_repeated(target, clinic) -> None:
     data = clinic(customers=3, invoices=10)

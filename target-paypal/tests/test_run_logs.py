@@ -154,3 +154,14 @@ def test_a_reason_that_says_what_to_do_is_not_given_other_advice() -> None:
         "retried on every run (paypal-ops dead-letters list)"
     )
     assert "correct them in Cliniko" in messages[1]
+
+
+def test_invoices_held_by_a_reversal_are_not_said_to_be_retried_on_every_run() -> None:
+    from target_paypal.left_out import summed_up
+
+    reason = "paid or part reversal in Cliniko: see the reason"  # applier.py's summary
+    [(message, _)] = summed_up({"parked": [("invoices", reason, 2)]})
+    assert message == (
+        f"Parked 2 invoices: {reason}: act in PayPal or Cliniko as each letter says; retried "
+        "when the invoice or its reversal changes in Cliniko (paypal-ops dead-letters list)"
+    )

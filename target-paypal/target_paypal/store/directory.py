@@ -8,6 +8,7 @@ number, the status last seen, the hash last applied, and any conflict that holds
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,14 @@ def write_xrefs(conn: Connection, written: Sequence[Xref]) -> None:
     upsert_rows(conn, xrefs, ("invoice_id",), [{**x.__dict__, "updated_at": now} for x in written])
 
 
+def others_sharing(
+    shared: dict[str, tuple[str, ...]], customer_id: str, limit: int | None = None
+) -> list[str]:
+    """The other customers with this customer's email (`shared_emails`), the first `limit`."""
+    others = (other for other in shared.get(customer_id, ()) if other != customer_id)
+    return list(itertools.islice(others, limit))
+
+
 class CustomerDirectory(StoreBase):
     """The store's part that answers who a customer is and where an invoice is in PayPal."""
 
@@ -87,10 +96,12 @@ class CustomerDirectory(StoreBase):
         with self.begin() as conn:
             return [xref_from_row(row) for row in conn.execute(query).mappings()]
 
-    def shared_emails(self) -> dict[str, list[str]]:
-        """Map each customer id to the other customers with the same email (case-insensitive).
+    def shared_emails(self) -> dict[str, tuple[str, ...]]:
+        """Map each customer id that shares its email (case-insensitive) to all who share it.
 
-        Compared by the email's keyed hash (`email_key`): the store does not keep emails.
+        Compared by the email's keyed hash (`email_key`): the store does not keep emails. The
+        customers of one email share one tuple: a plan manager's email shared by thousands of
+        patients is held once, not once per patient (`others_sharing`).
         """
         with self.begin() as conn:
             shared = (
@@ -107,11 +118,8 @@ class CustomerDirectory(StoreBase):
         by_email: dict[str, list[str]] = {}
         for email_hash, customer_id in rows:
             by_email.setdefault(email_hash, []).append(customer_id)
-        return {
-            cid: sorted(other for other in ids if other != cid)
-            for ids in by_email.values()
-            for cid in ids
-        }
+        groups = (tuple(sorted(ids)) for ids in by_email.values())
+        return {cid: group for group in groups for cid in group}
 
     def invoice_headers(self, invoice_ids: set[str]) -> dict[str, dict[str, Any]]:
         """Map each of these invoice ids that is staged to its staged header record."""

@@ -13,6 +13,10 @@ new arriving (`RetryPlans.retry_plan`); the others wait for their cause to chang
   (`staging.stage_customers`); the patient's reject arriving again (`customers_rejected`); the
   patient's reject letter resolved or discarded (`dead_letters`); and once after the mapping
   rules change (`rules_changed`, from the records' `rules_fingerprint`).
+- `WITH_REVERSAL`: held by a reversal in Cliniko (paid then reversed under the `park` rule,
+  reversed in part while unpaid, a reversal withdrawn after its refund). A run cannot clear it by
+  itself: the invoice or one of its reversals staged again (which marks it dirty) can, or a
+  person in PayPal, who then resolves the letter.
 - `WITH_RECORD`: the input itself broke the contract (or is in another currency). Only its
   record sent again (staged afresh, which marks the invoice dirty) or `paypal-ops dead-letters
   replay` (which checks it again) can clear it; marking it dirty would only apply again the
@@ -40,6 +44,7 @@ from target_paypal.store.sql import IDS_PER_STATEMENT, upsert_by_key
 EVERY_RUN = "every run"
 WITH_PATIENT = "with its patient"
 WITH_RECORD = "with its record"
+WITH_REVERSAL = "with its reversal"
 # PayPalError's operations (client.py): `<operation>: HTTP <status> <name> ... debug_id=...`.
 PAYPAL_OPERATIONS = "token|create|get|update|delete|send|cancel|record_payment|search"
 PATIENT_REJECTS = f"rejects:{CLINIKO_STREAM['customers']}"  # the mapper's letters of patients
@@ -48,6 +53,7 @@ RULES_ROW = "mapping_rules"  # the writer_settings row holding the last rules fi
 WAITING_FOR = {
     WITH_PATIENT: "their patient to change in Cliniko (or the mapping rules)",
     WITH_RECORD: "their record to be sent again (it broke the contract)",
+    WITH_REVERSAL: "their invoice or its reversal to change in Cliniko (a reversal holds them)",
 }
 
 
@@ -61,7 +67,8 @@ class Cause:
 
 
 # First match wins. The reasons are written by apply.py / settle.py (PayPal, number taken, void
-# before), applier.py (the patient's rules, incomplete) and sinks.py (the input checks).
+# before), applier.py (the patient's rules, incomplete), reversals.py and sinks.py (the input
+# checks).
 CAUSES: tuple[Cause, ...] = (
     Cause("paypal-refused", EVERY_RUN, rf"(?:{PAYPAL_OPERATIONS}): "),
     Cause("number-taken", EVERY_RUN, r"invoice number "),
@@ -70,6 +77,10 @@ CAUSES: tuple[Cause, ...] = (
     Cause("void-before", EVERY_RUN, r"void before "),
     Cause("patient-parked", WITH_PATIENT, r"patient \S+: parked by the mapper: "),
     Cause("shared-email", WITH_PATIENT, r"patient \S+ shares its email with patient\(s\) "),
+    # reversals.py's reasons to park
+    Cause("reversed-paid", WITH_REVERSAL, r"invoice \S+ was paid, then reversed in Cliniko "),
+    Cause("reversed-in-part", WITH_REVERSAL, r"invoice \S+ is reversed in part in Cliniko "),
+    Cause("reversal-withdrawn", WITH_REVERSAL, r"reversal \S+ of invoice \S+ was withdrawn "),
     Cause(
         "input",
         WITH_RECORD,
