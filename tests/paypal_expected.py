@@ -327,6 +327,11 @@ def line_of(item: dict[str, Any]) -> Line:
     )
 
 
+def mapped_void(invoice: dict[str, Any]) -> bool:
+    """Whether the shipped status rules make the invoice VOID (closed, archived or deleted)."""
+    return bool(gone(invoice) or int(invoice["status"]) == CLOSED)
+
+
 def gone(record: dict[str, Any]) -> bool:
     return bool(record.get("archived_at") or record.get("deleted_at"))
 
@@ -342,6 +347,7 @@ def read_clinic(
     skip_patient: Callable[[dict[str, Any]], bool] | None = None,
     line_description: str | None = None,
     reversals_paid: str = "park",
+    invoicers: Mapping[str, dict[str, Any]] | None = None,
 ) -> Clinic:
     """What PayPal should hold now. `was_in_paypal`: Cliniko ids PayPal already had, so that a
     Closed, archived or deleted one is expected CANCELLED rather than absent. `invoicer`: the
@@ -357,7 +363,10 @@ def read_clinic(
     patient's invoices (or those of a patient merged into one) stay out, and its email is
     nobody's. `line_description`: the rules' `invoices.line_description`, with `{number}`,
     `{practitioner}` and `{service_date}` (the Sydney day of the invoice's appointment, else
-    "date unknown"). `reversals_paid`: the rules' `invoices.reversals.paid` (park or refund)."""
+    "date unknown"). `reversals_paid`: the rules' `invoices.reversals.paid` (park or refund).
+    `invoicers`: the rules' `invoicers.by_business` as PayPal invoicer fields by Cliniko business
+    id (`other_businesses: park`): a listed business's invoices show them over the default
+    invoicer's; an invoice of another business is parked unless it is void."""
     invoicer = project_invoicer() if invoicer is None else invoicer
     patients = {p["id"]: p for p in cliniko.records("patients")}
     practitioners = {p["id"]: p for p in cliniko.records("practitioners")}
@@ -401,6 +410,10 @@ def read_clinic(
         status = int(invoice["status"])
         if link_id(invoice, "original_invoice"):
             left_out[cid] = "a reversal: never an invoice in PayPal"
+            continue
+        business = str(link_id(invoice, "business"))
+        if invoicers and business not in invoicers and not mapped_void(invoice):
+            left_out[cid] = f"business {business} has no invoicer: parked by the mapper"
             continue
         reversal = reversed_as(invoice, reversals_of.get(cid, []), cid in was_in_paypal,
                                reversals_paid)
@@ -500,7 +513,7 @@ def read_clinic(
             business_name=addressed_to(invoice, patient),
             additional_info=placed if extra_information == "additional_info" else None,
             line_description=the_line,
-            invoicer=invoicer,
+            invoicer={**invoicer, **((invoicers or {}).get(business) or {})},
         )
     return Clinic(invoices, patients, dict(items), all_items, emails, shared, expected, left_out)
 
@@ -582,7 +595,7 @@ def invoice_problems(want: Expected, got: dict[str, Any]) -> list[str]:
     check("recipient additional info", want.additional_info, billing.get("additional_info"))
     check("number of recipients", 1, len(recipients))
     invoicer = got.get("invoicer") or {}
-    for paypal_name in INVOICER_FIELDS:
+    for paypal_name in (*INVOICER_FIELDS, "logo_url", "address"):  # the last two by business
         check(f"invoicer {paypal_name}", want.invoicer.get(paypal_name), invoicer.get(paypal_name))
     term = detail.get("payment_term") or {}
     check("payment term", want.payment_term.get("term_type"), term.get("term_type"))

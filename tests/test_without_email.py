@@ -11,8 +11,10 @@ extra patient information in the recipient's additional information (`bill_to.
 extra_information: additional_info`: an NDIS participant or policy number for the payer), and
 the patient's "Funding type" custom field on the memo, while a patient filter on that field
 skips workers-cover patients, and each line says when and by whom the patient was seen
-(`invoices.line_description` with `{service_date}`, from the appointments stream); so the run
-also checks that these reach every PayPal invoice through the tap and mapper.
+(`invoices.line_description` with `{service_date}`, from the appointments stream), and two of
+the three businesses invoice as themselves (`invoicers.by_business`) while the third's invoices
+are parked naming it; so the run also checks that these reach every PayPal invoice through the
+tap and mapper.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 from paypal_expected import (
     billing_email,
     custom_fields,
@@ -47,6 +50,41 @@ def workers_cover(patient: dict) -> bool:
     return custom_fields(patient)["Funding type"] == WORKERS_COVER
 
 
+def invoicers_of(cliniko) -> dict[str, dict]:
+    """`invoicers.by_business` for the first two of the seed's businesses (PayPal's names): the
+    first with all its details, the second with a name only; the third is not listed, so its
+    invoices are parked naming it."""
+    first, second = sorted(cliniko.records("businesses"), key=lambda b: b["id"])[:2]
+    return {
+        first["id"]: {
+            "business_name": first["business_name"],
+            "tax_id": first["business_registration_value"],
+            "logo_url": "https://harbourside-physio.example.com.au/logo.png",
+            "address": {"address_line_1": first["address_1"], "admin_area_2": first["city"],
+                        "admin_area_1": first["state"], "postal_code": first["post_code"],
+                        "country_code": "AU"},
+        },
+        second["id"]: {"business_name": second["business_name"]},
+    }  # fmt: skip
+
+
+def invoicers_yaml(invoicers: dict[str, dict]) -> str:
+    """The same as the rules file's `invoicers` block."""
+    names = {"address_line_1": "line1", "admin_area_2": "city", "admin_area_1": "state",
+             "postal_code": "postal_code", "country_code": "country_code"}  # fmt: skip
+    by_business = {
+        business: {
+            **{k: v for k, v in fields.items() if k != "address"},
+            **({"address": {names[k]: v for k, v in fields["address"].items()}}
+               if "address" in fields else {}),
+        }
+        for business, fields in invoicers.items()
+    }  # fmt: skip
+    return "invoicers:\n" + "".join(
+        f"  {line}\n" for line in yaml.safe_dump({"by_business": by_business}).splitlines()
+    ) + "  other_businesses: park\n"
+
+
 def expected_by_these_rules(project, cliniko, was_in_paypal=()):
     """What PayPal should hold under `rules_without_email` (the oracle, told each rule)."""
     return read_clinic(
@@ -59,11 +97,16 @@ def expected_by_these_rules(project, cliniko, was_in_paypal=()):
         skip_patient=workers_cover,
         line_description=LINE,
         reversals_paid="refund",
+        invoicers=invoicers_of(cliniko),
     )
 
 
-def rules_without_email(folder: Path) -> Path:
+def rules_without_email(folder: Path, cliniko) -> Path:
     text = SHIPPED_RULES.read_text()
+    shipped_invoicers = "invoicers:\n"
+    start = text.index(shipped_invoicers)
+    end = text.index("\ninvoices:\n", start) + 1
+    text = text[:start] + invoicers_yaml(invoicers_of(cliniko)) + "\n" + text[end:]
     assert "  missing_email: park\n" in text, "the shipped mapping.yaml's missing_email moved"
     path = folder / "rules.yaml"
     text = text.replace("  missing_email: park\n", "  missing_email: without_email\n")
@@ -91,7 +134,8 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
 ) -> None:
     sandbox = make_sandbox(**CLINIC)
     project = meltano_project(sandbox)
-    project.env["MAP_CLINIKO_PAYPAL_MAPPING_FILE"] = str(rules_without_email(tmp_path))
+    rules = rules_without_email(tmp_path, sandbox.cliniko)
+    project.env["MAP_CLINIKO_PAYPAL_MAPPING_FILE"] = str(rules)
     cliniko = sandbox.cliniko
     before = expected_by_these_rules(project, cliniko)
     no_email = {pid for pid, p in before.patients.items() if not billing_email(p)}
@@ -117,6 +161,9 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     seen = [w.line_description or "" for w in clinic.expected.values()]
     assert any(s.startswith("Seen date unknown by ") for s in seen), "no invoice lacks a visit"
     assert sum(bool(re.match(r"Seen \d{4}-\d\d-\d\d by \w", s)) for s in seen) > 10
+    no_invoicer = {c for c, why in clinic.left_out.items() if why.startswith("business ")}
+    by_business = {w.invoicer.get("business_name") for w in clinic.expected.values()}
+    assert no_invoicer and len(by_business) == 2, "two businesses listed, the third's parked"
 
     project.run(JOB)
 
@@ -129,6 +176,12 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     store = Store(project.store_url)
     outcomes = store.run_invoice_outcomes(store.runs(limit=1)[0]["id"])
     assert outcomes[typo_invoice] == "parked"
+    letters = {d["record_id"]: d["reason"] for d in store.open_dead_letters()}
+    for cid in no_invoicer:
+        business = link_id(clinic.invoices[cid], "business")
+        assert letters[cid].endswith(f"business {business} has no invoicer: add it under the "
+                                     "mapping's invoicers.by_business, or set "
+                                     "invoicers.other_businesses to default"), letters[cid]
     assert {outcomes[c] for c in sent_without} == {"created"}, outcomes
 
     listed = project.meltano(

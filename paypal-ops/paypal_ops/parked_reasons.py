@@ -208,6 +208,15 @@ REASONS: tuple[Reason, ...] = (
         streams=REJECTS,
     ),
     Reason(
+        "no-invoicer",
+        NEEDS_PERSON,
+        "Invoices of a business with no PayPal invoicer",
+        INTEGRATOR + "add the business (the detail names it) under the mapping's "
+        "invoicers.by_business, then re-read Cliniko with a full refresh.",
+        MAPPER + r"business (?P<detail>\S+) has no invoicer",
+        streams=REJECTS,
+    ),
+    Reason(
         "patient-problem",
         NEEDS_PERSON,
         "Invoices held back by a problem with their patient's record",

@@ -18,6 +18,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from target_harness import input_messages
 
 import map_cliniko_paypal.mapping
@@ -297,3 +298,12 @@ def test_the_mappers_bill_to_and_reversal_reasons_are_classified() -> None:
     for reason, key in samples.items():
         found = classify("rejects:invoices", "parked by the mapper: " + reason)
         assert found.reason.key == key, reason
+
+
+def test_an_invoice_of_a_business_with_no_invoicer_is_classified_naming_the_business() -> None:
+    from map_cliniko_paypal.invoicers import Invoicers, NoInvoicer
+
+    with pytest.raises(NoInvoicer) as raised:  # as the mapper words it
+        Invoicers(by_business={"1001": {"business_name": "North"}}).for_business("1002")
+    found = classify("rejects:invoices", "parked by the mapper: " + str(raised.value))
+    assert (found.reason.key, found.reason.kind, found.detail) == ("no-invoicer", "person", "1002")

@@ -184,7 +184,9 @@ def compose(
     }
     body = {
         "detail": detail,
-        "invoicer": invoicer.as_paypal(),
+        # The business's own name, ABN, address and logo, when the clinic runs several; the
+        # email always the account's (the header's block has none).
+        "invoicer": {**invoicer.as_paypal(), **(header.get("invoicer") or {})},
         "primary_recipients": [recipient(customer, header)],
         "items": [item(ln, currency, header.get("line_description")) for ln in invoiced],
         "configuration": {

@@ -14,6 +14,7 @@ from map_cliniko_paypal import approvals
 from map_cliniko_paypal.approvals import Hold
 from map_cliniko_paypal.bill_to import first_line, place_extra_information
 from map_cliniko_paypal.custom_fields import KeepCustom, by_name
+from map_cliniko_paypal.invoicers import NoInvoicer
 from map_cliniko_paypal.patients import map_patient
 from map_cliniko_paypal.reversals import is_reversal, map_reversal
 from map_cliniko_paypal.rules import Rules
@@ -181,12 +182,28 @@ def map_invoice(record: dict[str, Any], rules: Rules) -> dict[str, Any]:
         "tax_total": money(tax, "tax_amount") if tax not in (None, "") else None,
         "updated_at": record.get("updated_at"),
     }
+    _add_invoicer(record, mapped, rules)
     if rules.third_party:
         mapped["bill_to"] = first_line(record.get("invoice_to"))
     place_extra_information(record, mapped, rules)
     if held is not None:
         mapped["approval"] = _approval(held, record, rules)
     return mapped
+
+
+def _add_invoicer(record: dict[str, Any], mapped: dict[str, Any], rules: Rules) -> None:
+    """Stamp the business's invoicer on the invoice, when the rules list businesses.
+
+    A void invoice needs none: its PayPal copy, if any, is cancelled whoever sent it.
+    """
+    try:
+        invoicer = rules.invoicers.for_business(record.get("business_id"))
+    except NoInvoicer as exc:
+        if mapped["target_status"] == "VOID":
+            return
+        raise Reject(str(exc)) from None
+    if invoicer:
+        mapped["invoicer"] = invoicer
 
 
 def _line_description(rules: Rules, ids: dict[str, Any]) -> str | None:

@@ -20,6 +20,8 @@ from jsonschema.exceptions import ValidationError
 from map_cliniko_paypal import approvals
 from map_cliniko_paypal.approvals import Approval
 from map_cliniko_paypal.custom_fields import TEMPLATE, names_in
+from map_cliniko_paypal.invoicers import Invoicers
+from map_cliniko_paypal.invoicers import build as build_invoicers
 
 DEFAULT_FILE = "mapping.yaml"
 MEMO_FIELDS = {
@@ -71,6 +73,8 @@ class Rules:
     # A patient whose invoice_default_to names a third party has their invoices addressed to it.
     third_party: bool = True
     extra_information: str = "none"  # one of EXTRA_PLACES; off: it may be health information
+    # Each business's PayPal invoicer (none listed: every invoice has the target's default).
+    invoicers: Invoicers = field(default_factory=Invoicers)
     number_prefix: str = ""
     status: dict[int, Any] = field(
         default_factory=lambda: {
@@ -340,6 +344,7 @@ def build(data: dict[str, Any]) -> Rules:
         default_country_code=customers.get("default_country_code", defaults.default_country_code),
         third_party=bill_to.get("third_party", defaults.third_party),
         extra_information=bill_to.get("extra_information", defaults.extra_information),
+        invoicers=build_invoicers(data.get("invoicers")),
         number_prefix=invoices.get("number_prefix", defaults.number_prefix),
         status=(
             {int(k): v for k, v in invoices["status"].items()}

@@ -1,0 +1,87 @@
+"""Which PayPal invoicer each Cliniko business invoices as (`invoicers` in the mapping rules).
+
+target-paypal's settings hold the default invoicer: the PayPal account's email, the clinic's
+name, website and ABN. A clinic that runs several businesses (locations) in one Cliniko account
+names them under `invoicers.by_business`, by Cliniko business id; each entry's fields (business
+name, ABN, website, address, logo) replace the default's on that business's invoices, and each
+invoice carries them as its `invoicer`. Once any business is listed, an invoice of a business
+that is not is parked naming it (`other_businesses: park`, the default), so a new location never
+bills under another's ABN; `other_businesses: default` sends those with the default invoicer.
+
+The email stays the PayPal account's: PayPal refuses an invoicer email that is not the email of
+the account behind the token (USER_NOT_FOUND).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PARK, DEFAULT = "park", "default"
+# The rules' keys for an invoicer, and PayPal's names for them in `invoicer_info`.
+FIELDS = {
+    "business_name": "business_name",
+    "tax_id": "tax_id",
+    "website": "website",
+    "logo_url": "logo_url",
+    "address": "address",
+}
+# The rules' address keys, and PayPal's `address_portable` names for them.
+ADDRESS = {
+    "line1": "address_line_1",
+    "line2": "address_line_2",
+    "city": "admin_area_2",
+    "state": "admin_area_1",
+    "postal_code": "postal_code",
+    "country_code": "country_code",
+}
+
+
+class NoInvoicer(Exception):
+    """The invoice's business has no invoicer in the rules; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Invoicers:
+    """`invoicers` in the rules: each listed business's invoicer, as PayPal's block."""
+
+    by_business: dict[str, dict[str, Any]] = field(default_factory=dict)
+    other_businesses: str = PARK  # or DEFAULT
+
+    def for_business(self, business_id: Any) -> dict[str, Any] | None:
+        """The invoice's `invoicer` (None: the default one); NoInvoicer when it has none."""
+        if not self.by_business:
+            return None
+        key = str(business_id) if business_id not in (None, "") else None
+        if key is not None and key in self.by_business:
+            return self.by_business[key]
+        if self.other_businesses == DEFAULT:
+            return None
+        raise NoInvoicer(
+            f"business {key or '(none)'} has no invoicer: add it under the mapping's "
+            "invoicers.by_business, or set invoicers.other_businesses to default"
+        )
+
+
+def build(data: dict[str, Any] | None) -> Invoicers:
+    """`invoicers` from checked rules data (business ids as strings)."""
+    data = data or {}
+    return Invoicers(
+        by_business={
+            str(business): as_paypal(entry or {})
+            for business, entry in (data.get("by_business") or {}).items()
+        },
+        other_businesses=data.get("other_businesses", PARK),
+    )
+
+
+def as_paypal(entry: dict[str, Any]) -> dict[str, Any]:
+    """One rules entry as PayPal's `invoicer_info` fields (no email: the account's own)."""
+    block: dict[str, Any] = {}
+    for key, name in FIELDS.items():
+        value = entry.get(key)
+        if key == "address" and isinstance(value, dict):
+            value = {ADDRESS[k]: str(v) for k, v in value.items() if v not in (None, "")}
+        if value not in (None, "", {}):
+            block[name] = value if isinstance(value, dict) else str(value)
+    return block
