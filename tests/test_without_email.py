@@ -11,10 +11,10 @@ extra patient information in the recipient's additional information (`bill_to.
 extra_information: additional_info`: an NDIS participant or policy number for the payer), and
 the patient's "Funding type" custom field on the memo, while a patient filter on that field
 skips workers-cover patients, and each line says when and by whom the patient was seen
-(`invoices.line_description` with `{service_date}`, from the appointments stream), and two of
-the three businesses invoice as themselves (`invoicers.by_business`) while the third's invoices
-are parked naming it; so the run also checks that these reach every PayPal invoice through the
-tap and mapper.
+(`invoices.line_description` with `{service_date}`, from the appointments stream), and each of
+the seeded businesses invoices as itself (`invoicers.by_business`) while the invoices of a
+location opened later are parked naming it; so the run also checks that these reach every
+PayPal invoice through the tap and mapper.
 """
 
 from __future__ import annotations
@@ -50,11 +50,15 @@ def workers_cover(patient: dict) -> bool:
     return custom_fields(patient)["Funding type"] == WORKERS_COVER
 
 
+NEW_LOCATION = "Harbourside Physio Penrith"  # opened after the rules were written
+
+
 def invoicers_of(cliniko) -> dict[str, dict]:
-    """`invoicers.by_business` for the first two of the seed's businesses (PayPal's names): the
-    first with all its details, the second with a name only; the third is not listed, so its
-    invoices are parked naming it."""
-    first, second = sorted(cliniko.records("businesses"), key=lambda b: b["id"])[:2]
+    """`invoicers.by_business` for the seed's businesses (PayPal's names): the first with all
+    its details, the others with their name and ABN. A business opened later is not listed, so
+    its invoices are parked naming it."""
+    seeded = [b for b in cliniko.records("businesses") if b["business_name"] != NEW_LOCATION]
+    first, *others = sorted(seeded, key=lambda b: b["id"])
     return {
         first["id"]: {
             "business_name": first["business_name"],
@@ -64,8 +68,18 @@ def invoicers_of(cliniko) -> dict[str, dict]:
                         "admin_area_1": first["state"], "postal_code": first["post_code"],
                         "country_code": "AU"},
         },
-        second["id"]: {"business_name": second["business_name"]},
+        **{other["id"]: {"business_name": other["business_name"],
+                         "tax_id": other["business_registration_value"]} for other in others},
     }  # fmt: skip
+
+
+def open_a_new_location(cliniko, invoice_ids: list[str]) -> str:
+    """A business added in Cliniko after the rules were written, and these invoices made there."""
+    business = cliniko.create("businesses", {"business_name": NEW_LOCATION,
+                                             "display_name": NEW_LOCATION, "country_code": "AU"})
+    for invoice_id in invoice_ids:
+        cliniko.update("invoices", invoice_id, {"business_id": business["id"]})
+    return str(business["id"])
 
 
 def invoicers_yaml(invoicers: dict[str, dict]) -> str:
@@ -147,6 +161,11 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     )
     typo_patient = before.expected[typo_invoice].patient_id
     cliniko.update("patients", typo_patient, {"email": "front.desk@clinic", "invoice_email": None})
+    moved = [
+        cid for cid, want in sorted(before.expected.items())
+        if want.status == "UNPAID" and want.patient_id not in no_email | {typo_patient}
+    ][-2:]
+    new_location = open_a_new_location(cliniko, moved)
     clinic = expected_by_these_rules(project, cliniko)
     sent_without = {c for c, w in clinic.expected.items() if w.patient_id in no_email}
     open_without = {c for c in sent_without if clinic.expected[c].status == "UNPAID"}
@@ -163,7 +182,7 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     assert sum(bool(re.match(r"Seen \d{4}-\d\d-\d\d by \w", s)) for s in seen) > 10
     no_invoicer = {c for c, why in clinic.left_out.items() if why.startswith("business ")}
     by_business = {w.invoicer.get("business_name") for w in clinic.expected.values()}
-    assert no_invoicer and len(by_business) == 2, "two businesses listed, the third's parked"
+    assert no_invoicer == set(moved) and len(by_business) == 3, (no_invoicer, by_business)
 
     project.run(JOB)
 
@@ -178,8 +197,7 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     assert outcomes[typo_invoice] == "parked"
     letters = {d["record_id"]: d["reason"] for d in store.open_dead_letters()}
     for cid in no_invoicer:
-        business = link_id(clinic.invoices[cid], "business")
-        assert letters[cid].endswith(f"business {business} has no invoicer: add it under the "
+        assert letters[cid].endswith(f"business {new_location} has no invoicer: add it under the "
                                      "mapping's invoicers.by_business, or set "
                                      "invoicers.other_businesses to default"), letters[cid]
     assert {outcomes[c] for c in sent_without} == {"created"}, outcomes
