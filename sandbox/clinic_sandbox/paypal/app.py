@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .auth import OAuthError
 from .control import add_control_routes
-from .errors import PayPalError, detail, error_body
+from .errors import PayPalError, detail, error_body, not_yours
 from .notices import body_flags, query_flags
 from .qr import qr_answer, qr_config
 from .search import matches, newest_first, page_of, summary
@@ -222,6 +222,19 @@ def _bearer(state: PayPalState) -> Callable[[Request], None]:
     return require_token
 
 
+def _owner(state: PayPalState) -> Callable[[Request], None]:
+    """After the token check: refuse an `invoice_id` held by another account (`accounts.py`).
+
+    Only the answer differs from an unknown id's 404: the rule picks it (UNCONFIRMED).
+    """
+    def require_owner(request: Request) -> None:
+        invoice_id = request.path_params.get("invoice_id")
+        if invoice_id is not None and state.rules.foreign_invoice_status == 403 \
+                and state.belongs_elsewhere(invoice_id):
+            raise not_yours(invoice_id)
+    return require_owner
+
+
 class _OAuthDenied(Exception):
     """A stale token answered with the `invalid_token` body seen in the wild (notes §1)."""
 
@@ -247,7 +260,7 @@ async def _replayable(state: PayPalState, request: Request, handler: Handler) ->
 
 def _add_invoice_routes(app: FastAPI, state: PayPalState) -> None:
     ops, notices = state.invoicing, state.notices
-    auth = [Depends(_bearer(state))]
+    auth = [Depends(_bearer(state)), Depends(_owner(state))]
 
     @app.exception_handler(_OAuthDenied)
     async def oauth_denied(request: Request, exc: _OAuthDenied) -> Response:

@@ -84,3 +84,14 @@ def not_found(invoice_id: str) -> PayPalError:
     """PayPal's 404 INVALID_RESOURCE_ID for an unknown invoice id."""
     return PayPalError(404, [detail("INVALID_RESOURCE_ID", "Requested resource ID was not found.",
                                     field="invoice_id", value=invoice_id, location="path")])
+
+
+def not_yours(invoice_id: str) -> PayPalError:
+    """PayPal's 403 PERMISSION_DENIED: the invoice is another merchant account's.
+
+    The spec gives this 403 for every operation on an `invoice_id`; that live PayPal answers it
+    (rather than a 404) for another account's id is UNCONFIRMED (`InvoicingRules`).
+    """
+    return PayPalError(403, [detail("PERMISSION_DENIED", "The requested invoice is not "
+                                    "associated with the requested user.", field="invoice_id",
+                                    value=invoice_id, location="path")])

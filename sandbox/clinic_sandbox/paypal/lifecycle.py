@@ -58,6 +58,8 @@ class InvoicingRules:
     sent_status: str = "UNPAID"  # current docs; older material says SENT
     paid_status: str = "MARKED_AS_PAID"  # fully paid by recorded (external) payments
     duplicate_number_issue: str = "DUPLICATE_INVOICE_NUMBER"  # the name is a guess
+    # Another account's invoice id: the spec's 403 PERMISSION_DENIED, or 404 as if unknown.
+    foreign_invoice_status: int = 403
 
 
 def timestamp(moment: dt.datetime) -> str:

@@ -91,6 +91,8 @@ class PayPalState:
         self._log_lock = threading.Condition()
         self._calls: list[ApiCall] = []
         self.notices = NotificationLog(self.store, clock)  # who the API's writes emailed
+        # Set by `PayPalAccounts`: whether another account on the same sandbox holds an id.
+        self.elsewhere: Callable[[str], bool] | None = None
 
     # -- invoices, as a person would see and change them in PayPal --------------------------
     def invoices(self) -> list[dict[str, Any]]:
@@ -100,6 +102,11 @@ class PayPalState:
     def invoice(self, invoice_id: str) -> dict[str, Any] | None:
         """A copy of one stored invoice, or None if there is no such invoice."""
         return self.store.get(invoice_id)
+
+    def belongs_elsewhere(self, invoice_id: str) -> bool:
+        """Whether `invoice_id` is not this account's but another account's on this sandbox."""
+        return (self.elsewhere is not None and not self.store.has(invoice_id)
+                and self.elsewhere(invoice_id))
 
     def add_invoice(self, body: dict[str, Any], send: bool = False) -> dict[str, Any]:
         """Create an invoice as if made in PayPal's web UI (same checks as the API)."""

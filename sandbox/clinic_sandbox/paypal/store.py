@@ -96,6 +96,11 @@ class PayPalStore:
             if self.on_put is not None:
                 self.on_put(before, self._invoices[invoice["id"]])
 
+    def has(self, invoice_id: str) -> bool:
+        """Whether an invoice with this id is stored (no copy made)."""
+        with self.lock:
+            return invoice_id in self._invoices
+
     def remove(self, invoice_id: str) -> bool:
         """Delete an invoice; False if there was none."""
         with self.lock:

@@ -176,6 +176,11 @@ class WebhookSender:
         """Id of the signing certificate (the last part of `cert_url`)."""
         return self._signer.cert_id
 
+    def serves_cert(self, cert_id: str) -> bool:
+        """Whether `cert_id` is this sender's certificate (never makes a key to find out)."""
+        with self._lock:
+            return self._signer_made is not None and self._signer_made.cert_id == cert_id
+
     @property
     def cert_url(self) -> str:
         """Where receivers fetch the signing certificate (`PAYPAL-CERT-URL`)."""
