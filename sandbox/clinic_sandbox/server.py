@@ -19,6 +19,7 @@ from .cliniko.app import create_cliniko_app
 from .cliniko.seed import seed_store
 from .cliniko.store import ClinikoStore
 from .faults import ASGIApp, FaultInjector, RateLimiter, Stats
+from .paypal.accounts import PayPalAccounts
 from .paypal.auth import OBSERVED_EXPIRES_IN
 from .paypal.guard import PayPalGuard
 from .paypal.state import PayPalState
@@ -102,6 +103,8 @@ class SandboxServer:
                                   paypal_token_expires_in)
         self.paypal_guard = PayPalGuard()
         self.paypal_app = self.paypal_guard.app(self.paypal)
+        # What the PayPal port serves: the default account above, and any added later.
+        self.paypal_router = PayPalAccounts(self.paypal, self.paypal_guard, self.paypal_app)
         self._served: list[_Served] = []
 
     # ----- lifecycle -----------------------------------------------------------------------
@@ -112,9 +115,9 @@ class SandboxServer:
             cliniko = self._serve(self.app, self._port, "sandbox-cliniko")
             self._port = cliniko.port
             self.cliniko.base_url = self.cliniko_url
-            self._paypal_port = self._serve(self.paypal_app, self._paypal_port,
+            self._paypal_port = self._serve(self.paypal_router, self._paypal_port,
                                             "sandbox-paypal").port
-            self.paypal.webhooks.base_url = self.paypal_url
+            self.paypal_router.set_base_url(self.paypal_url)
         except BaseException:
             self.stop()
             raise
@@ -207,76 +210,108 @@ class SandboxServer:
         """The client secret the PayPal sandbox accepts."""
         return self.paypal.credentials.client_secret
 
-    def paypal_session(self) -> requests.Session:
-        """A `requests` session holding a fresh bearer token.
+    def paypal_session(self, client_id: str | None = None) -> requests.Session:
+        """A `requests` session holding a fresh bearer token (of the account `client_id`).
 
         The token is fetched through the API, so it counts in the stats and can be faulted.
         """
+        credentials = self._paypal_state(client_id).credentials
         session = requests.Session()
         reply = session.post(self.paypal_url + "/v1/oauth2/token",
-                             auth=(self.paypal_client_id, self.paypal_client_secret),
+                             auth=(credentials.client_id, credentials.client_secret),
                              data={"grant_type": "client_credentials"}, timeout=30)
         reply.raise_for_status()
         session.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
         return session
 
-    def set_paypal_rate_limit(self, limit: int | None = None, window_seconds: float = 60.0
-                              ) -> None:
+    def set_paypal_rate_limit(self, limit: int | None = None, window_seconds: float = 60.0,
+                              client_id: str | None = None) -> None:
         """Limit PayPal API requests per window; off by default, as PayPal publishes no limit.
 
-        The window also sets an injected 429's `Retry-After`.
+        The window also sets an injected 429's `Retry-After`.  Each account (`client_id`; None:
+        the default) has its own limit, as PayPal limits per REST app.
         """
-        self.paypal_guard.limiter.configure(limit, window_seconds)
+        self._paypal_guard(client_id).limiter.configure(limit, window_seconds)
 
     def set_paypal_faults(self, error_5xx: float = 0.0, error_429: float = 0.0, drop: float = 0.0,
                           slow: float = 0.0, slow_seconds: float = 2.0, latency_ms: float = 0,
-                          seed: int | None = None, answer_lost: float = 0.0) -> None:
+                          seed: int | None = None, answer_lost: float = 0.0,
+                          client_id: str | None = None) -> None:
         """Fail or slow these shares (0 to 1) of PayPal API requests, drawn from `seed`.
 
         `answer_lost`: the share of writes PayPal carries out whose answer is then lost (a
-        500/503 or a dropped connection instead of the 2xx); see `paypal/guard.py`.
+        500/503 or a dropped connection instead of the 2xx); see `paypal/guard.py`.  Only the
+        account `client_id`'s requests (None: the default account's).
         """
-        self.paypal_guard.faults.configure(error_5xx=error_5xx, error_429=error_429, drop=drop,
-                                           slow=slow, slow_seconds=slow_seconds,
-                                           latency_ms=latency_ms, seed=seed,
-                                           answer_lost=answer_lost)
+        self._paypal_guard(client_id).faults.configure(
+            error_5xx=error_5xx, error_429=error_429, drop=drop, slow=slow,
+            slow_seconds=slow_seconds, latency_ms=latency_ms, seed=seed, answer_lost=answer_lost)
 
-    def set_paypal_token_expiry(self, seconds: int) -> None:
-        """Lifetime in seconds of the PayPal tokens issued from now on.
+    def set_paypal_token_expiry(self, seconds: int, client_id: str | None = None) -> None:
+        """Lifetime in seconds of the PayPal tokens issued from now on (by that account).
 
         Tokens already issued keep theirs (`PUT /_sandbox/paypal/token-expiry` does the same).
         """
-        self.paypal.set_token_expiry(seconds)
+        self._paypal_state(client_id).set_token_expiry(seconds)
 
-    def set_paypal_outage(self, down: bool = True) -> None:
-        """While down, every PayPal API call (token included) answers 503; False ends it."""
-        self.paypal.set_outage(down)
+    def set_paypal_outage(self, down: bool = True, client_id: str | None = None) -> None:
+        """While down, every PayPal API call (token included) answers 503; False ends it.
 
-    def paypal_stats(self) -> dict[str, Any]:
+        Only the account `client_id`'s calls (None: the default account's).
+        """
+        self._paypal_state(client_id).set_outage(down)
+
+    def paypal_stats(self, client_id: str | None = None) -> dict[str, Any]:
         """PayPal API requests since the last reset: total, by status, by path, delay.
 
         Also `answers_lost`: writes carried out whose answer was replaced by a 5xx or a drop.
+        Counted per account (`client_id`; None: the default account).
         """
-        return self.paypal_guard.stats.snapshot()
+        return self._paypal_guard(client_id).stats.snapshot()
 
-    def reset_paypal_stats(self) -> None:
-        """Zero the PayPal request counts."""
-        self.paypal_guard.stats.reset()
+    def reset_paypal_stats(self, client_id: str | None = None) -> None:
+        """Zero the PayPal request counts (of the account `client_id`; None: the default)."""
+        self._paypal_guard(client_id).stats.reset()
 
-    def paypal_notifications(self, invoice_id: str | None = None) -> list[dict[str, Any]]:
+    def paypal_notifications(self, invoice_id: str | None = None, client_id: str | None = None
+                             ) -> list[dict[str, Any]]:
         """Who the PayPal API's writes emailed, oldest first (see `PayPalState.notifications`).
 
         E.g. "never emailed": `not any(n["recipient_emailed"] for n in
-        sb.paypal_notifications(invoice_id))`.
+        sb.paypal_notifications(invoice_id))`.  Of the account `client_id` (None: the default).
         """
-        return self.paypal.notifications(invoice_id)
+        return self._paypal_state(client_id).notifications(invoice_id)
 
     def set_paypal_webhook(self, url: str | None, webhook_id: str | None = None,
-                           retries: int = 2) -> None:
-        """Send signed INVOICING.INVOICE.* events to `url` (None: stop sending)."""
-        self.paypal.webhooks.configure(url, webhook_id, retries)
+                           retries: int = 2, client_id: str | None = None) -> None:
+        """Send signed INVOICING.INVOICE.* events of an account to `url` (None: stop sending)."""
+        self._paypal_state(client_id).webhooks.configure(url, webhook_id, retries)
 
     @property
     def paypal_cert_origin(self) -> str:
         """The origin a receiver must allow certificates from (`--allowed-cert-hosts`)."""
         return self.paypal_url
+
+    # ----- several PayPal accounts -------------------------------------------------------------
+    def add_paypal_account(self, client_id: str, client_secret: str,
+                           merchant_email: str) -> PayPalState:
+        """Another merchant account on the PayPal port (before or after `start`).
+
+        Its credentials give tokens for it alone; it has its own invoices, numbers, call log,
+        webhooks, outage, faults, stats and limit (`paypal/accounts.py`).  Raises ValueError
+        if an account has this client id already.
+        """
+        return self.paypal_router.add(client_id, client_secret, merchant_email)
+
+    @property
+    def paypal_accounts(self) -> dict[str, PayPalState]:
+        """Every PayPal account by client id, the default (`paypal`) first."""
+        return self.paypal_router.states()
+
+    def _paypal_state(self, client_id: str | None) -> PayPalState:
+        return self.paypal if client_id is None else self.paypal_router.account(client_id).state
+
+    def _paypal_guard(self, client_id: str | None) -> PayPalGuard:
+        if client_id is None:
+            return self.paypal_guard
+        return self.paypal_router.account(client_id).guard

@@ -3,8 +3,9 @@
 It is the same machinery as Cliniko's, answering in PayPal's shapes.
 
 Order per API call (token included): outage (in the app) -> rate limit -> fault draw ->
-latency/slow sleep -> injected answer or the API.  One merchant account per sandbox, so the
-limiter has a single key: PayPal does not publish what it limits by.
+latency/slow sleep -> injected answer or the API.  Each merchant account has a guard of its own
+(`accounts.py`), so the limiter has a single key.  PayPal publishes no limits, so a limit per
+REST app is UNCONFIRMED.
 
 PayPal's own fault kind, `answer_lost` ("the write is done, the answer is lost"), is drawn
 like the others but acts after the API: a write (`state.is_write`) that the API answered with
