@@ -27,6 +27,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def paypal_account(text: str) -> tuple[str, str, str]:
+    """CLIENT_ID:CLIENT_SECRET:MERCHANT_EMAIL (argparse type); the secret may hold colons.
+
+    The error never repeats the text, so a mistyped secret is not echoed to the terminal.
+    """
+    client_id, _, rest = text.partition(":")
+    secret, _, email = rest.rpartition(":")
+    if not client_id or not secret or "@" not in email:
+        raise argparse.ArgumentTypeError("expected CLIENT_ID:CLIENT_SECRET:MERCHANT_EMAIL")
+    return client_id, secret, email
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `sandbox` command line: `serve` with the servers' settings, and `postgres`."""
     parser = argparse.ArgumentParser(prog="sandbox", description=__doc__)
@@ -48,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                        default=OBSERVED_EXPIRES_IN, metavar="SECONDS",
                        help="lifetime of the PayPal tokens issued (default: %(default)s, the 9 h "
                             "real tokens show)")
+    serve.add_argument("--paypal-account", type=paypal_account, action="append", default=[],
+                       metavar="CLIENT_ID:CLIENT_SECRET:MERCHANT_EMAIL",
+                       help="another PayPal merchant account on the PayPal port, with its own "
+                            "credentials, invoices and controls (repeatable)")
     serve.add_argument("--paypal-webhook-url", default=None,
                        help="send signed INVOICING.INVOICE.* events here (default: none)")
     serve.add_argument("--paypal-webhook-id", default="WH-SANDBOX-LOCAL",
@@ -69,17 +85,16 @@ def main(argv: list[str] | None = None) -> int:
 
     Returns 1, after one line naming the port, when a port cannot be listened on.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     if args.command == "postgres":
         return serve_postgres(args)
+    client_ids = [args.paypal_client_id] + [account[0] for account in args.paypal_account]
+    if len(set(client_ids)) < len(client_ids):
+        parser.error("each PayPal account needs a client id of its own")
     started = time.perf_counter()
-    server = SandboxServer(seed=args.seed, patients=args.patients, invoices=args.invoices,
-                           host=args.host, cliniko_port=args.cliniko_port, api_key=args.api_key,
-                           rate_limit=args.rate_limit or None, rate_window=args.rate_window,
-                           paypal_port=args.paypal_port, paypal_client_id=args.paypal_client_id,
-                           paypal_client_secret=args.paypal_client_secret,
-                           paypal_token_expires_in=args.paypal_token_expires_in)
+    server = _sandbox(args)
     try:
         server.start()
     except PortUnavailable as exc:
@@ -90,14 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             server.set_paypal_webhook(args.paypal_webhook_url, args.paypal_webhook_id)
             print(f"PayPal webhooks: {args.paypal_webhook_url} (webhook id "
                   f"{args.paypal_webhook_id})", flush=True)
-        print(f"Cliniko sandbox: {server.cliniko_url}", flush=True)
-        print(f"API key:         {server.api_key}", flush=True)
-        print(f"Controls:        {server.control_url}/stats", flush=True)
-        print(f"PayPal sandbox:  {server.paypal_url}", flush=True)
-        print(f"Client id:       {server.paypal_client_id} (tokens last "
-              f"{args.paypal_token_expires_in} s)", flush=True)
-        print(f"Controls:        {server.paypal_control_url}/stats (seeded in "
-              f"{time.perf_counter() - started:.1f}s; Ctrl-C to stop)", flush=True)
+        _announce(server, args, started)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
@@ -105,6 +113,34 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     return 0
+
+
+def _sandbox(args: argparse.Namespace) -> SandboxServer:
+    """The seeded sandbox `serve` asked for, with its extra PayPal accounts, not started."""
+    server = SandboxServer(seed=args.seed, patients=args.patients, invoices=args.invoices,
+                           host=args.host, cliniko_port=args.cliniko_port, api_key=args.api_key,
+                           rate_limit=args.rate_limit or None, rate_window=args.rate_window,
+                           paypal_port=args.paypal_port, paypal_client_id=args.paypal_client_id,
+                           paypal_client_secret=args.paypal_client_secret,
+                           paypal_token_expires_in=args.paypal_token_expires_in)
+    for client_id, client_secret, merchant_email in args.paypal_account:
+        server.add_paypal_account(client_id, client_secret, merchant_email)
+    return server
+
+
+def _announce(server: SandboxServer, args: argparse.Namespace, started: float) -> None:
+    """Where each API and its controls listen; no secret is printed."""
+    print(f"Cliniko sandbox: {server.cliniko_url}", flush=True)
+    print(f"API key:         {server.api_key}", flush=True)
+    print(f"Controls:        {server.control_url}/stats", flush=True)
+    print(f"PayPal sandbox:  {server.paypal_url}", flush=True)
+    print(f"Client id:       {server.paypal_client_id} (tokens last "
+          f"{args.paypal_token_expires_in} s)", flush=True)
+    for client_id, _secret, merchant_email in args.paypal_account:
+        print(f"PayPal account:  {client_id} ({merchant_email}; controls under "
+              f"{server.paypal_control_url}/accounts/{client_id})", flush=True)
+    print(f"Controls:        {server.paypal_control_url}/stats (seeded in "
+          f"{time.perf_counter() - started:.1f}s; Ctrl-C to stop)", flush=True)
 
 
 def serve_postgres(args: argparse.Namespace) -> int:

@@ -1,14 +1,19 @@
 """Several PayPal merchant accounts on one sandbox port, told apart by their client credentials:
-what a client of each account sees over HTTP, and the control routes."""
+what a client of each account sees over HTTP, the control routes, and `sandbox serve`."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
 import requests
 
 from clinic_sandbox import SandboxServer
+from clinic_sandbox.cli import main
 
 INVOICES = "/v2/invoicing/invoices"
 SEARCH = "/v2/invoicing/search-invoices"
@@ -227,3 +232,66 @@ def test_adding_an_existing_client_id_is_refused(sb: SandboxServer) -> None:
     for client_id in (sb.paypal_client_id, B_ID):
         with pytest.raises(ValueError, match="exists already"):
             sb.add_paypal_account(client_id, "s", "x@example.com")
+
+
+@pytest.mark.parametrize("value", ["just-an-id", "id:secret:no-email", ":secret:a@b.example"])
+def test_the_cli_refuses_a_malformed_account_without_echoing_it(value, capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--paypal-account", value])
+    assert stopped.value.code == 2
+    assert value not in capsys.readouterr().err
+
+
+def test_the_cli_refuses_a_client_id_twice(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--paypal-account", "sandbox-client-id:s:a@b.example"])
+    assert "client id of its own" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_token(url: str, process: subprocess.Popen[str], auth: tuple[str, str]
+                    ) -> requests.Response:
+    deadline = time.monotonic() + 60
+    while True:  # wait for the server to listen (polling for startup, not timing anything)
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "sandbox serve did not start"
+        try:
+            return requests.post(url + TOKEN, auth=auth, timeout=5,
+                                 data={"grant_type": "client_credentials"})
+        except requests.ConnectionError:
+            time.sleep(0.1)
+
+
+def test_the_cli_serves_the_accounts_it_is_given() -> None:
+    paypal = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clinic_sandbox.cli", "serve", "--cliniko-port",
+         str(_free_port()), "--paypal-port", str(paypal), "--patients", "5", "--invoices", "5",
+         "--paypal-account", f"{B_ID}:{B_SECRET}:x:{B_EMAIL}",
+         "--paypal-account", "cove-id:cove-secret:accounts@cove.example"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{paypal}"
+    try:
+        theirs = _wait_for_token(url, process, (B_ID, f"{B_SECRET}:x"))  # colons in a secret
+        assert theirs.status_code == 200
+        headers = {"Authorization": f"Bearer {theirs.json()['access_token']}"}
+        assert requests.post(url + INVOICES, json=body("B-1", email=B_EMAIL), headers=headers,
+                             timeout=30).status_code == 201
+        listed = requests.get(url + "/_sandbox/paypal/accounts", timeout=30).json()["accounts"]
+        assert [a["client_id"] for a in listed] == ["sandbox-client-id", B_ID, "cove-id"]
+        assert requests.get(url + "/_sandbox/paypal/invoices", timeout=30).json()["items"] == []
+        cove = token(url, "cove-id", "cove-secret")
+        assert cove.status_code == 200
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    assert f"PayPal account:  {B_ID} ({B_EMAIL};" in out
+    assert "PayPal account:  cove-id (accounts@cove.example;" in out
+    assert B_SECRET not in out and "cove-secret" not in out
+
