@@ -74,9 +74,11 @@ def test_each_account_gets_tokens_for_itself_only(sb: SandboxServer) -> None:
     assert sb.paypal.invoices() == []
 
 
-def test_a_token_cannot_read_or_change_another_accounts_invoice(sb: SandboxServer) -> None:
+def test_a_token_cannot_read_or_change_another_accounts_invoice(sb: SandboxServer,
+                                                                checker) -> None:
     mine, theirs = sb.paypal_session(), sb.paypal_session(B_ID)
-    url = f"{sb.paypal_url}{INVOICES}/{created_id(sb, theirs, body('B-1'))}"
+    path = f"{INVOICES}/{created_id(sb, theirs, body('B-1'))}"
+    url = sb.paypal_url + path
     attempts = [("GET", "", None), ("PUT", "", body("B-1")), ("DELETE", "", None),
                 ("POST", "/send", {}), ("POST", "/generate-qr-code", {})]
     for method, suffix, json in attempts:
@@ -84,6 +86,10 @@ def test_a_token_cannot_read_or_change_another_accounts_invoice(sb: SandboxServe
         assert response.status_code == 403, (method, suffix, response.text)
         assert response.json()["name"] == "NOT_AUTHORIZED"
         assert issue(response) == "PERMISSION_DENIED"
+        assert response.json()["details"][0]["description"] == (
+            "The requested invoice is not associated with the requested user.")
+        if checker is not None:  # the spec's 403 body for this operation
+            checker.check_response(method, path + suffix, 403, response.json(), False)
     assert theirs.get(url).json()["status"] == "DRAFT"  # nothing was changed or deleted
     unknown = mine.get(f"{sb.paypal_url}{INVOICES}/INV2-AAAA-BBBB-CCCC-DDDD")
     assert unknown.status_code == 404 and unknown.json()["name"] == "RESOURCE_NOT_FOUND"
