@@ -28,6 +28,7 @@ HEAVIEST_FIRST = (
     "tests/test_notifications.py",
     "tests/test_interop_postgres.py",
     "tests/test_plan.py",
+    "tests/test_without_email.py",
 )
 
 

@@ -391,6 +391,9 @@ def test_faults_on_both_apis_still_give_the_exact_paypal_state(
     assert_exact(sandbox, clinic)
 
 
+# On PostgreSQL only: the SQLite store's side of a SIGKILL anywhere is target-paypal's own
+# test_resilience.py (more kill points, faults too), and a whole run is 80 s a backend in CI.
+@pytest.mark.parametrize("store_backend", ["postgresql"], indirect=True)
 @pytest.mark.timeout(420)
 def test_sigkills_anywhere_lose_and_duplicate_nothing(
     make_sandbox, meltano_project, store_url, leak_scan
