@@ -223,6 +223,11 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     project.run("reconcile")
     report_file = json.loads((project.workdir / "reconcile" / "reconcile.json").read_text())
     assert report_file["items"] == [], report_file["items"]
+    # Each business's own ABN files its own GST: reconciled apart, each to the cent.
+    abns = {fields["tax_id"] for fields in invoicers_of(cliniko).values()}
+    gst = report_file["gst_by_month"]
+    assert {row["abn"] for row in gst} == abns, gst
+    assert {row["difference"] for row in gst} == {"0.00"}, gst
 
     # Cliniko reverses an open and a paid invoice PayPal holds: the next run cancels the open
     # one and records the paid one's refund (invoices.reversals.paid: refund).

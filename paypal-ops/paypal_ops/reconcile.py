@@ -87,6 +87,7 @@ class Wanted:
     total: Decimal | None
     tax: Decimal | None
     customer_id: str
+    abn: str = ""  # its business's own ABN (invoicers.by_business); "": the default invoicer's
 
 
 def ours(invoice: dict[str, Any], prefix: str) -> bool:
@@ -148,8 +149,12 @@ def reconcile(
     store: Store | None,
     prefix: str,
     time_zone: str,
+    abns: frozenset[str] = frozenset(),
 ) -> Reconciliation:
-    """Compare what PayPal should show with what it shows, invoice by invoice."""
+    """Compare what PayPal should show with what it shows, invoice by invoice.
+
+    `abns`: the ABNs the mapping gives businesses of their own; GST by month is then by ABN too.
+    """
     mine = [i for i in paypal if ours(i, prefix)]
     by_reference: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for invoice in mine:
@@ -267,6 +272,7 @@ def reconcile(
                 for i in mine
                 if (i.get("detail") or {}).get("reference") not in rejected | reversed_ids
             ],
+            abns,
         ),
     )
 
@@ -307,30 +313,37 @@ def _held_as_draft(state: str, want: Wanted, status: str) -> bool:
     return state == "approved" and status == "DRAFT"
 
 
-def gst_by_month(wanted: dict[str, Wanted], paypal: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """GST by calendar month of the invoice date, Cliniko against PayPal.
+def gst_by_month(
+    wanted: dict[str, Wanted], paypal: list[dict[str, Any]], abns: frozenset[str] = frozenset()
+) -> list[dict[str, str]]:
+    """GST by calendar month of the invoice date, Cliniko against PayPal; by ABN too if `abns`.
 
     The invoice date is a date in the clinic's zone on both sides. Cliniko's side is the tax on
     what should be in PayPal (not void, not held back by the sync's rules: the caller leaves
-    those out); PayPal's is the tax on our invoices that are not cancelled.
+    those out); PayPal's is the tax on our invoices that are not cancelled. A clinic whose
+    businesses have ABNs of their own (`abns`) files GST for each: Cliniko's side goes by the
+    ABN the mapping gives the invoice, PayPal's by the ABN the invoice shows (any other is the
+    default invoicer's, ""), so an invoice shown under the wrong ABN shows as a difference.
     """
-    cliniko: dict[str, Decimal] = defaultdict(Decimal)
+    cliniko: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for want in wanted.values():
         if want.status in ("DRAFT", "SENT", "PAID") and want.tax is not None:
-            cliniko[want.date[:7]] += want.tax
-    theirs: dict[str, Decimal] = defaultdict(Decimal)
+            cliniko[want.date[:7], want.abn if abns else ""] += want.tax
+    theirs: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for invoice in paypal:
         if invoice.get("status") == "CANCELLED":
             continue
         month = str((invoice.get("detail") or {}).get("invoice_date", ""))[:7]
-        theirs[month] += _tax(invoice) or Decimal(0)
-    months = sorted(set(cliniko) | set(theirs))
+        shown = str((invoice.get("invoicer") or {}).get("tax_id") or "")
+        theirs[month, shown if shown in abns else ""] += _tax(invoice) or Decimal(0)
+    cents = Decimal("0.01")
     return [
         {
-            "month": m,
-            "cliniko": str(cliniko[m].quantize(Decimal("0.01"))),
-            "paypal": str(theirs[m].quantize(Decimal("0.01"))),
-            "difference": str((cliniko[m] - theirs[m]).quantize(Decimal("0.01"))),
+            "month": month,
+            **({"abn": abn} if abns else {}),
+            "cliniko": str(cliniko[month, abn].quantize(cents)),
+            "paypal": str(theirs[month, abn].quantize(cents)),
+            "difference": str((cliniko[month, abn] - theirs[month, abn]).quantize(cents)),
         }
-        for m in months
+        for month, abn in sorted(set(cliniko) | set(theirs))
     ]

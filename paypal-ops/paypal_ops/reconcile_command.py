@@ -91,6 +91,11 @@ def run_reconcile(
         open_store(store_url),
         rules.number_prefix,
         rules.time_zone,
+        frozenset(
+            str(invoicer["tax_id"])
+            for invoicer in rules.invoicers.by_business.values()
+            if invoicer.get("tax_id")
+        ),
     )
 
 

@@ -85,6 +85,7 @@ def wanted_invoices(records: dict[str, list[dict[str, Any]]], rules: Rules) -> d
             Decimal(header["total"]) if header.get("total") else None,
             Decimal(header["tax_total"]) if header.get("tax_total") else None,
             header["customer_id"],
+            str((header.get("invoicer") or {}).get("tax_id") or ""),
         )
     for invoice_id in reversed_ids & set(wanted):
         wanted[invoice_id] = replace(wanted[invoice_id], status="REVERSED")

@@ -334,6 +334,28 @@ def test_the_page_shows_the_known_figures_ids_only(known, tmp_path) -> None:
     assert not re.search(r'(src|href)="(https?:)?//', html)
 
 
+def test_gst_by_abn_shows_each_business_apart(known, tmp_path) -> None:
+    url, reconciliation = known
+    by_abn = {
+        **RECONCILIATION,
+        "gst_by_month": [
+            {"month": "2026-07", "abn": "", "cliniko": "1.00", "paypal": "1.00",
+             "difference": "0.00"},
+            {"month": "2026-07", "abn": "12 345 678 901", "cliniko": "9.00", "paypal": "7.00",
+             "difference": "2.00"},
+        ],
+    }  # fmt: skip
+    reconciliation.write_text(json.dumps(by_abn))
+    write_page(url, tmp_path / "page" / "health.html", "--reconciliation", str(reconciliation))
+    table = re.search(r'<table id="gst-table">.*?</table>', (tmp_path / "page" / "health.html")
+                      .read_text(), re.S)  # fmt: skip
+    assert table, "no GST table"
+    text = visible_text(table.group(0))
+    assert text.startswith("Month ABN Cliniko PayPal Difference")
+    assert "2026-07 default invoicer 1.00 1.00 0.00" in text
+    assert "2026-07 12 345 678 901 9.00 7.00 2.00" in text
+
+
 def test_without_runs_or_reconciliation_it_says_so(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PAYPAL_OPS_RECONCILE_DIR", str(tmp_path / "nowhere"))
     out = write_page(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "health.html")
