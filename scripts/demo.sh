@@ -59,6 +59,26 @@ echo "Sandbox clinic: $(field x "['count']" "$seeded") invoices in Cliniko; PayP
 export MELTANO_DATABASE_URI="sqlite:///$DEMO/meltano.db"
 export TARGET_PAYPAL_STORE_URL="sqlite:///$DEMO/store.db"
 
+# The clinic runs several businesses, each with its own ABN: the shipped rules, with each
+# business's name, ABN and address as its PayPal invoicer (invoicers.by_business).
+"$BIN/python" - "$CLINIKO/v1/businesses" "$DEMO/rules.yaml" <<'PY'
+import sys, requests, yaml
+shipped = open("transforms/map_cliniko_paypal/mapping.yaml").read()
+businesses = requests.get(sys.argv[1], auth=("sandbox-key-au1", ""), timeout=30,
+                          headers={"User-Agent": "make demo (demo@example.com)"}).json()["businesses"]
+by_business = {
+    b["id"]: {"business_name": b["business_name"], "tax_id": b["business_registration_value"],
+              "address": {"line1": b["address_1"], "city": b["city"], "state": b["state"],
+                          "postal_code": b["post_code"], "country_code": b["country_code"]}}
+    for b in businesses
+}
+block = yaml.safe_dump({"by_business": by_business}, sort_keys=True)
+listed = "".join(f"  {line}\n" for line in block.splitlines())
+assert "  by_business: {}\n" in shipped, "the shipped mapping.yaml's invoicers moved"
+open(sys.argv[2], "w").write(shipped.replace("  by_business: {}\n", listed))
+PY
+export MAP_CLINIKO_PAYPAL_MAPPING_FILE="$DEMO/rules.yaml"
+
 # Prints the wall time (callers capture it); a failure goes to stderr, so it is not captured.
 run() {
   local log="$DEMO/$1.log" start end
@@ -85,6 +105,12 @@ payers = collections.Counter(
 )
 payers.pop(None, None)
 print("  In PayPal, addressed to the payer: " + ", ".join(f"{n} to {p}" for p, n in sorted(payers.items())))
+businesses = collections.Counter(
+    (i["invoicer"].get("business_name"), i["invoicer"].get("tax_id"))
+    for i in requests.get(sys.argv[1], timeout=30).json()["items"]
+)
+print("  In PayPal, by business: " + ", ".join(
+    f"{n} from {name} (ABN {abn})" for (name, abn), n in sorted(businesses.items())))
 PY
 
 "$BIN/python" -c "import requests; requests.post('$CLINIKO/_sandbox/stats/reset'); requests.delete('$PAYPAL/_sandbox/paypal/calls')"

@@ -89,6 +89,8 @@ def test_demo_ignores_a_server_already_on_its_old_ports(impostor: list[str]) -> 
     assert "To third-party payers: " in done.stdout
     delivered = next(ln for ln in done.stdout.splitlines() if "addressed to the payer:" in ln)
     assert "Coastal Plan Management" in delivered and "Sample Health Insurance" in delivered
+    by_business = next(ln for ln in done.stdout.splitlines() if "by business:" in ln)
+    assert by_business.count(" (ABN ") == 3, by_business  # each business its own invoicer
     assert "PayPal writes: 0" in done.stdout
     assert_dead_letters_need_a_person(done.stdout)
     assert_a_log_a_person_can_read(REPO / ".demo" / "first-run.log")
