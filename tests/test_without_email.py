@@ -243,6 +243,10 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
         "CANCELLED", "MARKED_AS_REFUNDED")
     problems = paypal_problems(sandbox, after)
     assert not problems, report(problems)
+    # Reconcile checks them as the sync left them: one cancelled, one refunded to the cent.
+    project.run("reconcile")
+    report_file = json.loads((project.workdir / "reconcile" / "reconcile.json").read_text())
+    assert report_file["items"] == [], report_file["items"]
 
 
 def reverse(cliniko, original: dict, number: int) -> None:

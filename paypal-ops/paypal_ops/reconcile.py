@@ -7,19 +7,25 @@ missing in PayPal, in PayPal but not in Cliniko, duplicates, differences (amount
 date, recipient), conflicts, and invoices paid in PayPal that are still open in Cliniko (a to-do
 for the front desk: Cliniko has no payments API). Invoices the sync holds back on purpose (parked
 or skipped, a draft waiting in the approval queue, one rejected there) are listed apart and are
-not mismatches. GST by month in the clinic's zone, Cliniko against PayPal.
+not mismatches. An invoice reversed in Cliniko is checked as the sync leaves it: cancelled, or
+its refunds adding up to what was reversed (reconcile_reversals). GST by month in the clinic's
+zone, Cliniko against PayPal.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
+from paypal_ops.reconcile_reversals import reversal_mismatch
+from paypal_ops.reconcile_types import Mismatch, Wanted
 from target_paypal.client import OPEN, PAID
 from target_paypal.store import Store
+
+__all__ = ["Mismatch", "Reconciliation", "Wanted", "reconcile"]
 
 # Each kind of mismatch, in the order reported, with its title (the report files, the
 # sync-health page, the alert and the command's own line all use these words).
@@ -62,32 +68,6 @@ ACCEPTED = {
 
 class ReconcileError(RuntimeError):
     """Reconciliation could not read one side: nothing is reported (exit status 2)."""
-
-
-@dataclass
-class Mismatch:
-    """One invoice that is not as it should be in PayPal (IDs and field names only)."""
-
-    kind: str
-    cliniko_invoice_id: str | None
-    paypal_id: str | None
-    invoice_number: str | None
-    fields: list[str] = field(default_factory=list)
-    detail: str = ""
-
-
-@dataclass
-class Wanted:
-    """What PayPal should show for one Cliniko invoice, by the sync's own rules."""
-
-    invoice_id: str
-    number: str
-    status: str  # DRAFT, SENT, PAID, VOID, HELD (parked or skipped by the mapper), REVERSED
-    date: str
-    total: Decimal | None
-    tax: Decimal | None
-    customer_id: str
-    abn: str = ""  # its business's own ABN (invoicers.by_business); "": the default invoicer's
 
 
 def ours(invoice: dict[str, Any], prefix: str) -> bool:
@@ -175,7 +155,14 @@ def reconcile(
             held[APPROVAL_HELD["rejected"]] += 1  # its draft deleted, or deleted next run
             continue
         if want.status == "REVERSED":
-            held[REVERSED] += 1
+            mine_ = next((c for c in copies if c["id"] == known.get(invoice_id)), None)
+            problem = None if invoice_id in held_ids else reversal_mismatch(
+                want, mine_ or (copies[0] if copies else None)
+            )
+            if problem is None:
+                held[REVERSED] += 1  # cancelled, refunded or parked for a person, as it should
+            else:
+                items.append(problem)
             continue
         if want.status == "HELD" or (invoice_id in held_ids and not copies):
             held[HELD_BY_RULES] += 1

@@ -61,17 +61,21 @@ def _run(command: list[str]) -> str:
 def wanted_invoices(records: dict[str, list[dict[str, Any]]], rules: Rules) -> dict[str, Wanted]:
     """Each Cliniko invoice as the mapper turns it into target-paypal's input.
 
-    A reversal is no invoice; one it reverses is REVERSED (cancelled, refunded or parked by the
-    sync, which reports each: reconcile does not check those yet).
+    A reversal is no invoice; one it reverses is REVERSED, with the amount its live reversals
+    undo (reconcile_reversals checks what PayPal shows of it).
     """
     wanted: dict[str, Wanted] = {}
-    reversed_ids: set[str] = set()
+    reversed_by: dict[str, Decimal] = {}
     for record in records["invoices"]:
         out = map_record("invoices", record, rules)
         invoice_id = str(record.get("id"))
         if out and out[0].stream == "reversals":
-            if not out[0].record.get("withdrawn"):
-                reversed_ids.add(out[0].record["invoice_id"])
+            reversal = out[0].record
+            if not reversal.get("withdrawn"):
+                original = reversal["invoice_id"]
+                reversed_by[original] = reversed_by.get(original, Decimal(0)) + Decimal(
+                    reversal["amount"]
+                )
             continue
         if not out or out[0].stream != "invoices":
             wanted[invoice_id] = Wanted(invoice_id, "", "HELD", "", None, None, "")
@@ -87,8 +91,10 @@ def wanted_invoices(records: dict[str, list[dict[str, Any]]], rules: Rules) -> d
             header["customer_id"],
             str((header.get("invoicer") or {}).get("tax_id") or ""),
         )
-    for invoice_id in reversed_ids & set(wanted):
-        wanted[invoice_id] = replace(wanted[invoice_id], status="REVERSED")
+    for invoice_id in set(reversed_by) & set(wanted):
+        wanted[invoice_id] = replace(
+            wanted[invoice_id], status="REVERSED", reversed_amount=reversed_by[invoice_id]
+        )
     return wanted
 
 
