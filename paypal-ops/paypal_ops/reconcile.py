@@ -137,8 +137,8 @@ def reconcile(
     """
     mine = [i for i in paypal if ours(i, prefix)]
     by_reference: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for invoice in mine:
-        by_reference[str((invoice.get("detail") or {}).get("reference") or "")].append(invoice)
+    for copy in mine:
+        by_reference[str((copy.get("detail") or {}).get("reference") or "")].append(copy)
     held_ids = _held_by_the_sync(store)
     reversed_ids = {k for k, w in wanted.items() if w.status == "REVERSED"}
     queue = _approval_states(store)
@@ -151,14 +151,12 @@ def reconcile(
     for invoice_id, want in sorted(wanted.items()):
         copies = [c for c in by_reference.get(invoice_id, []) if c.get("status") != "CANCELLED"]
         copies = copies or by_reference.get(invoice_id, [])
+        invoice = _our_copy(copies, known.get(invoice_id))
         if invoice_id in rejected and want.status not in ("HELD", "VOID"):
             held[APPROVAL_HELD["rejected"]] += 1  # its draft deleted, or deleted next run
             continue
         if want.status == "REVERSED":
-            mine_ = next((c for c in copies if c["id"] == known.get(invoice_id)), None)
-            problem = None if invoice_id in held_ids else reversal_mismatch(
-                want, mine_ or (copies[0] if copies else None)
-            )
+            problem = None if invoice_id in held_ids else reversal_mismatch(want, invoice)
             if problem is None:
                 held[REVERSED] += 1  # cancelled, refunded or parked for a person, as it should
             else:
@@ -175,7 +173,7 @@ def reconcile(
                 )
             )
             continue
-        if not copies:
+        if invoice is None:
             if want.status != "VOID":
                 items.append(
                     Mismatch(
@@ -191,8 +189,6 @@ def reconcile(
                     "duplicate_in_paypal", invoice_id, ids, want.number, [], f"{len(live)} copies"
                 )
             )
-        # Ours is the copy the store cross-references; a hand-made copy is the duplicate.
-        invoice = next((c for c in copies if c["id"] == known.get(invoice_id)), copies[0])
         status = invoice.get("status", "")
         waits = queue.get(invoice_id)
         if waits is not None and _held_as_draft(waits, want, status):
@@ -266,6 +262,11 @@ def reconcile(
 
 def _differs_in(fields: list[str]) -> str:
     return "differs in " + ", ".join(fields)
+
+
+def _our_copy(copies: list[dict[str, Any]], paypal_id: str | None) -> dict[str, Any] | None:
+    """The copy the store cross-references (a hand-made one is the duplicate), else the first."""
+    return next((c for c in copies if c["id"] == paypal_id), copies[0] if copies else None)
 
 
 def _held_by_the_sync(store: Store | None) -> set[str]:

@@ -13,12 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from paypal_ops.reconcile_types import Mismatch, Wanted
-
-# PayPal statuses of an invoice paid (in part), refunded or not (target-paypal's reversals.py).
-PAID_IN_PAYPAL = frozenset(
-    {"PAID", "MARKED_AS_PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "REFUNDED",
-     "MARKED_AS_REFUNDED"}
-)  # fmt: skip
+from target_paypal.reversals import PAID_IN_PAYPAL
 
 
 def refunded(invoice: dict[str, Any]) -> Decimal:

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -65,17 +66,14 @@ def wanted_invoices(records: dict[str, list[dict[str, Any]]], rules: Rules) -> d
     undo (reconcile_reversals checks what PayPal shows of it).
     """
     wanted: dict[str, Wanted] = {}
-    reversed_by: dict[str, Decimal] = {}
+    reversed_by: dict[str, Decimal] = defaultdict(Decimal)
     for record in records["invoices"]:
         out = map_record("invoices", record, rules)
         invoice_id = str(record.get("id"))
         if out and out[0].stream == "reversals":
             reversal = out[0].record
             if not reversal.get("withdrawn"):
-                original = reversal["invoice_id"]
-                reversed_by[original] = reversed_by.get(original, Decimal(0)) + Decimal(
-                    reversal["amount"]
-                )
+                reversed_by[reversal["invoice_id"]] += Decimal(reversal["amount"])
             continue
         if not out or out[0].stream != "invoices":
             wanted[invoice_id] = Wanted(invoice_id, "", "HELD", "", None, None, "")

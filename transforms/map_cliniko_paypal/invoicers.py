@@ -18,14 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PARK, DEFAULT = "park", "default"
-# The rules' keys for an invoicer, and PayPal's names for them in `invoicer_info`.
-FIELDS = {
-    "business_name": "business_name",
-    "tax_id": "tax_id",
-    "website": "website",
-    "logo_url": "logo_url",
-    "address": "address",
-}
+# An invoicer's keys in the rules, named as in PayPal's `invoicer_info`.
+FIELDS = ("business_name", "tax_id", "website", "logo_url", "address")
 # The rules' address keys, and PayPal's `address_portable` names for them.
 ADDRESS = {
     "line1": "address_line_1",
@@ -78,10 +72,10 @@ def build(data: dict[str, Any] | None) -> Invoicers:
 def as_paypal(entry: dict[str, Any]) -> dict[str, Any]:
     """One rules entry as PayPal's `invoicer_info` fields (no email: the account's own)."""
     block: dict[str, Any] = {}
-    for key, name in FIELDS.items():
+    for key in FIELDS:
         value = entry.get(key)
         if key == "address" and isinstance(value, dict):
             value = {ADDRESS[k]: str(v) for k, v in value.items() if v not in (None, "")}
         if value not in (None, "", {}):
-            block[name] = value if isinstance(value, dict) else str(value)
+            block[key] = value if isinstance(value, dict) else str(value)
     return block
