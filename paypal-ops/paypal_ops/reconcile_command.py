@@ -92,9 +92,9 @@ def run_reconcile(
         rules.number_prefix,
         rules.time_zone,
         frozenset(
-            str(invoicer["tax_id"])
-            for invoicer in rules.invoicers.by_business.values()
-            if invoicer.get("tax_id")
+            str(entry["invoicer"]["tax_id"])
+            for entry in rules.invoicers.by_business.values()
+            if entry["invoicer"].get("tax_id")
         ),
     )
 

@@ -101,6 +101,14 @@ class PayPalClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._options = {
+            "max_requests_per_second": max_requests_per_second,
+            "max_tries": max_tries,
+            "backoff_base_seconds": backoff_base_seconds,
+            "timeout_seconds": timeout_seconds,
+            "pool_size": pool_size,
+            "sleep": sleep,
+        }
         self._credentials = (client_id, client_secret)
         self._token: str | None = None
         self._token_expires = 0.0
@@ -113,6 +121,10 @@ class PayPalClient:
         self._calls = 0  # HTTP requests sent (every try), for the progress lines
         self._calls_lock = threading.Lock()
         self.transport = Transport(self.base_url, timeout_seconds, pool_size)
+
+    def for_account(self, client_id: str, client_secret: str) -> PayPalClient:
+        """A client of another PayPal account: this one's URL, limits and retries."""
+        return PayPalClient(self.base_url, client_id, client_secret, **self._options)
 
     # --- auth ---------------------------------------------------------------------------------
     def access_token(

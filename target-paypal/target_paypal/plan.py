@@ -60,6 +60,10 @@ class PlanningClient:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
+    def for_account(self, client_id: str, client_secret: str) -> PlanningClient:
+        """A planning client of another PayPal account (reads it, simulates its writes)."""
+        return PlanningClient(self.real.for_account(client_id, client_secret))
+
     @property
     def calls(self) -> int:
         """HTTP requests sent to PayPal so far (reads only: writes are simulated)."""

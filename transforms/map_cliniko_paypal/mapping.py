@@ -197,13 +197,13 @@ def _add_invoicer(record: dict[str, Any], mapped: dict[str, Any], rules: Rules) 
     A void invoice needs none: its PayPal copy, if any, is cancelled whoever sent it.
     """
     try:
-        invoicer = rules.invoicers.for_business(record.get("business_id"))
+        fields = rules.invoicers.for_business(record.get("business_id"))
     except NoInvoicer as exc:
         if mapped["target_status"] == "VOID":
             return
         raise Reject(str(exc)) from None
-    if invoicer:
-        mapped["invoicer"] = invoicer
+    if fields:  # its invoicer, and its PayPal account when the business has its own
+        mapped.update(fields)
 
 
 def _line_description(rules: Rules, ids: dict[str, Any]) -> str | None:

@@ -204,6 +204,8 @@ def check_text(text: str, name: str) -> tuple[dict[str, Any], list[str]]:
         if misplaced:
             node = _node_at(root, misplaced[0])[0]
             message = misplaced[1]
+        elif error.validator == "dependentRequired":  # a business's own PayPal account
+            message = "email, client_id_env and client_secret_env go together (all or none)"
         elif path == ["approvals", "alert_after_days"]:
             message = "must be a whole number of days, 1 or more (null: never alert)"
         problems.append((_line(node), f"{_where(path)}: {message}"))

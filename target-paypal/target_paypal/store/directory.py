@@ -32,6 +32,7 @@ class Xref:
     applied_hash: str | None
     conflict: str | None
     owner: str | None = None
+    account: str | None = None  # the PayPal account it is in; None: the default one
 
 
 def xref_from_row(row: RowMapping) -> Xref:

@@ -75,6 +75,8 @@ CAUSES: tuple[Cause, ...] = (
     Cause("incomplete", EVERY_RUN, r"incomplete at the end of the input"),
     Cause("recipient-in-paypal", EVERY_RUN, r"patient \S+: details not kept"),
     Cause("void-before", EVERY_RUN, r"void before "),
+    # accounts.py: its business's PayPal account cannot be used, or it is in another one.
+    Cause("paypal-account", EVERY_RUN, r"PayPal account \S+: "),
     Cause("patient-parked", WITH_PATIENT, r"patient \S+: parked by the mapper: "),
     Cause("shared-email", WITH_PATIENT, r"patient \S+ shares its email with patient\(s\) "),
     # reversals.py's reasons to park

@@ -63,6 +63,8 @@ xrefs = sa.Table(
     sa.Column("applied_hash", sa.String(64)),
     sa.Column("conflict", sa.String(300)),
     sa.Column("owner", sa.String(100)),
+    # The PayPal account it is in (`accounts.account_key`); NULL: the default account.
+    sa.Column("account", sa.String(200)),
     sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
 audit = sa.Table(

@@ -1,0 +1,99 @@
+"""Which PayPal account an invoice is written to: the default one, or its business's own.
+
+The mapping's `invoicers.by_business` may give a business a PayPal account of its own, by the
+names of the environment variables that hold its client id and secret; the mapper stamps them
+on the business's invoices as `paypal_account`. The store names an account by those two names
+(`account_key`: "ID_VARIABLE:SECRET_VARIABLE"; None is target-paypal's own settings), never by
+the secrets, and keeps each invoice's account in `xrefs.account`.
+
+An account that cannot be used parks its invoices with the reason, retried every run: a
+variable not set where the pipeline runs, or credentials PayPal refuses. The default account's
+refused credentials still stop the run at its start (`target.TargetPayPal._check_paypal`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from target_paypal.apply import InvoiceWriter
+from target_paypal.client import PayPalClient, PayPalError
+from target_paypal.compose import Invoicer
+
+# The start of every reason this module parks an invoice with (store/retry.py: every run).
+UNUSABLE = "PayPal account "
+
+
+class AccountUnusable(Exception):
+    """The invoice's PayPal account cannot be used now; the message says what to do."""
+
+
+def account_key(named: Mapping[str, Any] | None) -> str | None:
+    """The store's name of an invoice's `paypal_account`; None for the default account."""
+    if not named:
+        return None
+    return f"{named['client_id_env']}:{named['client_secret_env']}"
+
+
+def credentials(key: str, environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
+    """The client id and secret of an account, from the variables its key names."""
+    names = key.split(":", 1)
+    unset = [name for name in names if not environ.get(name)]
+    if unset:
+        raise AccountUnusable(
+            f"{UNUSABLE}{key}: environment variable {' and '.join(unset)} not set: set "
+            "it where the pipeline runs (e.g. in .env), then run again"
+        )
+    return environ[names[0]], environ[names[1]]
+
+
+class Accounts:
+    """One invoice writer per PayPal account, each made (and its token checked) on first use.
+
+    Thread-safe: the applier's workers ask for writers in parallel.
+    """
+
+    def __init__(self, default: InvoiceWriter, environ: Mapping[str, str] = os.environ) -> None:
+        self.default = default
+        self.environ = environ
+        self._made: dict[str, InvoiceWriter | AccountUnusable] = {}
+        self._lock = threading.Lock()
+
+    def writer(self, key: str | None) -> InvoiceWriter:
+        """The writer of this account; AccountUnusable (the same one all run) if it cannot be."""
+        if key is None:
+            return self.default
+        with self._lock:
+            if key not in self._made:
+                self._made[key] = self._make(key)
+            made = self._made[key]
+        if isinstance(made, AccountUnusable):
+            raise made
+        return made
+
+    def clients(self) -> list[PayPalClient]:
+        """Every account's client made so far, the default's first (for the calls count)."""
+        with self._lock:
+            made = [w.client for w in self._made.values() if isinstance(w, InvoiceWriter)]
+        return [self.default.client, *made]
+
+    def _make(self, key: str) -> InvoiceWriter | AccountUnusable:
+        try:
+            client_id, secret = credentials(key, self.environ)
+        except AccountUnusable as unusable:
+            return unusable
+        client = self.default.client.for_account(client_id, secret)
+        try:
+            client.access_token()
+        except PayPalError as error:
+            if error.status in (400, 401):
+                what = f"PayPal refused its client id/secret (HTTP {error.status} {error.name})"
+                todo = f"check {' and '.join(key.split(':', 1))} where the pipeline runs"
+            else:
+                what, todo = f"no token ({error})", "retried on the next run"
+            return AccountUnusable(f"{UNUSABLE}{key}: {what}: {todo}")
+        # The email is the business's own (the mapper's invoicer block), never the default's.
+        invoicer = Invoicer(**{**self.default.invoicer.__dict__, "email_address": None})
+        return InvoiceWriter(client, invoicer, self.default.send_invoices)
