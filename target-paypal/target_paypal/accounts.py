@@ -16,18 +16,27 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from target_paypal.apply import InvoiceWriter
+from target_paypal.apply import VOID, InvoiceWriter
 from target_paypal.client import PayPalClient, PayPalError
 from target_paypal.compose import Invoicer
+from target_paypal.store.directory import Xref
 
 # The start of every reason this module parks an invoice with (store/retry.py: every run).
 UNUSABLE = "PayPal account "
 
 
 class AccountUnusable(Exception):
-    """The invoice's PayPal account cannot be used now; the message says what to do."""
+    """The invoice's PayPal account cannot be used now; the message says what to do.
+
+    `summary`: the same without the invoice's figures, to group a run's reasons.
+    """
+
+    def __init__(self, reason: str, summary: str | None = None) -> None:
+        super().__init__(reason)
+        self.summary = summary or reason
 
 
 def account_key(named: Mapping[str, Any] | None) -> str | None:
@@ -97,3 +106,41 @@ class Accounts:
         # The email is the business's own (the mapper's invoicer block), never the default's.
         invoicer = Invoicer(**{**self.default.invoicer.__dict__, "email_address": None})
         return InvoiceWriter(client, invoicer, self.default.send_invoices)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where one invoice is written: its account's writer and key, and its xref there."""
+
+    writer: InvoiceWriter
+    key: str | None
+    xref: Xref | None
+
+
+def place(accounts: Accounts, header: dict[str, Any], xref: Xref | None) -> Placed:
+    """The account an invoice is written to: the rules', unless it is already in another.
+
+    Moved by the rules from one account to another: a void one is cancelled where it is; one
+    cancelled (or deleted) there by a person is created anew in its new account; any other is
+    parked (AccountUnusable), as two payable copies must never exist.
+    """
+    wanted = account_key(header.get("paypal_account"))
+    held = xref.account if xref is not None and xref.paypal_id else wanted
+    if held == wanted:
+        return Placed(accounts.writer(wanted), wanted, xref)
+    old = accounts.writer(held)
+    if header["target_status"] == VOID:
+        return Placed(old, held, xref)
+    assert xref is not None and xref.paypal_id  # as `held != wanted`
+    current = old.client.get_invoice(xref.paypal_id)
+    status = (current or {}).get("status")
+    if status in (None, "CANCELLED"):
+        return Placed(accounts.writer(wanted), wanted, None)
+    todo = "the next run then creates it in the new account), or put the rules back"
+    raise AccountUnusable(
+        f"{UNUSABLE}{held or 'default'}: invoice {header['invoice_id']} is there as "
+        f"{xref.invoice_number} ({status}), and the rules now put its business in "
+        f"{wanted or 'default'}: cancel it there ({todo}",
+        f"{UNUSABLE}{held or 'default'}: moved by the rules to {wanted or 'default'}: cancel "
+        f"it there ({todo}",
+    )

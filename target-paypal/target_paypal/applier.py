@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Set
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
 
+from target_paypal.accounts import Accounts, AccountUnusable, place
 from target_paypal.apply import (
     CHUNK,
     INCOMPLETE,
@@ -24,7 +25,7 @@ from target_paypal.apply import (
     InvoiceWriter,
     Outcome,
 )
-from target_paypal.client import PayPalError
+from target_paypal.client import PayPalClient, PayPalError
 from target_paypal.compose import customer_from_paypal
 from target_paypal.progress import Progress
 from target_paypal.reader import printable
@@ -55,7 +56,8 @@ class DirtyInvoiceApplier:
         self.store = store
         self.progress_interval = progress_interval
         self.clock = clock
-        self.invoices = invoices
+        self.invoices = invoices  # the default PayPal account's writer
+        self.accounts = Accounts(invoices)  # and a writer for each business's own account
         self.max_concurrency = max(1, max_concurrency)
         self.run_id = run_id
         self.final = False
@@ -65,7 +67,8 @@ class DirtyInvoiceApplier:
         self.parked_before: set[str] = set()
         self._unwritten: list[InvoiceOutcome] = []  # recorded, not yet written to the store
         self._since = 0.0  # when the first of them was recorded
-        self._sees_all: bool | None = None  # store/first_writes.py, asked on first need
+        # store/first_writes.py, by account (None: the default), asked on first need
+        self._sees_all: dict[str | None, bool] = {}
 
     def apply_now(self, invoice_ids: list[str]) -> dict[str, str]:
         """Apply these invoices at once, if dirty (`paypal-ops approvals ... --apply-now`).
@@ -109,11 +112,10 @@ class DirtyInvoiceApplier:
         results: dict[str, str] = {}
         self.shared = self.store.shared_emails()
         self._sees_every_write()  # here, before the workers share it
-        client = self.invoices.client
         progress = Progress(
             total,
-            lambda: int(getattr(client, "calls", 0)),
-            float(getattr(client, "max_requests_per_second", 0) or 0),
+            lambda: sum(int(getattr(c, "calls", 0)) for c in self.accounts.clients()),
+            float(getattr(self.invoices.client, "max_requests_per_second", 0) or 0),
             self.progress_interval,
             self.clock,
         )
@@ -168,46 +170,57 @@ class DirtyInvoiceApplier:
         header = fill_templates(
             header, owner, inputs.practitioner, customer, service_date=inputs.service_date
         )
+        try:
+            placed = place(self.accounts, header, inputs.xref)
+        except AccountUnusable as unusable:
+            why = str(unusable)
+            return Outcome(invoice_id, "parked", reason=why, summary_reason=unusable.summary)
+        except PayPalError as error:  # reading where it is now (`place`): tried again next run
+            return Outcome(invoice_id, "parked", reason=str(error), debug_id=error.debug_id)
+        invoices, xref = placed.writer, placed.xref
         if customer is not None and recipient_cut(header, inputs.lines, customer):
-            held_in = self.invoices.client.get_invoice(inputs.recipient_in or "") or {}
+            held_in = invoices.client.get_invoice(inputs.recipient_in or "") or {}
             customer = customer_from_paypal(customer, held_in)
             if customer is None:
                 why = f"patient {header['customer_id']}: {RECIPIENT_GONE}"
                 return Outcome(invoice_id, "parked", reason=why)
         if reversed_.refunds and in_paypal in PAID_IN_PAYPAL:
             # Paid in PayPal, so closed there: only its refunds are left to record.
-            outcome = Outcome(invoice_id, "unchanged", inputs.xref)
+            outcome = Outcome(invoice_id, "unchanged", xref)
         else:
-            outcome = self.invoices.apply(
+            outcome = invoices.apply(
                 header,
                 inputs.lines,
                 customer,
-                inputs.xref,
+                xref,
                 held=queue.verdict == HOLD,
-                untouched=inputs.untouched and self._sees_every_write(),
+                untouched=inputs.untouched and self._sees_every_write(placed.key),
             )
         if reversed_.refunds:
             claimed = {r["refund_id"] for r in inputs.reversals if r.get("refund_id")}
-            self.invoices.refund(outcome, reversed_.refunds, claimed, header["currency_code"])
+            invoices.refund(outcome, reversed_.refunds, claimed, header["currency_code"])
         _note_approval(outcome, queue)
         if outcome.carries == inputs.recipient_in or outcome.result in ("conflict", "parked"):
             outcome.carries = None  # nothing new to note
         # The customer whose recipient it carries: the survivor, for a merged patient's invoice.
         outcome.owner, outcome.customer_id = owner, (customer or header)["customer_id"]
         if outcome.xref is not None:
-            outcome.xref = replace(outcome.xref, owner=owner)
+            outcome.xref = replace(outcome.xref, owner=owner, account=placed.key)
         return outcome
 
-    def _sees_every_write(self) -> bool:
-        """Whether the store has seen every write to the PayPal account (asked once)."""
-        if self._sees_all is None:
-            self._sees_all = self.store.sees_every_write(self._account_is_empty)
-        return self._sees_all
+    def _sees_every_write(self, account: str | None = None) -> bool:
+        """Whether the store has seen every write to this PayPal account (asked once)."""
+        if account not in self._sees_all:
+            client = self.accounts.writer(account).client
+            self._sees_all[account] = self.store.sees_every_write(
+                lambda: self._account_is_empty(client), account
+            )
+        return self._sees_all[account]
 
-    def _account_is_empty(self) -> bool | None:
+    def _account_is_empty(self, client: PayPalClient) -> bool | None:
         """Ask PayPal; None when it does not answer (the store then asks on a later run)."""
         try:
-            return bool(self.invoices.client.account_is_empty())
+            return bool(client.account_is_empty())
         except PayPalError as error:
             LOGGER.info(
                 "Could not tell whether the PayPal account holds invoices (%s): each invoice "

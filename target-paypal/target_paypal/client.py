@@ -101,7 +101,7 @@ class PayPalClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._options = {
+        self._options: dict[str, Any] = {
             "max_requests_per_second": max_requests_per_second,
             "max_tries": max_tries,
             "backoff_base_seconds": backoff_base_seconds,

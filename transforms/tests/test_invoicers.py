@@ -23,6 +23,9 @@ invoicers:
                  country_code: AU}}
     "{SOUTH}":
       business_name: Harbourside Physio Cronulla
+      email: cronulla@harbourside.example
+      client_id_env: CRONULLA_PAYPAL_CLIENT_ID
+      client_secret_env: CRONULLA_PAYPAL_CLIENT_SECRET
 """
 
 
@@ -43,9 +46,27 @@ def test_each_listed_business_invoices_as_its_own_invoicer(tmp_path: Path) -> No
         "address": {"address_line_1": "1 King St", "admin_area_2": "Newtown",
                     "admin_area_1": "NSW", "postal_code": "2042", "country_code": "AU"},
     }  # fmt: skip
-    assert "email_address" not in north["invoicer"]  # always the PayPal account's own
+    assert "email_address" not in north["invoicer"]  # the default account's own
+    assert "paypal_account" not in north  # written to the default account
+
+
+def test_a_business_with_its_own_paypal_account_names_its_variables(tmp_path) -> None:
+    rules = rules_of(tmp_path)
     _, south = one("invoices", invoice(business_id=SOUTH), rules)
-    assert south["invoicer"] == {"business_name": "Harbourside Physio Cronulla"}
+    assert south["invoicer"] == {
+        "business_name": "Harbourside Physio Cronulla",
+        "email_address": "cronulla@harbourside.example",
+    }
+    assert south["paypal_account"] == {
+        "client_id_env": "CRONULLA_PAYPAL_CLIENT_ID",
+        "client_secret_env": "CRONULLA_PAYPAL_CLIENT_SECRET",
+    }
+    assert rules.invoicers.account_keys() == [
+        "CRONULLA_PAYPAL_CLIENT_ID:CRONULLA_PAYPAL_CLIENT_SECRET"
+    ]
+    # A void one still names its account: that is where its copy is cancelled.
+    _, void = one("invoices", invoice(business_id=SOUTH, status=30), rules)
+    assert void["paypal_account"] == south["paypal_account"]
 
 
 def test_an_invoice_of_a_business_not_listed_is_parked_naming_the_business(tmp_path) -> None:
@@ -77,7 +98,13 @@ def test_without_businesses_listed_every_invoice_has_the_default_invoicer() -> N
     ("new", "needle", "words"),
     [
         ("  by_business:\n    North: {business_name: N}", "North:", "does not match"),
-        ("  by_business:\n    '1': {business_name: N, email: a@b.example}", "'1':", "unknown key"),
+        ("  by_business:\n    '1': {business_name: N, colour: red}", "'1':", "unknown key"),
+        ("  by_business:\n    '1':\n      email: a@b.example\n      client_id_env: A_ID",
+         "email: a@b", "email, client_id_env and client_secret_env go together"),
+        ("  by_business:\n    '1':\n      email: a@b.example\n      client_id_env: a_id\n"
+         "      client_secret_env: A_SECRET", "a_id", "does not match"),
+        ("  by_business:\n    '1':\n      email: not-an-email", "not-an-email",
+         "does not match"),
         ("  by_business:\n    '1':\n      address: {city: X}", "{city: X}", "country_code"),
         ("  by_business:\n    '1':\n      logo_url: http://x.example/l.png", "http://x",
          "does not match"),
