@@ -98,7 +98,8 @@ class Accounts:
             client.access_token()
         except PayPalError as error:
             if error.status in (400, 401):
-                what = f"PayPal refused its client id/secret (HTTP {error.status} {error.name})"
+                name = "invalid_client" if error.status == 401 else error.name
+                what = f"PayPal refused its client id/secret (HTTP {error.status} {name})"
                 todo = f"check {' and '.join(key.split(':', 1))} where the pipeline runs"
             else:
                 what, todo = f"no token ({error})", "retried on the next run"

@@ -9,6 +9,7 @@ their say.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Set
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -69,6 +70,7 @@ class DirtyInvoiceApplier:
         self._since = 0.0  # when the first of them was recorded
         # store/first_writes.py, by account (None: the default), asked on first need
         self._sees_all: dict[str | None, bool] = {}
+        self._asking = threading.Lock()
 
     def apply_now(self, invoice_ids: list[str]) -> dict[str, str]:
         """Apply these invoices at once, if dirty (`paypal-ops approvals ... --apply-now`).
@@ -210,12 +212,13 @@ class DirtyInvoiceApplier:
 
     def _sees_every_write(self, account: str | None = None) -> bool:
         """Whether the store has seen every write to this PayPal account (asked once)."""
-        if account not in self._sees_all:
-            client = self.accounts.writer(account).client
-            self._sees_all[account] = self.store.sees_every_write(
-                lambda: self._account_is_empty(client), account
-            )
-        return self._sees_all[account]
+        with self._asking:  # a business's account is first asked by workers, once
+            if account not in self._sees_all:
+                client = self.accounts.writer(account).client
+                self._sees_all[account] = self.store.sees_every_write(
+                    lambda: self._account_is_empty(client), account
+                )
+            return self._sees_all[account]
 
     def _account_is_empty(self, client: PayPalClient) -> bool | None:
         """Ask PayPal; None when it does not answer (the store then asks on a later run)."""
