@@ -11,7 +11,10 @@ rm -rf "$DEMO" && mkdir -p "$DEMO"
 # Port 0: the sandbox asks the OS for two free loopback ports and prints them once it listens on
 # them, so the demo never talks to another program holding meltano.yml's dev ports (8765/8766).
 : > "$DEMO/sandbox.log"  # there before the first look: the background shell opens it later
-"$BIN/sandbox" serve --cliniko-port 0 --paypal-port 0 > "$DEMO/sandbox.log" 2>&1 &
+# A second PayPal merchant account on the same port: one business invoices from its own.
+SOUTH="demo-south-client-id:demo-south-secret:accounts@harbourside-south.example"
+"$BIN/sandbox" serve --cliniko-port 0 --paypal-port 0 --paypal-account "$SOUTH" \
+  > "$DEMO/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 trap 'kill "$SANDBOX_PID" 2>/dev/null || true' EXIT
 
@@ -50,6 +53,8 @@ export TAP_CLINIKO_BASE_URL="$CLINIKO/v1"
 export TARGET_PAYPAL_BASE_URL="$PAYPAL"
 export PAYPAL_OPS_CLINIKO_BASE_URL="$CLINIKO/v1"
 export PAYPAL_OPS_PAYPAL_BASE_URL="$PAYPAL"
+# The credentials of that business's own account, in the variables its rules name.
+export SOUTH_PAYPAL_CLIENT_ID=demo-south-client-id SOUTH_PAYPAL_CLIENT_SECRET=demo-south-secret
 
 field() { "$BIN/python" -c "import json,sys; d=json.loads(sys.argv[1]); print(d$2)" "$3"; }
 seeded=$(get "$CLINIKO/_sandbox/cliniko/invoices/count")
@@ -60,7 +65,8 @@ export MELTANO_DATABASE_URI="sqlite:///$DEMO/meltano.db"
 export TARGET_PAYPAL_STORE_URL="sqlite:///$DEMO/store.db"
 
 # The clinic runs several businesses, each with its own ABN: the shipped rules, with each
-# business's name, ABN and address as its PayPal invoicer (invoicers.by_business).
+# business's name, ABN and address as its PayPal invoicer (invoicers.by_business), and the last
+# with its own PayPal account (its email, and the variables holding its credentials).
 "$BIN/python" - "$CLINIKO/v1/businesses" "$DEMO/rules.yaml" <<'PY'
 import sys, requests, yaml
 shipped = open("transforms/map_cliniko_paypal/mapping.yaml").read()
@@ -72,6 +78,9 @@ by_business = {
                           "postal_code": b["post_code"], "country_code": b["country_code"]}}
     for b in businesses
 }
+by_business[max(by_business)].update(email="accounts@harbourside-south.example",
+                                     client_id_env="SOUTH_PAYPAL_CLIENT_ID",
+                                     client_secret_env="SOUTH_PAYPAL_CLIENT_SECRET")
 block = yaml.safe_dump({"by_business": by_business}, sort_keys=True)
 listed = "".join(f"  {line}\n" for line in block.splitlines())
 assert "  by_business: {}\n" in shipped, "the shipped mapping.yaml's invoicers moved"
@@ -96,29 +105,36 @@ took=$(run first-run)
 "$BIN/paypal-ops" summary
 echo "  Wall time of meltano run: $took s"
 # The sandbox's payers are made-up organisations, so the demo may name them (the summary never does).
-"$BIN/python" - "$PAYPAL/_sandbox/paypal/invoices" <<'PY'
+"$BIN/python" - "$PAYPAL/_sandbox/paypal" <<'PY'
 import collections, sys, requests
+accounts = {"the clinic's": f"{sys.argv[1]}/invoices",
+            "Harbourside South's own": f"{sys.argv[1]}/accounts/demo-south-client-id/invoices"}
+held = {name: requests.get(url, timeout=30).json()["items"] for name, url in accounts.items()}
+invoices = [i for items in held.values() for i in items]
 payers = collections.Counter(
     i["primary_recipients"][0]["billing_info"].get("business_name")
-    for i in requests.get(sys.argv[1], timeout=30).json()["items"]
+    for i in invoices
     if i.get("primary_recipients")
 )
 payers.pop(None, None)
 print("  In PayPal, addressed to the payer: " + ", ".join(f"{n} to {p}" for p, n in sorted(payers.items())))
 businesses = collections.Counter(
-    (i["invoicer"].get("business_name"), i["invoicer"].get("tax_id"))
-    for i in requests.get(sys.argv[1], timeout=30).json()["items"]
+    (i["invoicer"].get("business_name"), i["invoicer"].get("tax_id")) for i in invoices
 )
 print("  In PayPal, by business: " + ", ".join(
     f"{n} from {name} (ABN {abn})" for (name, abn), n in sorted(businesses.items())))
+print("  By PayPal account: " + ", ".join(
+    f"{len(items)} in {name} account" for name, items in held.items()))
 PY
 
-"$BIN/python" -c "import requests; requests.post('$CLINIKO/_sandbox/stats/reset'); requests.delete('$PAYPAL/_sandbox/paypal/calls')"
+"$BIN/python" -c "import requests; requests.post('$CLINIKO/_sandbox/stats/reset'); requests.delete('$PAYPAL/_sandbox/paypal/calls'); requests.delete('$PAYPAL/_sandbox/paypal/accounts/demo-south-client-id/calls')"
 echo
 echo "meltano run cliniko-to-paypal again, with no change in Cliniko   (log: .demo/rerun.log)"
 took=$(run rerun)
 cliniko=$(get "$CLINIKO/_sandbox/stats")
 calls=$(get "$PAYPAL/_sandbox/paypal/calls")
-echo "  Cliniko requests: $(field x "['requests']" "$cliniko"); PayPal writes: $(field x "['writes']" "$calls"); wall time: $took s"
+south=$(get "$PAYPAL/_sandbox/paypal/accounts/demo-south-client-id/calls")
+writes=$(( $(field x "['writes']" "$calls") + $(field x "['writes']" "$south") ))
+echo "  Cliniko requests: $(field x "['requests']" "$cliniko"); PayPal writes (both accounts): $writes; wall time: $took s"
 echo
 echo "Store (cross-references, audit log, dead letters): .demo/store.db; more: README.md"

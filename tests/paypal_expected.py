@@ -522,9 +522,12 @@ def read_clinic(
 
 
 def paypal_by_reference(sandbox) -> dict[str, list[dict[str, Any]]]:
+    """Every PayPal invoice by its reference, in every merchant account of the sandbox (the
+    invoicer email of each says which: the sandbox refuses any but its account's own)."""
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for invoice in sandbox.paypal.invoices():
-        found[str(invoice["detail"].get("reference"))].append(invoice)
+    for account in sandbox.paypal_accounts.values():
+        for invoice in account.invoices():
+            found[str(invoice["detail"].get("reference"))].append(invoice)
     return found
 
 

@@ -91,7 +91,10 @@ def test_demo_ignores_a_server_already_on_its_old_ports(impostor: list[str]) -> 
     assert "Coastal Plan Management" in delivered and "Sample Health Insurance" in delivered
     by_business = next(ln for ln in done.stdout.splitlines() if "by business:" in ln)
     assert by_business.count(" (ABN ") == 3, by_business  # each business its own invoicer
-    assert "PayPal writes: 0" in done.stdout
+    accounts = next(ln for ln in done.stdout.splitlines() if "By PayPal account:" in ln)
+    counts = [int(n) for n in re.findall(r"(\d+) in ", accounts)]
+    assert len(counts) == 2 and min(counts) > 0, accounts  # one business has its own account
+    assert "PayPal writes (both accounts): 0" in done.stdout
     assert_dead_letters_need_a_person(done.stdout)
     assert_a_log_a_person_can_read(REPO / ".demo" / "first-run.log")
 

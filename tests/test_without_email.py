@@ -12,9 +12,10 @@ extra_information: additional_info`: an NDIS participant or policy number for th
 the patient's "Funding type" custom field on the memo, while a patient filter on that field
 skips workers-cover patients, and each line says when and by whom the patient was seen
 (`invoices.line_description` with `{service_date}`, from the appointments stream), and each of
-the seeded businesses invoices as itself (`invoicers.by_business`) while the invoices of a
-location opened later are parked naming it; so the run also checks that these reach every
-PayPal invoice through the tap and mapper.
+the seeded businesses invoices as itself (`invoicers.by_business`), the last from a PayPal
+account of its own (its email, and the variables holding its credentials), while the invoices
+of a location opened later are parked naming it; so the run also checks that these reach every
+PayPal invoice, in the right account, through the tap and mapper.
 """
 
 from __future__ import annotations
@@ -51,15 +52,19 @@ def workers_cover(patient: dict) -> bool:
 
 
 NEW_LOCATION = "Harbourside Physio Penrith"  # opened after the rules were written
+# The last seeded business has a PayPal account of its own (a second sandbox merchant).
+OWN_ID, OWN_SECRET, OWN_EMAIL = "harbourside-south-id", "harbourside-south-secret", \
+    "accounts@harbourside-south.example"
+OWN_VARIABLES = {"SOUTH_PAYPAL_CLIENT_ID": OWN_ID, "SOUTH_PAYPAL_CLIENT_SECRET": OWN_SECRET}
 
 
 def invoicers_of(cliniko) -> dict[str, dict]:
     """`invoicers.by_business` for the seed's businesses (PayPal's names): the first with all
-    its details, the others with their name and ABN. A business opened later is not listed, so
-    its invoices are parked naming it."""
+    its details, the others with their name and ABN, the last with its own PayPal account's
+    email too. A business opened later is not listed, so its invoices are parked naming it."""
     seeded = [b for b in cliniko.records("businesses") if b["business_name"] != NEW_LOCATION]
     first, *others = sorted(seeded, key=lambda b: b["id"])
-    return {
+    invoicers = {
         first["id"]: {
             "business_name": first["business_name"],
             "tax_id": first["business_registration_value"],
@@ -71,6 +76,8 @@ def invoicers_of(cliniko) -> dict[str, dict]:
         **{other["id"]: {"business_name": other["business_name"],
                          "tax_id": other["business_registration_value"]} for other in others},
     }  # fmt: skip
+    invoicers[others[-1]["id"]]["email_address"] = OWN_EMAIL
+    return invoicers
 
 
 def open_a_new_location(cliniko, invoice_ids: list[str]) -> str:
@@ -86,9 +93,11 @@ def invoicers_yaml(invoicers: dict[str, dict]) -> str:
     """The same as the rules file's `invoicers` block."""
     names = {"address_line_1": "line1", "admin_area_2": "city", "admin_area_1": "state",
              "postal_code": "postal_code", "country_code": "country_code"}  # fmt: skip
+    own = dict(zip(("client_id_env", "client_secret_env"), OWN_VARIABLES, strict=True))
     by_business = {
         business: {
-            **{k: v for k, v in fields.items() if k != "address"},
+            **{k: v for k, v in fields.items() if k not in ("address", "email_address")},
+            **({"email": fields["email_address"], **own} if "email_address" in fields else {}),
             **({"address": {names[k]: v for k, v in fields["address"].items()}}
                if "address" in fields else {}),
         }
@@ -147,9 +156,11 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     make_sandbox, meltano_project, tmp_path
 ) -> None:
     sandbox = make_sandbox(**CLINIC)
+    second = sandbox.add_paypal_account(OWN_ID, OWN_SECRET, OWN_EMAIL)
     project = meltano_project(sandbox)
     rules = rules_without_email(tmp_path, sandbox.cliniko)
     project.env["MAP_CLINIKO_PAYPAL_MAPPING_FILE"] = str(rules)
+    project.env.update(OWN_VARIABLES)  # where the pipeline (and paypal-ops) runs
     cliniko = sandbox.cliniko
     before = expected_by_these_rules(project, cliniko)
     no_email = {pid for pid, p in before.patients.items() if not billing_email(p)}
@@ -189,8 +200,12 @@ def test_patients_without_email_are_invoiced_by_link_and_qr_code(
     problems = paypal_problems(sandbox, clinic)  # recipient email absent on exactly those
     assert not problems, report(problems)
     found = paypal_by_reference(sandbox)
+    # The business with its own account: its invoices there, and there only, from its email.
+    theirs = {c for c, w in clinic.expected.items() if w.invoicer["email_address"] == OWN_EMAIL}
+    assert theirs and {i["detail"]["reference"] for i in second.invoices()} == theirs
     for cid in sent_without:
-        notices = sandbox.paypal.notifications(found[cid][0]["id"])
+        account = second if cid in theirs else sandbox.paypal
+        notices = account.notifications(found[cid][0]["id"])
         assert notices and not any(n["recipient_emailed"] for n in notices), (cid, notices)
     store = Store(project.store_url)
     outcomes = store.run_invoice_outcomes(store.runs(limit=1)[0]["id"])
