@@ -4,7 +4,8 @@ With the mapping's `customers.missing_email: without_email`, a patient who has n
 invoices that PayPal makes payable but emails to no one. The front desk hands over the link,
 or prints the QR code, which opens PayPal's pay page. The command lists those invoices still
 open in PayPal (IDs, number, amount due and link, never a patient's details) and, with
-`--qr-dir`, saves each one's QR code as `<invoice number>.png`.
+`--qr-dir`, saves each one's QR code as `<invoice number>.png`. Each invoice is read in its own
+PayPal account (a business's own, `xrefs.account`): another account's token may not read it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 
 import click
 
+from paypal_ops.accounts import AccountClients, AccountUnusable
 from paypal_ops.options import StoreAddress, open_store, paypal_client, paypal_options
-from target_paypal.client import PayPalClient, PayPalError
+from target_paypal.client import PayPalError
 from target_paypal.private_files import open_private, private_folder
 from target_paypal.store import Store
 
@@ -51,8 +53,8 @@ def links_command(
         max_requests_per_second=10,
     )
     try:
-        rows = payable_links(open_store(store_url), client, qr_dir, qr_size)
-    except (PayPalError, ValueError, OSError) as error:  # ValueError: an answer without a PNG
+        rows = payable_links(open_store(store_url), AccountClients(client), qr_dir, qr_size)
+    except (PayPalError, AccountUnusable, ValueError, OSError) as error:  # ValueError: no PNG
         raise click.ClickException(f"links stopped: {error}") from None
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -67,11 +69,12 @@ def links_command(
 
 
 def payable_links(
-    store: Store, client: PayPalClient, qr_dir: Path | None, qr_size: int
+    store: Store, clients: AccountClients, qr_dir: Path | None, qr_size: int
 ) -> list[dict[str, Any]]:
     """Each payable invoice as PayPal has it now (one read each), its QR code saved if asked."""
     rows = []
     for xref in store.xrefs_without_email(PAYABLE):
+        client = clients.client(xref.account)
         invoice = client.get_invoice(str(xref.paypal_id))
         if invoice is None or invoice.get("status") not in PAYABLE:
             continue  # paid, cancelled or deleted since the last run saw it

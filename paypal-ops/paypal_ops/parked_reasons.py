@@ -7,9 +7,10 @@ field names only). The reasons come from three places, and each is listed here:
   (map_cliniko_paypal/mapping.py: a filter, a status the rules park, no usable email, a field
   that cannot be mapped);
 - the target, under `invoices`: PayPal refused a call (`<operation>: HTTP <status> <name> …`,
-  client.PayPalError), the invoice number is taken (settle.py), an invoice held by its patient
-  (`patient <id>: <the patient's letter>`, `patient <id> shares its email …`), or still
-  incomplete when the input ended (apply.py);
+  client.PayPalError), its business's own PayPal account cannot be used or another account
+  holds it (`PayPal account <key>: …`, accounts.py), the invoice number is taken (settle.py),
+  an invoice held by its patient (`patient <id>: <the patient's letter>`, `patient <id> shares
+  its email …`), or still incomplete when the input ended (apply.py);
 - the target's input checks, under the stream they broke (`customers`, `invoice_lines`, …, or
   `input` for a line that is no message): the contract (sinks.py), the reader (reader.py).
 
@@ -145,6 +146,16 @@ REASONS: tuple[Reason, ...] = (
         "PayPal refused it or did not answer",
         "Usually clears on the next run. If it stays, send PayPal's support the debug id.",
         rf"(?P<detail>(?:{PAYPAL_OPERATIONS}): .*?)(?: debug_id=\S+)?$",
+        streams="invoices",
+    ),
+    Reason(
+        "paypal-account",
+        NEEDS_PERSON,
+        "Invoices whose PayPal account cannot be used, or that are in another account",
+        INTEGRATOR + "do what the detail says where the pipeline runs: set the account's "
+        "variables, check its client id and secret, or cancel the invoice in the old account "
+        "(or put the rules back). It is tried again on every run.",
+        r"PayPal account (?P<detail>\S+: .*)",
         streams="invoices",
     ),
     Reason(

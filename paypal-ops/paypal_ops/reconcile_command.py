@@ -14,6 +14,7 @@ import click
 
 from map_cliniko_paypal.rules import Rules, RulesError, load
 from paypal_ops import reconcile_sources as sources
+from paypal_ops.accounts import AccountClients, AccountUnusable, account_keys
 from paypal_ops.options import (
     StoreAddress,
     alert_urls_from_environment,
@@ -25,7 +26,8 @@ from paypal_ops.reconcile import ReconcileError, Reconciliation, kind_words, rec
 from paypal_ops.reconcile_alert import reconciliation_alert
 from paypal_ops.reconcile_files import write
 from target_paypal.alerts import notify
-from target_paypal.client import PayPalError
+from target_paypal.client import PayPalClient, PayPalError
+from target_paypal.store import Store
 
 
 @click.command("reconcile")
@@ -55,7 +57,7 @@ def reconcile_command(
     """
     try:
         result = run_reconcile(store_url, mapping_file, settings)
-    except (ReconcileError, PayPalError, RulesError) as error:
+    except (ReconcileError, PayPalError, RulesError, AccountUnusable) as error:
         click.echo(f"reconcile stopped: {error}", err=True)
         raise SystemExit(2) from None
     paths = write(result, Path(output_dir))
@@ -76,19 +78,14 @@ def run_reconcile(
     tap_config = {"api_key": settings["cliniko_api_key"]}
     if settings.get("cliniko_base_url"):
         tap_config["base_url"] = settings["cliniko_base_url"]
-    client = paypal_client(
-        settings["paypal_base_url"],
-        settings.get("paypal_client_id"),
-        settings.get("paypal_client_secret"),
-        max_requests_per_second=10,
-    )
+    store = open_store(store_url)
+    clients = _paypal_clients(settings, rules, store)  # before Cliniko's long read
     records = sources.read_cliniko(tap_config)
-    paypal = list(sources.list_paypal(client))
     return reconcile(
         sources.wanted_invoices(records, rules),
         sources.customer_emails(records, rules),
-        paypal,
-        open_store(store_url),
+        sources.list_accounts(clients),
+        store,
         rules.number_prefix,
         rules.time_zone,
         frozenset(
@@ -97,6 +94,21 @@ def run_reconcile(
             if entry["invoicer"].get("tax_id")
         ),
     )
+
+
+def _paypal_clients(settings: dict, rules: Rules, store: Store) -> list[PayPalClient]:
+    """A client of the default account and of every other one; AccountUnusable if one has none.
+
+    An account left out would make its invoices "missing": reconcile stops instead.
+    """
+    default = paypal_client(
+        settings["paypal_base_url"],
+        settings.get("paypal_client_id"),
+        settings.get("paypal_client_secret"),
+        max_requests_per_second=10,
+    )
+    clients = AccountClients(default)
+    return [default, *(clients.client(key) for key in account_keys(rules, store))]
 
 
 def _alert(store_url: StoreAddress, result: Any) -> None:

@@ -1,7 +1,7 @@
 """Reconciliation's two sides: Cliniko read in full through tap-cliniko, and PayPal listed in full.
 
 Cliniko's records go through the sync's own mapping rules, so "what PayPal should show" is the
-sync's own definition.
+sync's own definition. PayPal's side is every invoice of every account the sync writes to.
 """
 
 from __future__ import annotations
@@ -133,3 +133,12 @@ def list_paypal(client: PayPalClient) -> Iterator[dict[str, Any]]:
         if not any(link.get("rel") == "next" for link in body.get("links") or []):
             return
         page += 1
+
+
+def list_accounts(clients: list[PayPalClient]) -> list[dict[str, Any]]:
+    """Every invoice of these accounts, each once: two keys may name one account."""
+    found: dict[str, dict[str, Any]] = {}
+    for client in clients:
+        for invoice in list_paypal(client):
+            found.setdefault(str(invoice.get("id")), invoice)
+    return list(found.values())

@@ -1,14 +1,20 @@
 """`paypal-ops links`: the open invoices of patients without an email, each with its pay link and,
-when asked, its QR code, after a real target run (customers.missing_email: without_email)."""
+when asked, its QR code, after a real target run (customers.missing_email: without_email); and
+each read in its own PayPal account (a business's own: invoicers.by_business)."""
 
 from __future__ import annotations
 
 import json
 import stat
+from pathlib import Path
 
 from click.testing import CliRunner, Result
+from target_harness import make_clinic
 
 from paypal_ops.cli import cli
+from target_paypal.store import Store, Xref
+
+NORTH = "NORTH_PAYPAL_CLIENT_ID:NORTH_PAYPAL_CLIENT_SECRET"
 
 
 def links(target, *args: str) -> Result:
@@ -76,3 +82,56 @@ def test_links_without_credentials_says_what_to_set(target) -> None:
         },
     )
     assert done.exit_code != 0 and "no PayPal credentials" in done.output
+
+
+def test_links_reads_each_invoice_in_its_own_paypal_account(make_sandbox, tmp_path) -> None:
+    sandbox = make_sandbox(patients=3, invoices=3)
+    north = sandbox.add_paypal_account("north-client", "north-secret", "accounts@north.example")
+    data = make_clinic(customers=1, invoices=2, seed=3)
+    [customer] = data.customers.values()
+    customer["email"] = None
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store(store_url)
+    store.stage_customers([customer])
+    store.stage_invoices(list(data.invoices.values()))
+    copies = {}
+    for (invoice_id, header), (key, state) in zip(
+        sorted(data.invoices.items()), ((None, sandbox.paypal), (NORTH, north)), strict=True
+    ):
+        number = header["invoice_number"]
+        copies[invoice_id] = state.add_invoice(
+            {
+                "detail": {"reference": invoice_id, "invoice_number": number,
+                           "currency_code": "AUD"},
+                "invoicer": {"email_address": state.rules.merchant_email},
+                "items": [{"name": "Consult", "quantity": "1",
+                           "unit_amount": {"currency_code": "AUD", "value": "80.00"}}],
+            },  # fmt: skip
+            send=True,
+        )
+        paypal_id = copies[invoice_id]["id"]
+        store.save_xref(Xref(invoice_id, paypal_id, number, "UNPAID", None, None, account=key))
+    env = {
+        "PAYPAL_OPS_PAYPAL_BASE_URL": sandbox.paypal_url,
+        "PAYPAL_OPS_PAYPAL_CLIENT_ID": sandbox.paypal_client_id,
+        "PAYPAL_OPS_PAYPAL_CLIENT_SECRET": sandbox.paypal_client_secret,
+        "NORTH_PAYPAL_CLIENT_ID": "north-client",
+        "NORTH_PAYPAL_CLIENT_SECRET": "north-secret",
+    }
+    args = ["--store-url", store_url, "links", "--json", "--qr-dir", str(tmp_path / "qr")]
+
+    done = CliRunner().invoke(cli, args, env=env)
+
+    assert done.exit_code == 0, done.output
+    rows = {row["invoice_id"]: row for row in json.loads(done.output)}
+    assert rows.keys() == copies.keys()
+    for invoice_id, invoice in copies.items():
+        row = rows[invoice_id]
+        assert (row["paypal_id"], row["status"], row["due"]) == (invoice["id"], "UNPAID", "80.00")
+        assert row["pay_link"] == invoice["detail"]["metadata"]["recipient_view_url"]
+        assert Path(row["qr_code"]).read_bytes().startswith(b"\x89PNG")
+
+    unset = CliRunner().invoke(cli, args, env={**env, "NORTH_PAYPAL_CLIENT_ID": ""})
+    assert unset.exit_code == 1
+    assert f"links stopped: PayPal account {NORTH}: environment variable " in unset.output
+    assert "NORTH_PAYPAL_CLIENT_ID not set" in unset.output

@@ -17,6 +17,7 @@ import json
 import re
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from target_harness import input_messages
@@ -27,8 +28,10 @@ import target_paypal.reader
 from map_cliniko_paypal.mapping import map_record
 from map_cliniko_paypal.rules import Filter, load
 from paypal_ops.parked_reasons import HELD_BY_RULES, NEEDS_PERSON, REASONS, UNKNOWN, classify
-from target_paypal.client import PayPalClient
+from target_paypal.accounts import Accounts, AccountUnusable, credentials
+from target_paypal.client import PayPalClient, PayPalError
 from target_paypal.store import Store
+from target_paypal.store.retry import cause_of
 
 SHIPPED = load()
 RULES = replace(
@@ -307,3 +310,39 @@ def test_an_invoice_of_a_business_with_no_invoicer_is_classified_naming_the_busi
         Invoicers(by_business={"1001": {"business_name": "North"}}).for_business("1002")
     found = classify("rejects:invoices", "parked by the mapper: " + str(raised.value))
     assert (found.reason.key, found.reason.kind, found.detail) == ("no-invoicer", "person", "1002")
+
+
+def test_a_paypal_account_that_cannot_be_used_is_for_whoever_runs_the_pipeline() -> None:
+    key = "NORTH_PAYPAL_CLIENT_ID:NORTH_PAYPAL_CLIENT_SECRET"
+
+    class Refusing:  # a client whose token PayPal refuses, as target-paypal's Accounts sees it
+        def for_account(self, client_id: str, secret: str) -> Refusing:
+            return self
+
+        def access_token(self) -> str:
+            raise PayPalError(401, "invalid_client", operation="token")
+
+    environ = {"NORTH_PAYPAL_CLIENT_ID": "north", "NORTH_PAYPAL_CLIENT_SECRET": "s3cret-value"}
+    reasons = []
+    with pytest.raises(AccountUnusable) as unset:  # as target-paypal words them
+        credentials(key, {"NORTH_PAYPAL_CLIENT_ID": "north"})
+    reasons.append(str(unset.value))
+    with pytest.raises(AccountUnusable) as refused:
+        Accounts(SimpleNamespace(client=Refusing()), environ).writer(key)
+    reasons.append(str(refused.value))
+    reasons += [  # an invoice its business's account no longer holds (the other way round too)
+        f"PayPal account default: invoice 2001 is there as CLK-7 (UNPAID), and the rules now put "
+        f"its business in {key}: cancel it there (the next run then creates it in the new "
+        "account), or put the rules back",
+        f"PayPal account {key}: invoice 2001 is there as CLK-7 (DRAFT), and the rules now put "
+        "its business in default: cancel it there (the next run then creates it in the new "
+        "account), or put the rules back",
+    ]
+    for reason in reasons:
+        found = classify("invoices", reason)
+        assert (found.reason.key, found.reason.kind) == ("paypal-account", NEEDS_PERSON), reason
+        assert found.reason.todo.startswith("For whoever runs the sync: ")
+        assert found.detail == reason.removeprefix("PayPal account ")
+        assert "s3cret-value" not in found.detail
+        assert cause_of(reason).key == "paypal-account"  # and the target retries it every run
+    assert "NORTH_PAYPAL_CLIENT_SECRET not set" in reasons[0] and "HTTP 401" in reasons[1]

@@ -147,3 +147,12 @@ class CustomerDirectory(StoreBase):
         with self.begin() as conn:
             rows = conn.execute(sa.select(xrefs)).mappings().all()
         return [xref_from_row(r) for r in rows]
+
+    def accounts_in_use(self) -> list[str]:
+        """The keys of the PayPal accounts other than the default that hold our invoices.
+
+        An account the rules no longer name may still hold invoices (paypal-ops reads it too).
+        """
+        query = sa.select(xrefs.c.account).where(xrefs.c.account.is_not(None)).distinct()
+        with self.begin() as conn:
+            return sorted(str(key) for key in conn.execute(query).scalars())
