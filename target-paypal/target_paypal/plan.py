@@ -14,6 +14,7 @@ import itertools
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -51,18 +52,18 @@ def _with_amount(invoice: dict[str, Any]) -> dict[str, Any]:
 class PlanningClient:
     """PayPalClient's interface: reads from PayPal, writes simulated (nothing is sent)."""
 
-    def __init__(self, real: PayPalClient) -> None:
+    def __init__(self, real: PayPalClient, ids: Iterator[int] | None = None) -> None:
         self.real = real
         self.base_url = real.base_url
         self.max_tries = real.max_tries
         self.max_requests_per_second = real.max_requests_per_second
         self._simulated: dict[str, dict[str, Any]] = {}
-        self._ids = itertools.count(1)
+        self._ids = ids or itertools.count(1)  # shared by every account's (ids are unique)
         self._lock = threading.Lock()
 
     def for_account(self, client_id: str, client_secret: str) -> PlanningClient:
         """A planning client of another PayPal account (reads it, simulates its writes)."""
-        return PlanningClient(self.real.for_account(client_id, client_secret))
+        return PlanningClient(self.real.for_account(client_id, client_secret), self._ids)
 
     @property
     def calls(self) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 
 from target_paypal.accounts import account_key
@@ -152,3 +154,19 @@ def test_an_invoice_moved_to_another_account_waits_until_its_old_copy_is_cancell
     assert letters(target) == {}
     assert set(in_account(second)) == {moving}
     assert accounts_in_store(target)[moving] == KEY
+
+
+def test_a_dry_run_plans_each_accounts_writes_and_writes_to_neither(
+    target, clinic, tmp_path
+) -> None:
+    second = target.sandbox.add_paypal_account(SECOND_ID, SECOND_SECRET, SECOND_EMAIL)
+    data = clinic(customers=4, invoices=12)
+    theirs = second_business(data)
+    plan_dir = tmp_path / "plan"
+    done = target.run(data.messages(), env=ENV, dry_run=True, plan_dir=str(plan_dir))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert target.sandbox.paypal.writes() == [] and second.writes() == []
+    plan = json.loads((plan_dir / "plan.json").read_text())
+    live = [h for h in data.invoices.values() if h["target_status"] != "VOID"]
+    assert plan["operations"]["create"]["count"] == len(live) > len(theirs)
+    assert "parked" not in plan["invoices"], plan["invoices"]
