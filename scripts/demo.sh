@@ -107,8 +107,8 @@ echo "  Wall time of meltano run: $took s"
 # The sandbox's payers are made-up organisations, so the demo may name them (the summary never does).
 "$BIN/python" - "$PAYPAL/_sandbox/paypal" <<'PY'
 import collections, sys, requests
-accounts = {"the clinic's": f"{sys.argv[1]}/invoices",
-            "Harbourside South's own": f"{sys.argv[1]}/accounts/demo-south-client-id/invoices"}
+accounts = {"the clinic's": f"{sys.argv[1]}/invoices",  # the default account's, and the other's
+            "own": f"{sys.argv[1]}/accounts/demo-south-client-id/invoices"}
 held = {name: requests.get(url, timeout=30).json()["items"] for name, url in accounts.items()}
 invoices = [i for items in held.values() for i in items]
 payers = collections.Counter(
@@ -123,6 +123,8 @@ businesses = collections.Counter(
 )
 print("  In PayPal, by business: " + ", ".join(
     f"{n} from {name} (ABN {abn})" for (name, abn), n in sorted(businesses.items())))
+own = {i["invoicer"].get("business_name") for i in held["own"]}
+held[f"{', '.join(sorted(own))}'s own"] = held.pop("own")
 print("  By PayPal account: " + ", ".join(
     f"{len(items)} in {name} account" for name, items in held.items()))
 PY
