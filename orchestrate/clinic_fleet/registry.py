@@ -45,6 +45,9 @@ class Clinic:
     # More of the pipeline's settings for this clinic, as environment variables (no secrets:
     # the registry is not a secret store), e.g. TARGET_PAYPAL_INVOICER_EMAIL.
     env: Mapping[str, str] = field(default_factory=dict)
+    # The variables its rules name for its businesses' own PayPal accounts (invoicers.by_business):
+    # kept from every other clinic's processes, as its registered secrets are.
+    account_variables: tuple[str, ...] = ()
 
     @property
     def secret_variables(self) -> tuple[str, str, str]:
@@ -107,7 +110,7 @@ def _clinic(path: Path, index: int, entry: Any) -> Clinic:
         if value is not None and not (isinstance(value, str) and value.startswith("http")):
             raise RegistryError(f"{where}.{url}: expected an http(s) URL")
     time_zone = _time_zone(where, entry["time_zone"])
-    rules = _rules(where, path, entry["rules"], time_zone)
+    rules, rules_data = _rules(where, path, entry["rules"], time_zone)
     return Clinic(
         name=name,
         time_zone=time_zone,
@@ -118,6 +121,7 @@ def _clinic(path: Path, index: int, entry: Any) -> Clinic:
         cliniko_base_url=entry.get("cliniko_base_url"),
         paypal_base_url=entry.get("paypal_base_url"),
         env=_env(where, entry.get("env")),
+        account_variables=_account_variables(rules_data),
     )
 
 
@@ -132,8 +136,11 @@ def _time_zone(where: str, value: str) -> str:
     return value
 
 
-def _rules(where: str, registry: Path, value: str, time_zone: str) -> Path:
-    """The rules file, relative to the registry's folder, whose time zone is the clinic's."""
+def _rules(where: str, registry: Path, value: str, time_zone: str) -> tuple[Path, Any]:
+    """The rules file, relative to the registry's folder, whose time zone is the clinic's.
+
+    Returns its path and what it holds (map-cliniko-paypal checks the rest when it runs).
+    """
     rules = (registry.parent / value).resolve()
     try:
         data = yaml.safe_load(rules.read_text())
@@ -147,7 +154,21 @@ def _rules(where: str, registry: Path, value: str, time_zone: str) -> Path:
             f"{where}.time_zone: {time_zone}, but its rules file {rules} says {zone}: make them "
             "agree (the rules date the invoices, the registry schedules the runs)"
         )
-    return rules
+    return rules, data
+
+
+def _account_variables(rules: Any) -> tuple[str, ...]:
+    """The names of the variables the rules give businesses' own PayPal accounts."""
+    invoicers = rules.get("invoicers") if isinstance(rules, dict) else None
+    by_business = invoicers.get("by_business") if isinstance(invoicers, dict) else None
+    names = {
+        str(entry[key])
+        for entry in (by_business or {}).values()
+        if isinstance(entry, dict)
+        for key in ("client_id_env", "client_secret_env")
+        if entry.get(key)
+    }
+    return tuple(sorted(names))
 
 
 def _env(where: str, value: Any) -> dict[str, str]:

@@ -85,11 +85,14 @@ def clinic_environment(
     """The environment of one clinic's `meltano` processes.
 
     The worker's environment (the store's URL, MELTANO_DATABASE_URI, MELTANO_ENVIRONMENT, ...)
-    without any clinic's secret variables, plus this clinic's secrets under the names the tap,
-    the target and paypal-ops read, its base URLs, rules, name and registry `env`.
+    without any clinic's secret variables (nor other clinics' business-account ones), plus this
+    clinic's secrets under the names the tap, the target and paypal-ops read, its base URLs,
+    rules, name and registry `env`.
     """
     base = os.environ if base is None else base
     others = {name for c in clinics for name in c.secret_variables}
+    others |= {name for c in clinics if c.name != clinic.name for name in c.account_variables}
+    others -= set(clinic.account_variables)  # its businesses' own accounts: read by their names
     env = {k: v for k, v in base.items() if k not in others and k not in PER_CLINIC}
     key, client_id, secret = (_secret(clinic, name, base) for name in clinic.secret_variables)
     rules = str(clinic.rules)

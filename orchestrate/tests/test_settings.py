@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fleet_helpers import clinics_of
+from fleet_helpers import RULES, clinic_entry, clinics_of, write_registry
 
 from clinic_fleet.settings import FleetSettings, MissingSecret, clinic_environment
 
@@ -28,6 +28,31 @@ def test_a_clinic_gets_its_secrets_under_the_plugins_names(
     assert env["PAYPAL_OPS_STORE_URL"] == env["TARGET_PAYPAL_STORE_URL"]  # the shared store
     assert env["PAYPAL_OPS_RECONCILE_DIR"].endswith("output/harbour/reconcile")
     assert not {k for k, v in env.items() if "sunrise" in v}, "another clinic's secret leaked"
+
+
+def test_a_business_account_s_variables_reach_its_clinic_only(
+    fleet_env: FleetSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    rules = tmp_path / "harbour-rules.yaml"
+    rules.write_text(
+        RULES.read_text().replace(
+            "  by_business: {}\n",
+            "  by_business:\n    '7':\n      email: south@harbour.example\n"
+            "      client_id_env: HARBOUR_SOUTH_ID\n"
+            "      client_secret_env: HARBOUR_SOUTH_SECRET\n",
+        )
+    )
+    write_registry(
+        fleet_env.clinics_file, clinic_entry("sunrise"), clinic_entry("harbour", rules=str(rules))
+    )
+    monkeypatch.setenv("HARBOUR_SOUTH_ID", "harbour-south-id")
+    monkeypatch.setenv("HARBOUR_SOUTH_SECRET", "harbour-south-secret")
+    sunrise, harbour = clinics_of(fleet_env)
+    assert harbour.account_variables == ("HARBOUR_SOUTH_ID", "HARBOUR_SOUTH_SECRET")
+    own = clinic_environment(harbour, [sunrise, harbour], fleet_env)
+    assert own["HARBOUR_SOUTH_SECRET"] == "harbour-south-secret"  # the target reads it by name
+    other = clinic_environment(sunrise, [sunrise, harbour], fleet_env)
+    assert not {k for k, v in other.items() if "harbour" in v}, "another clinic's secret leaked"
 
 
 def test_each_clinic_has_its_own_meltano_sys_dir(fleet_env: FleetSettings) -> None:
