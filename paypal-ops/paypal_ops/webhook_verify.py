@@ -7,6 +7,11 @@ origin (PayPal's API hosts over https by default), never through a redirect, cac
 used only within its validity dates. Online: PayPal's `verify-webhook-signature` endpoint says
 SUCCESS or FAILURE for the same fields and the event as received.
 
+Each PayPal account has a webhook id of its own (`WebhookIds`, by account key; None is the
+default account). A delivery is PayPal's for the account whose id it verifies for: offline, the
+one id the signature verifies for (the id is in the signed string); online, the account whose
+PayPal says SUCCESS when asked with its own client, for its own id.
+
 A refusal is a `Refused` with an HTTP status and a one-line reason (no header or body values).
 """
 
@@ -28,6 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from paypal_ops.accounts import AccountClients, AccountUnusable
 from target_paypal.client import PayPalClient, PayPalError
 
 DEFAULT_CERT_HOSTS = ("api.paypal.com", "api.sandbox.paypal.com")
@@ -41,6 +47,7 @@ HEADERS = {
     "cert_url": "paypal-cert-url",
     "auth_algo": "paypal-auth-algo",
 }
+WebhookIds = Mapping[str | None, str]  # account key (None: the default) -> its webhook id
 
 
 class Refused(Exception):
@@ -129,8 +136,8 @@ def parse_allowed(spec: str | list[str] | tuple[str, ...]) -> frozenset[Origin]:
 class Verifier(Protocol):
     """A signature check, offline or online."""
 
-    def verify(self, delivery: Delivery, webhook_id: str) -> None:
-        """Return when PayPal signed the delivery for `webhook_id`; raise Refused if not."""
+    def account(self, delivery: Delivery, webhook_ids: WebhookIds) -> str | None:
+        """The account for whose webhook id PayPal signed the delivery; Refused if none."""
         ...
 
 
@@ -184,7 +191,7 @@ class OfflineVerifier:
     def __init__(self, certificates: CertificateSource) -> None:
         self.certificates = certificates
 
-    def verify(self, delivery: Delivery, webhook_id: str) -> None:
+    def account(self, delivery: Delivery, webhook_ids: WebhookIds) -> str | None:
         """Check the signature here, with the RSA key of the certificate PayPal points to."""
         algorithm = ALGORITHMS.get(delivery.auth_algo)
         if algorithm is None:
@@ -196,28 +203,56 @@ class OfflineVerifier:
         key = self.certificates.get(delivery.cert_url).public_key()
         if not isinstance(key, rsa.RSAPublicKey):
             raise Refused(401, "the signing certificate does not hold an RSA key")
-        try:
-            key.verify(
-                signature, delivery.signed_string(webhook_id), padding.PKCS1v15(), algorithm()
-            )
-        except InvalidSignature:
-            raise Refused(401, "signature does not verify") from None
+        for account, webhook_id in webhook_ids.items():
+            signed = delivery.signed_string(webhook_id)
+            try:
+                key.verify(signature, signed, padding.PKCS1v15(), algorithm())
+            except InvalidSignature:
+                continue
+            return account
+        raise Refused(401, "signature does not verify")
 
 
 class OnlineVerifier:
-    """POST /v1/notifications/verify-webhook-signature, the event sent exactly as received."""
+    """POST /v1/notifications/verify-webhook-signature, the event sent exactly as received.
 
-    def __init__(self, client: PayPalClient) -> None:
-        self.client = client
+    Each account's webhook is asked about with that account's own client (PayPal checks an id
+    of the app asking only), the default account's first.
+    """
 
-    def verify(self, delivery: Delivery, webhook_id: str) -> None:
-        """Ask PayPal to check the signature: 401 when it says no, 503 when it cannot be asked."""
+    def __init__(self, clients: AccountClients) -> None:
+        self.clients = clients
+        self._lock = threading.Lock()  # AccountClients makes each client once, unguarded
+
+    def account(self, delivery: Delivery, webhook_ids: WebhookIds) -> str | None:
+        """Ask PayPal: 401 when it says no for every account, 503 when one cannot be asked."""
         if delivery.auth_algo not in ALGORITHMS:
             raise Refused(400, "unsupported PAYPAL-AUTH-ALGO")
         try:
             json.loads(delivery.body)
         except ValueError:
             raise Refused(400, "the body is not JSON") from None
+        refusals = []
+        for account, webhook_id in webhook_ids.items():
+            try:
+                self._ask(account, delivery, webhook_id)
+            except Refused as refused:
+                refusals.append(refused)
+            else:
+                return account
+        # An account PayPal could not be asked about may be the delivery's: 503, PayPal retries.
+        raise max(refusals, key=lambda r: r.status, default=Refused(401, "no webhook id"))
+
+    def _client(self, account: str | None) -> PayPalClient:
+        try:
+            with self._lock:
+                return self.clients.client(account)
+        except AccountUnusable as unusable:
+            raise Refused(503, str(unusable)) from None
+        except PayPalError as error:
+            raise Refused(503, f"PayPal account {account}: no token ({error})") from None
+
+    def _ask(self, account: str | None, delivery: Delivery, webhook_id: str) -> None:
         fields = {
             "auth_algo": delivery.auth_algo,
             "cert_url": delivery.cert_url,
@@ -229,7 +264,7 @@ class OnlineVerifier:
         # Re-serialising the event could change its bytes (and so its CRC): splice it in as is.
         payload = json.dumps(fields)[:-1].encode() + b', "webhook_event": ' + delivery.body + b"}"
         try:
-            reply = self.client.call(
+            reply = self._client(account).call(
                 "POST",
                 "/v1/notifications/verify-webhook-signature",
                 "verify_webhook",

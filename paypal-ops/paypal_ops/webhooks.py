@@ -1,13 +1,17 @@
 """`paypal-ops webhooks`: PayPal's INVOICING.INVOICE.* events into target-paypal's store.
 
 POST /paypal/webhooks, in this order: body size, signature headers, transmission time (stale or
-from the future), signature (offline certificate check or PayPal's online endpoint), the event,
-then one store transaction that refuses a transmission id seen before and records the event
-once per event id. Answers: 200 recorded / duplicate event (PayPal retries a delivery under
-the same event id and a new transmission: it must get a 2xx, but nothing is recorded twice) /
-ignored event type; 400 malformed, stale or replayed; 401 not signed by PayPal; 503 the
-signature cannot be checked now (PayPal will retry). A refusal's body is one line naming the
-reason, never anything from the request. Logs carry event, transmission and invoice IDs only.
+from the future), signature (offline certificate check or PayPal's online endpoint) for one of
+the configured webhook ids, one per PayPal account (webhook_ids.py), the event, then one store
+transaction that refuses a transmission id seen before and records the event once per event id.
+Answers: 200 recorded / duplicate event (PayPal retries a delivery under the same event id and
+a new transmission: it must get a 2xx, but nothing is recorded twice) / ignored: another event
+type, or an invoice the store has in another account than the one the delivery verified for (a
+misconfigured `--webhook-id`, logged as a warning; nothing but the transmission is kept, so the
+event resent from PayPal's dashboard is recorded once the ids are fixed); 400 malformed, stale
+or replayed; 401 not signed by PayPal for any configured id; 503 the signature cannot be
+checked now (PayPal will retry). A refusal's body is one line naming the reason, never anything
+from the request. Logs carry event, transmission and invoice IDs and account keys only.
 
 PAID, CANCELLED and REFUNDED set the invoice's `xrefs.paypal_status` at once (unless a later
 event for that invoice is already recorded), with a conflict when PayPal closed the invoice
@@ -31,7 +35,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from paypal_ops.accounts import AccountClients
 from paypal_ops.options import StoreAddress, open_store, paypal_client, paypal_options
+from paypal_ops.webhook_ids import account_name, webhook_ids_callback
 from paypal_ops.webhook_verify import (
     DEFAULT_CERT_HOSTS,
     CertificateSource,
@@ -40,11 +46,14 @@ from paypal_ops.webhook_verify import (
     OnlineVerifier,
     Refused,
     Verifier,
+    WebhookIds,
     check_fresh,
     parse_allowed,
 )
-from target_paypal.client import CLOSED_BY_HAND, PAID
+from target_paypal.accounts import AccountUnusable, credentials
+from target_paypal.client import CLOSED_BY_HAND, PAID, PayPalClient
 from target_paypal.store import Store, WebhookEvent, Xref
+from target_paypal.store.webhooks import OTHER_ACCOUNT
 
 log = logging.getLogger("paypal_ops.webhooks")
 PATH = "/paypal/webhooks"
@@ -125,9 +134,31 @@ async def _read_limited(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def _logged(result: str, event: WebhookEvent, transmission_id: str, account: str | None) -> str:
+    """Log what became of a verified delivery; the answer's one line."""
+    event_id, invoice = safe_id(event.event_id), safe_id(event.paypal_id)
+    transmission, name = safe_id(transmission_id), account_name(account)
+    if result == OTHER_ACCOUNT:
+        log.warning(
+            "webhook ignored: event=%s invoice=%s transmission=%s verified for account %s, "
+            "but the invoice is in another one: check --webhook-id",
+            event_id,
+            invoice,
+            transmission,
+            name,
+        )
+        return "ignored: the invoice is in another PayPal account"
+    event_type = safe_id(event.event_type)
+    log.info(
+        "webhook %s: event=%s type=%s invoice=%s transmission=%s account=%s",
+        *(result, event_id, event_type, invoice, transmission, name),
+    )
+    return result
+
+
 def create_app(
     store: Store,
-    webhook_id: str,
+    webhook_ids: WebhookIds,
     verifier: Verifier,
     max_age_seconds: float = 300,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
@@ -138,21 +169,14 @@ def create_app(
     def handle(headers: dict[str, str], body: bytes) -> tuple[int, str]:
         delivery = Delivery.from_request(headers, body)
         check_fresh(delivery, clock(), max_age)
-        verifier.verify(delivery, webhook_id)
+        account = verifier.account(delivery, webhook_ids)
         event = parse_event(body)
         keep = event.event_type in RECORDED
-        result = store.record_webhook(delivery.transmission_id, event, hand_closed, keep)
+        transmission = delivery.transmission_id
+        result = store.record_webhook(transmission, event, hand_closed, keep, account=account)
         if result == "replayed":
             raise Refused(400, "replayed: this transmission id was delivered before")
-        log.info(
-            "webhook %s: event=%s type=%s invoice=%s transmission=%s",
-            result,
-            safe_id(event.event_id),
-            safe_id(event.event_type),
-            safe_id(event.paypal_id),
-            safe_id(delivery.transmission_id),
-        )
-        return 200, result
+        return 200, _logged(result, event, transmission, account)
 
     async def receive(request: Request) -> PlainTextResponse:
         try:
@@ -181,9 +205,16 @@ def create_app(
 @click.option("--port", default=8767, show_default=True, type=int)
 @click.option(
     "--webhook-id",
+    "webhook_ids",
     envvar=["PAYPAL_OPS_WEBHOOK_ID", "PAYPAL_WEBHOOK_ID"],
+    multiple=True,
     required=True,
-    help="The webhook's id in PayPal's developer dashboard (part of what PayPal signs).",
+    callback=webhook_ids_callback,
+    metavar="[ACCOUNT_KEY=]WEBHOOK_ID",
+    help="A webhook's id in PayPal's developer dashboard (part of what PayPal signs), one per "
+    "PayPal account: WEBHOOK_ID for the default account, ACCOUNT_KEY=WEBHOOK_ID for a "
+    "business's own (ACCOUNT_KEY as xrefs.account: ID_VARIABLE:SECRET_VARIABLE). Repeatable; "
+    "the variables take several separated by spaces.",
 )
 @click.option(
     "--verify",
@@ -212,7 +243,7 @@ def webhooks_command(
     store_url: StoreAddress,
     host: str,
     port: int,
-    webhook_id: str,
+    webhook_ids: WebhookIds,
     verify: str,
     allowed_cert_hosts: str,
     max_age_seconds: int,
@@ -223,14 +254,33 @@ def webhooks_command(
     """Receive PayPal's invoice events (PAID, CANCELLED, REFUNDED) into the store."""
     verifier: Verifier
     if verify == "online":
-        client = paypal_client(paypal_base_url, paypal_client_id, paypal_client_secret, max_tries=3)
-        verifier = OnlineVerifier(client)
+        paypal = (paypal_base_url, paypal_client_id, paypal_client_secret)
+        verifier = OnlineVerifier(AccountClients(_default_client(webhook_ids, *paypal)))
     else:
         allowed = parse_allowed(allowed_cert_hosts)
         if not allowed:
             raise click.UsageError("--allowed-cert-hosts is empty")
         verifier = OfflineVerifier(CertificateSource(allowed))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    app = create_app(open_store(store_url), webhook_id, verifier, max_age_seconds)
+    app = create_app(open_store(store_url), webhook_ids, verifier, max_age_seconds)
     click.echo(f"PayPal webhooks: listening on http://{host}:{port}{PATH} ({verify} checks)")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _default_client(
+    webhook_ids: WebhookIds, base_url: str, client_id: str | None, secret: str | None
+) -> PayPalClient:
+    """The default account's client for online checks; each account's variables must be set.
+
+    Without a webhook id of the default account its credentials are not needed: the client is
+    then only the pattern (URL, retries) of the others'.
+    """
+    try:
+        for key in webhook_ids:
+            if key is not None:
+                credentials(key)
+    except AccountUnusable as unusable:
+        raise click.UsageError(str(unusable)) from None
+    if None in webhook_ids:
+        return paypal_client(base_url, client_id, secret, max_tries=3)
+    return PayPalClient(base_url, client_id or "", secret or "", max_tries=3)

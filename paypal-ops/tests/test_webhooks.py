@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from clinic_sandbox.paypal.webhooks import rfc3339, signed_string
+from paypal_ops.accounts import AccountClients
 from paypal_ops.report import conflicts
 from paypal_ops.webhook_verify import (
     CertificateSource,
@@ -118,11 +119,11 @@ def make_receiver(make_sandbox, tmp_path) -> Iterator[Callable[..., Receiver]]:
             client = PayPalClient(
                 sandbox.paypal_url, sandbox.paypal_client_id, sandbox.paypal_client_secret
             )
-            verifier = OnlineVerifier(client)
+            verifier = OnlineVerifier(AccountClients(client))
         else:
             allowed = parse_allowed(sandbox.paypal_cert_origin)
             verifier = OfflineVerifier(CertificateSource(allowed, **source_kwargs))
-        app = Served(create_app(store, WEBHOOK_ID, verifier, max_age))
+        app = Served(create_app(store, {None: WEBHOOK_ID}, verifier, max_age))
         served.append(app)
         sandbox.set_paypal_webhook(app.url, WEBHOOK_ID)
         return Receiver(sandbox, store, app.url)

@@ -20,6 +20,7 @@ from target_paypal.store.sql import utc_now
 
 # Transmission ids older than this are forgotten; the receiver refuses far older events anyway.
 KEEP_TRANSMISSIONS = dt.timedelta(days=7)
+OTHER_ACCOUNT = "other account"
 
 
 @dataclass(frozen=True)
@@ -42,20 +43,25 @@ class WebhookLog(StoreBase):
         event: WebhookEvent,
         hand_closed: Callable[..., str | None],
         keep: bool = True,
+        *,
+        account: str | None = None,
     ) -> str:
         """Record one verified delivery, in one transaction, and say what became of it.
 
         Returns "replayed" when its transmission id was seen before (nothing changes),
         "duplicate" when its event id was already recorded (a PayPal retry), "ignored" when
-        not `keep` (only the transmission is remembered), else "recorded" (the event row, and
-        the invoice's xref status when the event is not older than the last one recorded for
-        that invoice). `hand_closed(status, xref, staged)` gives the conflict reason when the
+        not `keep` (only the transmission is remembered), OTHER_ACCOUNT when the invoice's
+        xref is in another PayPal account than `account`, the one the delivery was verified
+        for (only the transmission is remembered), else "recorded" (the event row, and the
+        invoice's xref status when the event is not older than the last one recorded for that
+        invoice). `hand_closed(status, xref, staged)` gives the conflict reason when the
         status was not set by this sync.
         """
+        args = (transmission_id, event, hand_closed, keep, account)
         try:
-            return self._record_webhook(transmission_id, event, hand_closed, keep)
+            return self._record_webhook(*args)
         except sa.exc.IntegrityError:  # the same delivery twice at once: the loser looks again
-            return self._record_webhook(transmission_id, event, hand_closed, keep)
+            return self._record_webhook(*args)
 
     def _record_webhook(
         self,
@@ -63,6 +69,7 @@ class WebhookLog(StoreBase):
         event: WebhookEvent,
         hand_closed: Callable[..., str | None],
         keep: bool,
+        account: str | None,
     ) -> str:
         with self.begin() as conn:
             seen = conn.execute(
@@ -99,6 +106,10 @@ class WebhookLog(StoreBase):
                 if event.paypal_id
                 else None
             )
+            # PayPal sends an account's events to that account's webhooks only: a mismatch is
+            # a misconfigured receiver, and recording nothing lets a resend be recorded later.
+            if row is not None and row["account"] != account:
+                return OTHER_ACCOUNT
             newer = conn.execute(
                 sa.select(sa.func.max(webhook_events.c.created_at)).where(
                     webhook_events.c.paypal_id == event.paypal_id
