@@ -181,7 +181,12 @@ class DirtyInvoiceApplier:
             return Outcome(invoice_id, "parked", reason=str(error), debug_id=error.debug_id)
         invoices, xref = placed.writer, placed.xref
         if customer is not None and recipient_cut(header, inputs.lines, customer):
-            held_in = invoices.client.get_invoice(inputs.recipient_in or "") or {}
+            try:  # read where it is: the invoice carrying it may be in another account
+                carrier = self.accounts.writer(inputs.recipient_account).client
+            except AccountUnusable as unusable:
+                why = str(unusable)
+                return Outcome(invoice_id, "parked", reason=why, summary_reason=unusable.summary)
+            held_in = carrier.get_invoice(inputs.recipient_in or "") or {}
             customer = customer_from_paypal(customer, held_in)
             if customer is None:
                 why = f"patient {header['customer_id']}: {RECIPIENT_GONE}"

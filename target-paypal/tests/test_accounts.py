@@ -170,3 +170,44 @@ def test_a_dry_run_plans_each_accounts_writes_and_writes_to_neither(
     live = [h for h in data.invoices.values() if h["target_status"] != "VOID"]
     assert plan["operations"]["create"]["count"] == len(live) > len(theirs)
     assert "parked" not in plan["invoices"], plan["invoices"]
+
+
+def test_a_recipient_kept_only_in_another_account_is_read_back_from_there(
+    target, clinic
+) -> None:
+    """A patient all of whose invoices closed in the business's own account is cut down to ids
+    (store/kept.py); a new invoice of theirs in the default account reads the recipient back
+    from the invoice in the other account that holds it."""
+    second = target.sandbox.add_paypal_account(SECOND_ID, SECOND_SECRET, SECOND_EMAIL)
+    data = clinic(customers=8, invoices=40, seed=3)
+    statuses: dict[str, set[str]] = {}
+    for header in data.invoices.values():
+        statuses.setdefault(header["customer_id"], set()).add(header["target_status"])
+    customer_id = sorted(c for c, s in statuses.items() if "PAID" in s and s <= {"PAID", "VOID"})[0]
+    for header in data.invoices.values():
+        if header["customer_id"] == customer_id:
+            header["paypal_account"] = NAMES
+            header["invoicer"] = {"email_address": SECOND_EMAIL}
+    assert target.run(data.messages(), env=ENV).returncode == 0
+    assert {i["detail"]["reference"] for i in second.invoices()} == {
+        i for i, h in data.invoices.items()
+        if h["customer_id"] == customer_id and h["target_status"] == "PAID"
+    }  # fmt: skip
+
+    new_id, template = "299", next(iter(data.invoices.values()))
+    data.invoices[new_id] = {
+        **{k: v for k, v in template.items() if k not in ("paypal_account", "invoicer")},
+        "invoice_id": new_id, "customer_id": customer_id, "invoice_number": "CLN-NEW-1",
+        "target_status": "SENT", "payment_date": None, "payment_method": None,
+        "line_count": 1, "total": "50.00",
+    }  # fmt: skip
+    data.lines[new_id] = [
+        {"line_id": "2991", "invoice_id": new_id, "position": 0, "name": "Consultation",
+         "quantity": "1", "unit_amount": "50.00", "tax_name": "GST-free", "tax_percent": "0"}
+    ]  # fmt: skip
+    done = target.run(data.messages(only={"invoices", "invoice_lines"}), env=ENV)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert letters(target) == {}
+    sent = in_account(target.sandbox.paypal)[new_id]
+    billing = sent["primary_recipients"][0]["billing_info"]
+    assert billing["email_address"] == data.customers[customer_id]["email"]

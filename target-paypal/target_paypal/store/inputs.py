@@ -48,6 +48,7 @@ class InvoiceInputs:
     service_date: str | None = None  # the day of the invoice's appointment
     xref: Xref | None = None
     recipient_in: str | None = None  # a PayPal invoice holding the customer's recipient
+    recipient_account: str | None = None  # the PayPal account that invoice is in (None: default)
     approval: Approval | None = None  # its row in the approval queue, if any
     untouched: bool = False  # never handed to a PayPal write (first_writes.py)
     reversals: list[dict] = field(default_factory=list)  # its reversals (store/reversals.py)
@@ -95,6 +96,7 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
         xref_of.update((row["invoice_id"], xref_from_row(row)) for row in rows)
     approval_of = read_approvals(conn, list(headers))
     reversed_by = reversals_of(conn, list(headers))
+    account_of = _accounts_of(conn, sorted({r for _, r in found.values() if r}))
     appointment_ids = {h.get("appointment_id") for h in headers.values()} - {None, ""}
     date_of = _service_dates(conn, sorted(appointment_ids))  # type: ignore[arg-type]
     inputs = {}
@@ -116,11 +118,22 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
             service_date=date_of.get(header.get("appointment_id") or ""),
             xref=xref_of.get(invoice_id),
             recipient_in=recipient_in,
+            recipient_account=account_of.get(recipient_in or ""),
             approval=approval_of.get(invoice_id),
             untouched=invoice_id in untouched,
             reversals=reversed_by.get(invoice_id, []),
         )
     return inputs
+
+
+def _accounts_of(conn: Connection, paypal_ids: list[str]) -> dict[str, str | None]:
+    """Map each of these PayPal invoices to the account it is in (None: the default one)."""
+    found: dict[str, str | None] = {}
+    for batch in id_batches(paypal_ids):
+        query = sa.select(xrefs.c.paypal_id, xrefs.c.account)
+        rows = conn.execute(query.where(xrefs.c.paypal_id.in_(batch)))
+        found.update((paypal_id, account) for paypal_id, account in rows)
+    return found
 
 
 def _service_dates(conn: Connection, appointment_ids: list[str]) -> dict[str, str | None]:
