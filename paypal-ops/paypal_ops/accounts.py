@@ -13,8 +13,8 @@ import os
 from collections.abc import Mapping
 
 from map_cliniko_paypal.rules import Rules
-from target_paypal.accounts import UNUSABLE, AccountUnusable, credentials
-from target_paypal.client import PayPalClient, PayPalError
+from target_paypal.accounts import AccountUnusable, account_client
+from target_paypal.client import PayPalClient
 from target_paypal.store import Store
 
 __all__ = ["AccountClients", "AccountUnusable", "account_keys"]
@@ -44,19 +44,5 @@ class AccountClients:
         if key is None:
             return self.default
         if key not in self._made:
-            self._made[key] = self._checked(key)
+            self._made[key] = account_client(self.default, key, self.environ, "paypal-ops")
         return self._made[key]
-
-    def _checked(self, key: str) -> PayPalClient:
-        client = self.default.for_account(*credentials(key, self.environ))
-        try:
-            client.access_token()
-        except PayPalError as error:
-            if error.status not in (400, 401):
-                raise
-            names = " and ".join(key.split(":", 1))
-            raise AccountUnusable(
-                f"{UNUSABLE}{key}: PayPal refused its client id/secret (HTTP {error.status}): "
-                f"check {names} where paypal-ops runs"
-            ) from None
-        return client

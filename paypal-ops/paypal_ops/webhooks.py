@@ -278,7 +278,7 @@ def _default_client(
     try:
         for key in webhook_ids:
             if key is not None:
-                credentials(key)
+                credentials(key, runs="paypal-ops")
     except AccountUnusable as unusable:
         raise click.UsageError(str(unusable)) from None
     if None in webhook_ids:

@@ -153,7 +153,7 @@ def test_an_account_that_cannot_be_read_stops_reconcile_naming_its_variable(
     assert unset.exit_code == 2, unset.output
     assert unset.output.strip() == (
         f"reconcile stopped: PayPal account {NORTH}: environment variable "
-        "NORTH_PAYPAL_CLIENT_SECRET not set: set it where the pipeline runs (e.g. in .env), "
+        "NORTH_PAYPAL_CLIENT_SECRET not set: set it where paypal-ops runs (e.g. in .env), "
         "then run again"
     )
     assert not accounts.out.exists()
@@ -162,7 +162,8 @@ def test_an_account_that_cannot_be_read_stops_reconcile_naming_its_variable(
     assert refused.exit_code == 2, refused.output
     assert refused.output.strip() == (
         f"reconcile stopped: PayPal account {NORTH}: PayPal refused its client id/secret "
-        "(HTTP 401): check NORTH_PAYPAL_CLIENT_ID and NORTH_PAYPAL_CLIENT_SECRET where "
+        "(HTTP 401 invalid_client): check NORTH_PAYPAL_CLIENT_ID and NORTH_PAYPAL_CLIENT_SECRET "
+        "where "
         "paypal-ops runs"
     )
     assert "not-north-secret" not in refused.output and "all matches" not in refused.output

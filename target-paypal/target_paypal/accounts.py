@@ -46,16 +46,49 @@ def account_key(named: Mapping[str, Any] | None) -> str | None:
     return f"{named['client_id_env']}:{named['client_secret_env']}"
 
 
-def credentials(key: str, environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
-    """The client id and secret of an account, from the variables its key names."""
+def credentials(
+    key: str, environ: Mapping[str, str] = os.environ, runs: str = "the pipeline"
+) -> tuple[str, str]:
+    """The client id and secret of an account, from the variables its key names.
+
+    `runs`: what reads them, for the message (the pipeline, or paypal-ops).
+    """
     names = key.split(":", 1)
     unset = [name for name in names if not environ.get(name)]
     if unset:
+        which, it = (f"variable {unset[0]}", "it") if len(unset) == 1 else ("variables", "them")
+        if len(unset) > 1:
+            which += f" {' and '.join(unset)}"
         raise AccountUnusable(
-            f"{UNUSABLE}{key}: environment variable {' and '.join(unset)} not set: set "
-            "it where the pipeline runs (e.g. in .env), then run again"
+            f"{UNUSABLE}{key}: environment {which} not set: set {it} where {runs} runs (e.g. in "
+            ".env), then run again"
         )
     return environ[names[0]], environ[names[1]]
+
+
+def account_client(
+    default: PayPalClient,
+    key: str,
+    environ: Mapping[str, str] = os.environ,
+    runs: str = "the pipeline",
+) -> PayPalClient:
+    """A client of the account `key` whose token PayPal gave (so its credentials are good).
+
+    AccountUnusable when its variables are not set or PayPal refuses them; any other
+    PayPalError (PayPal out of reach) is raised as it is.
+    """
+    client = default.for_account(*credentials(key, environ, runs))
+    try:
+        client.access_token()
+    except PayPalError as error:
+        if error.status not in (400, 401):
+            raise
+        name = "invalid_client" if error.status == 401 else error.name
+        raise AccountUnusable(
+            f"{UNUSABLE}{key}: PayPal refused its client id/secret (HTTP {error.status} {name}): "
+            f"check {' and '.join(key.split(':', 1))} where {runs} runs"
+        ) from None
+    return client
 
 
 class Accounts:
@@ -90,20 +123,11 @@ class Accounts:
 
     def _make(self, key: str) -> InvoiceWriter | AccountUnusable:
         try:
-            client_id, secret = credentials(key, self.environ)
+            client = account_client(self.default.client, key, self.environ)
         except AccountUnusable as unusable:
             return unusable
-        client = self.default.client.for_account(client_id, secret)
-        try:
-            client.access_token()
-        except PayPalError as error:
-            if error.status in (400, 401):
-                name = "invalid_client" if error.status == 401 else error.name
-                what = f"PayPal refused its client id/secret (HTTP {error.status} {name})"
-                todo = f"check {' and '.join(key.split(':', 1))} where the pipeline runs"
-            else:
-                what, todo = f"no token ({error})", "retried on the next run"
-            return AccountUnusable(f"{UNUSABLE}{key}: {what}: {todo}")
+        except PayPalError as error:  # out of reach: its invoices wait for the next run
+            return AccountUnusable(f"{UNUSABLE}{key}: no token ({error}): retried on the next run")
         # The email is the business's own (the mapper's invoicer block), never the default's.
         invoicer = Invoicer(**{**self.default.invoicer.__dict__, "email_address": None})
         return InvoiceWriter(client, invoicer, self.default.send_invoices)

@@ -95,8 +95,8 @@ def test_an_account_without_its_variables_or_with_refused_ones_parks_its_invoice
     done = target.run(data.messages())  # the variables are not set
     assert done.returncode == 0, done.stderr[-2000:]
     unset = (
-        f"PayPal account {KEY}: environment variable CRONULLA_PAYPAL_CLIENT_ID and "
-        "CRONULLA_PAYPAL_SECRET not set: set it where the pipeline runs (e.g. in .env), then "
+        f"PayPal account {KEY}: environment variables CRONULLA_PAYPAL_CLIENT_ID and "
+        "CRONULLA_PAYPAL_SECRET not set: set them where the pipeline runs (e.g. in .env), then "
         "run again"
     )
     assert letters(target) == dict.fromkeys(theirs, unset)
