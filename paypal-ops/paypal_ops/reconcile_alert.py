@@ -39,6 +39,7 @@ def _item(item: dict[str, Any]) -> str:
     parts = [
         f"Cliniko invoice {item['cliniko_invoice_id']}" if item.get("cliniko_invoice_id") else "",
         f"PayPal {item['paypal_id']}" if item.get("paypal_id") else "",
+        f"account {item['account']}" if item.get("account") else "",
         f"number {item['invoice_number']}" if item.get("invoice_number") else "",
         f"fields {', '.join(map(str, item['fields']))}" if item.get("fields") else "",
     ]

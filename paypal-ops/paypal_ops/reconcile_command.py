@@ -81,10 +81,11 @@ def run_reconcile(
     store = open_store(store_url)
     clients = _paypal_clients(settings, rules, store)  # before Cliniko's long read
     records = sources.read_cliniko(tap_config)
-    return reconcile(
-        sources.wanted_invoices(records, rules),
+    wanted, paypal = sources.wanted_invoices(records, rules), sources.list_accounts(clients)
+    result = reconcile(
+        wanted,
         sources.customer_emails(records, rules),
-        sources.list_accounts(clients),
+        paypal,
         store,
         rules.number_prefix,
         rules.time_zone,
@@ -94,9 +95,13 @@ def run_reconcile(
             if entry["invoicer"].get("tax_id")
         ),
     )
+    sources.mark_accounts(result.items, paypal, wanted)
+    return result
 
 
-def _paypal_clients(settings: dict, rules: Rules, store: Store) -> list[PayPalClient]:
+def _paypal_clients(
+    settings: dict, rules: Rules, store: Store
+) -> dict[str | None, PayPalClient]:
     """A client of the default account and of every other one; AccountUnusable if one has none.
 
     An account left out would make its invoices "missing": reconcile stops instead.
@@ -108,7 +113,7 @@ def _paypal_clients(settings: dict, rules: Rules, store: Store) -> list[PayPalCl
         max_requests_per_second=10,
     )
     clients = AccountClients(default)
-    return [default, *(clients.client(key) for key in account_keys(rules, store))]
+    return {None: default, **{key: clients.client(key) for key in account_keys(rules, store)}}
 
 
 def _alert(store_url: StoreAddress, result: Any) -> None:

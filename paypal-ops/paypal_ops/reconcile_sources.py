@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,10 @@ from typing import Any
 from map_cliniko_paypal.mapping import map_record
 from map_cliniko_paypal.rules import Rules
 from paypal_ops.reconcile import ReconcileError, Wanted
+from target_paypal.accounts import account_key
 from target_paypal.client import PayPalClient
+
+ACCOUNT = "_account"  # the key `list_accounts` marks each PayPal invoice with
 
 # The Cliniko streams reconciliation reads.
 CLINIKO_STREAMS = ("patients", "invoices", "invoice_items")
@@ -88,6 +91,7 @@ def wanted_invoices(records: dict[str, list[dict[str, Any]]], rules: Rules) -> d
             Decimal(header["tax_total"]) if header.get("tax_total") else None,
             header["customer_id"],
             str((header.get("invoicer") or {}).get("tax_id") or ""),
+            account=account_key(header.get("paypal_account")) or "",
         )
     for invoice_id in set(reversed_by) & set(wanted):
         wanted[invoice_id] = replace(
@@ -135,10 +139,27 @@ def list_paypal(client: PayPalClient) -> Iterator[dict[str, Any]]:
         page += 1
 
 
-def list_accounts(clients: list[PayPalClient]) -> list[dict[str, Any]]:
-    """Every invoice of these accounts, each once: two keys may name one account."""
+def list_accounts(clients: Mapping[str | None, PayPalClient]) -> list[dict[str, Any]]:
+    """Every invoice of these accounts (by key; None: the default), each once.
+
+    Two keys may name one account. Each invoice is marked with its account's key (`ACCOUNT`;
+    "": the default).
+    """
     found: dict[str, dict[str, Any]] = {}
-    for client in clients:
+    for key, client in clients.items():
         for invoice in list_paypal(client):
-            found.setdefault(str(invoice.get("id")), invoice)
+            found.setdefault(str(invoice.get("id")), {**invoice, ACCOUNT: key or ""})
     return list(found.values())
+
+
+def mark_accounts(
+    items: list[dict[str, Any]], paypal: list[dict[str, Any]], wanted: Mapping[str, Wanted]
+) -> None:
+    """Name on each mismatch the account of its PayPal copy, else the one it should be in."""
+    where = {str(invoice.get("id")): invoice.get(ACCOUNT, "") for invoice in paypal}
+    for item in items:
+        want = wanted.get(item["cliniko_invoice_id"] or "")
+        if item["paypal_id"] in where:
+            item["account"] = where[item["paypal_id"]]
+        elif want is not None:  # missing from PayPal, or several copies
+            item["account"] = want.account

@@ -16,6 +16,8 @@ class Mismatch:
     invoice_number: str | None
     fields: list[str] = field(default_factory=list)
     detail: str = ""
+    # The PayPal account it is (or should be) in, as xrefs.account names it; "": the default.
+    account: str = ""
 
 
 @dataclass
@@ -31,3 +33,4 @@ class Wanted:
     customer_id: str
     abn: str = ""  # its business's own ABN (invoicers.by_business); "": the default invoicer's
     reversed_amount: Decimal | None = None  # REVERSED: what Cliniko's live reversals undo
+    account: str = ""  # its business's own PayPal account (xrefs.account's key); "": the default

@@ -71,9 +71,10 @@ class Clinic:
         self.out = tmp_path / "reconcile"
         self.wanted: dict[str, Wanted] = {}
 
-    def want(self, invoice_id: str) -> None:
+    def want(self, invoice_id: str, account: str = "", total: str = "110.00") -> None:
         self.wanted[invoice_id] = Wanted(invoice_id, f"CLK-{invoice_id}", "SENT", DATE,
-                                         Decimal("110.00"), Decimal("0.00"), "c1")  # fmt: skip
+                                         Decimal(total), Decimal("0.00"), "c1",
+                                         account=account)  # fmt: skip
 
     def write(self, invoice_id: str, key: str | None, cancel: bool = False) -> str:
         """The invoice in account `key` (the store's xref names it unless `cancel`)."""
@@ -114,8 +115,9 @@ def accounts(make_sandbox, tmp_path, monkeypatch) -> Clinic:
 
 
 def test_reconcile_lists_every_account_and_compares_them_together(accounts) -> None:
-    for invoice_id in ("1", "2", "3", "4", "5"):
+    for invoice_id in ("1", "2", "4", "5"):
         accounts.want(invoice_id)
+    accounts.want("3", account=NORTH)  # its business's own account
     accounts.write("1", None)
     accounts.write("2", NORTH)
     # 4 moved to North: cancelled in the default account, then written anew in North.
@@ -129,6 +131,8 @@ def test_reconcile_lists_every_account_and_compares_them_together(accounts) -> N
     assert "missing in PayPal 1" in missing.output
     items = accounts.report()["items"]
     assert [(i["kind"], i["cliniko_invoice_id"]) for i in items] == [("missing_in_paypal", "3")]
+    assert items[0]["account"] == NORTH  # where to look for it
+    assert f"<td>{NORTH}</td>" in (accounts.out / "reconcile.html").read_text()
 
     accounts.write("3", NORTH)
     matches = accounts.reconcile()
@@ -137,6 +141,13 @@ def test_reconcile_lists_every_account_and_compares_them_together(accounts) -> N
     assert {row["difference"] for row in accounts.report()["gst_by_month"]} == {"0.00"}
     # The cancelled copy in the old account is no duplicate, and the live one is compared.
     assert old != new and accounts.store.xref("4").paypal_id == new
+
+    # A difference names the account of the copy that differs.
+    accounts.want("5", total="99.00")
+    different = accounts.reconcile()
+    assert different.exit_code == 1, different.output
+    [item] = accounts.report()["items"]
+    assert (item["kind"], item["account"], item["fields"]) == ("different", SOUTH, ["amount"])
 
 
 def test_an_account_that_cannot_be_read_stops_reconcile_naming_its_variable(
@@ -174,5 +185,5 @@ def test_two_keys_naming_one_account_list_its_invoices_once(accounts) -> None:
     credentials = accounts.sandbox.paypal_client_id, accounts.sandbox.paypal_client_secret
     default = PayPalClient(accounts.sandbox.paypal_url, *credentials)
     same = default.for_account(*credentials)  # e.g. a business's own variables hold the default's
-    listed = reconcile_sources.list_accounts([default, same])
+    listed = reconcile_sources.list_accounts({None: default, "SAME_ID:SAME_SECRET": same})
     assert [invoice["detail"]["reference"] for invoice in listed] == ["1"]
