@@ -15,7 +15,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,9 +22,9 @@ from pathlib import Path
 
 import pytest
 import requests
-import uvicorn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from webhook_harness import Served, poll
 
 from clinic_sandbox.paypal.webhooks import rfc3339, signed_string
 from paypal_ops.accounts import AccountClients
@@ -45,35 +44,8 @@ WEBHOOK_ID = "8PT597110X687430LKGECATA"
 EMAIL = "jane.citizen@example.com"
 
 
-def poll(check: Callable[[], object], timeout: float) -> object:
-    """`check()` once it is truthy, or None after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.01)
 
 
-class Served:
-    """An ASGI app on a loopback port, on a uvicorn thread."""
-
-    def __init__(self, app: object) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}{PATH}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")  # type: ignore[arg-type]
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-        self.thread.start()
-        assert poll(lambda: self.server.started, 10), "receiver did not start"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
 
 
 @dataclass

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
-import uvicorn
 from click.testing import CliRunner
+from webhook_harness import Served
 
 from paypal_ops import webhooks
 from paypal_ops.accounts import AccountClients
@@ -31,7 +28,7 @@ from paypal_ops.webhook_verify import (
     WebhookIds,
     parse_allowed,
 )
-from paypal_ops.webhooks import PATH, create_app
+from paypal_ops.webhooks import create_app
 from target_paypal.client import PayPalClient
 from target_paypal.store import Store, Xref
 
@@ -50,28 +47,6 @@ DEFAULT_CREDENTIALS = (
 EMAIL = "jane.citizen@example.com"
 
 
-class Served:
-    """An ASGI app on a loopback port, on a uvicorn thread (as in test_webhooks.py)."""
-
-    def __init__(self, app: object) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}{PATH}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")  # type: ignore[arg-type]
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "receiver did not start"
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
 
 
 def invoice_body(reference: str) -> dict:

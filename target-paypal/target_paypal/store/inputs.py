@@ -96,9 +96,15 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
         xref_of.update((row["invoice_id"], xref_from_row(row)) for row in rows)
     approval_of = read_approvals(conn, list(headers))
     reversed_by = reversals_of(conn, list(headers))
-    account_of = _accounts_of(conn, sorted({r for _, r in found.values() if r}))
+    carriers = sorted({held_in for _, held_in in found.values() if held_in})
+    account_of = _values_of(conn, xrefs.c.paypal_id, xrefs.c.account, carriers)
     appointment_ids = {h.get("appointment_id") for h in headers.values()} - {None, ""}
-    date_of = _service_dates(conn, sorted(appointment_ids))  # type: ignore[arg-type]
+    date_of = _values_of(
+        conn,
+        appointments.c.appointment_id,
+        appointments.c.service_date,
+        sorted(appointment_ids),  # type: ignore[arg-type]
+    )
     inputs = {}
     for invoice_id in ids:
         header = headers.get(invoice_id)
@@ -126,23 +132,17 @@ def read_inputs(conn: Connection, invoice_ids: Sequence[str]) -> dict[str, Invoi
     return inputs
 
 
-def _accounts_of(conn: Connection, paypal_ids: list[str]) -> dict[str, str | None]:
-    """Map each of these PayPal invoices to the account it is in (None: the default one)."""
-    found: dict[str, str | None] = {}
-    for batch in id_batches(paypal_ids):
-        query = sa.select(xrefs.c.paypal_id, xrefs.c.account)
-        rows = conn.execute(query.where(xrefs.c.paypal_id.in_(batch)))
-        found.update((paypal_id, account) for paypal_id, account in rows)
-    return found
+def _values_of(
+    conn: Connection, key: sa.Column, value: sa.Column, keys: list[str]
+) -> dict[str, str | None]:
+    """Map each of these keys to its row's `value`, a batch of keys at a time.
 
-
-def _service_dates(conn: Connection, appointment_ids: list[str]) -> dict[str, str | None]:
-    """Map each staged appointment to its day."""
+    E.g. a staged appointment's day, or the PayPal account an invoice is in.
+    """
     found: dict[str, str | None] = {}
-    for batch in id_batches(appointment_ids):
-        query = sa.select(appointments.c.appointment_id, appointments.c.service_date)
-        rows = conn.execute(query.where(appointments.c.appointment_id.in_(batch)))
-        found.update((key, day) for key, day in rows)
+    for batch in id_batches(keys):
+        rows = conn.execute(sa.select(key, value).where(key.in_(batch)))
+        found.update((k, v) for k, v in rows)
     return found
 
 
